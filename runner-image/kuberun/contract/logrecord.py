@@ -1,0 +1,94 @@
+"""The log record: one line of an execution's log, in one total order.
+
+Records of one attempt carry a gapless `sequence` starting at 1. In Redis the
+stream entry id is `<attempt>-<sequence>`, so ids increase across attempts
+(one stream for all attempts) and a resend of an already delivered record is
+rejected by Redis instead of duplicated. Engine records the operator appends
+after the runner's last line use `<attempt>-*`, which Redis numbers after it.
+Records written before any attempt (e.g. "queued") use attempt 0.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import Field
+
+from kuberun.contract.spec import Model
+
+# A single message is cut here: one runaway line must not blow the stream or
+# the reader's memory; the cut is marked in the message itself.
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class Source(enum.StrEnum):
+    """Where a record came from."""
+
+    LOG = "log"
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    ENGINE = "engine"
+
+
+class LogRecord(Model):
+    """One line of output, as stored and as shown."""
+
+    sequence: int = Field(ge=1)
+    timestamp: float = Field(description="Unix time in seconds when the line was emitted.")
+    level: str = "INFO"
+    logger: str = ""
+    source: Source = Source.LOG
+    message: str = ""
+    attempt: int = Field(default=1, ge=0)
+    exception: str | None = None
+
+    def stream_id(self) -> str:
+        """The Redis stream entry id that makes a resend idempotent."""
+        return stream_id(self.attempt, self.sequence)
+
+    def to_fields(self) -> dict[str, str]:
+        """Flat string fields for XADD (Redis stream values are strings)."""
+        fields = {
+            "seq": str(self.sequence),
+            "ts": repr(self.timestamp),
+            "level": self.level,
+            "logger": self.logger,
+            "source": self.source.value,
+            "msg": self.message,
+            "attempt": str(self.attempt),
+        }
+        if self.exception is not None:
+            fields["exc"] = self.exception
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[Any, Any]) -> LogRecord:
+        """Inverse of `to_fields`; accepts bytes or str keys and values."""
+
+        def text(value: Any) -> str:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+        flat = {text(k): text(v) for k, v in fields.items()}
+        return cls(
+            sequence=int(flat["seq"]),
+            timestamp=float(flat["ts"]),
+            level=flat.get("level", "INFO"),
+            logger=flat.get("logger", ""),
+            source=Source(flat.get("source", "log")),
+            message=flat.get("msg", ""),
+            attempt=int(flat.get("attempt", "1")),
+            exception=flat.get("exc"),
+        )
+
+
+def stream_id(attempt: int, sequence: int) -> str:
+    """Entry id for a record: attempts order first, then sequence."""
+    return f"{attempt}-{sequence}"
+
+
+def parse_stream_id(entry_id: str | bytes) -> tuple[int, int]:
+    """(attempt, sequence) of a stream entry id."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    attempt, _, sequence = text.partition("-")
+    return int(attempt), int(sequence)

@@ -1,0 +1,188 @@
+"""The `Execution` spec (`kuberun.dev/v1alpha1`): what a user asks to run.
+
+The same model validates a manifest in the operator, travels to the runner in
+the request file, and generates (or is checked against) the CRD schema, so the
+three can never disagree. Field names are camelCase on the wire (aliases) and
+snake_case in Python.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pydantic
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from kuberun.contract import statuses
+
+GROUP = "kuberun.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Execution"
+PLURAL = "executions"
+SINGULAR = "execution"
+SHORT_NAMES = ("kx", "kexec")
+
+# Bounds chosen so a typo cannot hold a node for days, yet a long batch job fits.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+DEFAULT_TIMEOUT_SECONDS = 3600
+# The grace period is how long cooperative cancellation gets before the pod is
+# deleted; ten seconds is long enough to flush logs, short enough that a
+# cancel feels immediate.
+DEFAULT_GRACE_PERIOD_SECONDS = 10
+MAX_GRACE_PERIOD_SECONDS = 600
+MAX_RETRY_LIMIT = 10
+MAX_PRIORITY = 1000
+MIN_PRIORITY = -1000
+
+# Kubernetes resource quantity, the same grammar the API server accepts.
+QUANTITY_PATTERN = (
+    r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+)
+# A DNS-1123 label, which is what ConfigMap names and many other names must be.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# Entrypoints are Python identifiers or dotted names (`module.function`),
+# or data-provider names, which may contain dashes and spaces are rejected.
+ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+
+
+class Model(pydantic.BaseModel):
+    """Base for wire models: camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class LogLevel(enum.StrEnum):
+    """Level at which workspace loggers are captured."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+class ConfigMapSource(Model):
+    """Code stored in a ConfigMap key (the operator mounts it into the pod)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="ConfigMap name.")
+    key: str = Field(min_length=1, max_length=253, description="Key holding the code.")
+
+
+class Source(Model):
+    """Where the code comes from: exactly one of inline, configMap or path."""
+
+    inline: str | None = Field(
+        default=None,
+        max_length=1_000_000,
+        description="The code itself (a module or script).",
+    )
+    config_map: ConfigMapSource | None = Field(default=None, description="A ConfigMap key.")
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="A file or directory in the image (a workspace).",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [n for n in ("inline", "config_map", "path") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "source must set exactly one of inline, configMap or path"
+                f" (got {len(given)}: {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class ResourceList(Model):
+    """CPU and memory quantities, as in a container's resources."""
+
+    cpu: str | None = Field(default=None, pattern=QUANTITY_PATTERN, max_length=32)
+    memory: str | None = Field(default=None, pattern=QUANTITY_PATTERN, max_length=32)
+
+
+class Resources(Model):
+    """Requests and limits of the runner container."""
+
+    requests: ResourceList | None = None
+    limits: ResourceList | None = None
+
+
+class Retry(Model):
+    """Engine-level retries: each attempt is a new Job, one log stream for all."""
+
+    limit: int = Field(default=0, ge=0, le=MAX_RETRY_LIMIT, description="Retries after the first attempt.")
+    backoff_seconds: float = Field(
+        default=5.0, ge=0, le=3600, description="Delay before the first retry; doubles each time."
+    )
+    max_backoff_seconds: float = Field(
+        default=300.0, ge=0, le=86400, description="Cap on the exponential delay."
+    )
+    on: list[statuses.Phase] = Field(
+        default_factory=lambda: [statuses.Phase.FAILED, statuses.Phase.TIMED_OUT],
+        max_length=8,
+        description="Outcomes that are retried (never CANCELLED or SUCCESS).",
+    )
+
+    @pydantic.field_validator("on")
+    @classmethod
+    def _retryable(cls, value: list[statuses.Phase]) -> list[statuses.Phase]:
+        allowed = {
+            statuses.Phase.FAILED,
+            statuses.Phase.TIMED_OUT,
+            statuses.Phase.COMPLETED_WITH_ERRORS,
+        }
+        bad = [p.value for p in value if p not in allowed]
+        if bad:
+            raise ValueError(
+                f"retry.on may only name FAILED, TIMED_OUT or COMPLETED_WITH_ERRORS, not {bad}"
+            )
+        return value
+
+
+class Cache(Model):
+    """Result cache for data providers, shared by all executions of an organization."""
+
+    ttl_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+    bypass: bool = False
+
+
+class ExecutionSpec(Model):
+    """What to run, with which inputs and limits."""
+
+    source: Source
+    entrypoint: str | None = Field(
+        default=None,
+        pattern=ENTRYPOINT_PATTERN,
+        max_length=253,
+        description="Workflow or data-provider name; absent runs the source as a script.",
+    )
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Inputs, free JSON.")
+    timeout_seconds: int = Field(
+        default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS, description="Hard timeout."
+    )
+    grace_period_seconds: int = Field(
+        default=DEFAULT_GRACE_PERIOD_SECONDS, ge=0, le=MAX_GRACE_PERIOD_SECONDS
+    )
+    resources: Resources | None = None
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    retry: Retry | None = None
+    cache: Cache | None = None
+    tracing: bool = False
+    log_level: LogLevel = LogLevel.DEBUG
+    cancel: bool = Field(default=False, description="Set true to cancel (GitOps-friendly).")
+    organization: str | None = Field(default=None, max_length=253)
+    caller: str | None = Field(default=None, max_length=253)
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    service_account_name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=253)
+    env: list[dict[str, Any]] = Field(default_factory=list, max_length=256)
+    env_from: list[dict[str, Any]] = Field(default_factory=list, max_length=64)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a development machine from nothing: the servers tests need (apt, when
+# root), the Python venv with every extra, and the Go-built control plane.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3.11}
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || command -v postgres >/dev/null || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing ${need_apt[*]}: install them with apt (sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+# Debian starts the services it installs; tests start their own on free ports.
+if command -v service >/dev/null; then
+  service redis-server stop >/dev/null 2>&1 || true
+  service postgresql stop >/dev/null 2>&1 || true
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[operator,dev]'
+echo "setup: python environment ready in .venv"

@@ -1,0 +1,75 @@
+"""The contract: spec validation, stream ids, keys, and the 4 KB termination summary."""
+
+from __future__ import annotations
+
+import json
+
+import pydantic
+import pytest
+
+from kuberun.contract import keys, logrecord, outcome, spec
+from kuberun.contract.statuses import Phase, Reason
+
+
+@pytest.mark.parametrize(
+    "source, ok",
+    [
+        ({"inline": "x = 1"}, True),
+        ({"path": "/workspace/flow.py"}, True),
+        ({"configMap": {"name": "code", "key": "main.py"}}, True),
+        ({}, False),
+        ({"inline": "x = 1", "path": "/w"}, False),
+    ],
+    ids=["inline", "path", "configmap", "none", "two"],
+)
+def test_exactly_one_source(source: dict[str, object], ok: bool) -> None:
+    if ok:
+        spec.ExecutionSpec.model_validate({"source": source})
+    else:
+        with pytest.raises(pydantic.ValidationError, match="exactly one of inline"):
+            spec.ExecutionSpec.model_validate({"source": source})
+
+
+def test_retry_never_retries_success_or_cancel() -> None:
+    with pytest.raises(pydantic.ValidationError, match="retry.on may only name"):
+        spec.Retry.model_validate({"on": ["CANCELLED"]})
+
+
+def test_stream_ids_order_attempts_before_sequences() -> None:
+    ids = [logrecord.stream_id(a, s) for a, s in [(0, 1), (1, 1), (1, 2), (1, 10), (2, 1)]]
+    parsed = [logrecord.parse_stream_id(i) for i in ids]
+    assert parsed == sorted(parsed)
+
+
+def test_log_record_round_trips_through_stream_fields() -> None:
+    record = logrecord.LogRecord(
+        sequence=7, timestamp=1.5, level="ERROR", logger="flow", message="é\n", exception="tb"
+    )
+    assert logrecord.LogRecord.from_fields(
+        {k.encode(): v.encode() for k, v in record.to_fields().items()}
+    ) == record
+
+
+def test_keys_are_scoped_by_namespace_and_uid() -> None:
+    assert keys.logs_stream("a", "u1") != keys.logs_stream("b", "u1")
+    assert keys.cancel("a", "u1") != keys.cancel("a", "u2")
+    assert keys.params_hash({"b": 1, "a": 2}) == keys.params_hash({"a": 2, "b": 1})
+
+
+@pytest.mark.parametrize("size", [0, 100, 4000, 10_000, 100_000])
+def test_termination_summary_fits_4096_bytes(size: int) -> None:
+    summary = outcome.TerminationSummary(
+        status=Phase.FAILED, reason=Reason.EXCEPTION, error_type="E", message='"\u00e9' * size
+    )
+    raw = summary.encode()
+    assert len(raw) <= outcome.SUMMARY_MAX_BYTES
+    decoded = outcome.TerminationSummary.decode(raw)
+    assert decoded.status is Phase.FAILED
+    assert json.loads(raw)["reason"] == "Exception"
+
+
+@pytest.mark.parametrize("phase", sorted(Phase, key=str))
+def test_exit_codes_round_trip(phase: Phase) -> None:
+    if phase.terminal:
+        assert outcome.phase_for_exit_code(outcome.ExitCode.for_phase(phase)) is phase
+    assert (outcome.ExitCode.for_phase(phase) == 0) == (phase is Phase.SUCCESS)
