@@ -3,9 +3,15 @@
 Records of one attempt carry a gapless `sequence` starting at 1. In Redis the
 stream entry id is `<attempt>-<sequence>`, so ids increase across attempts
 (one stream for all attempts) and a resend of an already delivered record is
-rejected by Redis instead of duplicated. Engine records the operator appends
-after the runner's last line use `<attempt>-*`, which Redis numbers after it.
-Records written before any attempt (e.g. "queued") use attempt 0.
+rejected by Redis instead of duplicated. The operator's engine records keep
+that single order without racing the runner:
+
+- before an attempt's pod runs ("starting attempt N"): id `<N>-0`, which sorts
+  before the runner's first record `<N>-1` and, written with an explicit id,
+  is idempotent (a second write is rejected);
+- after the attempt's pod is gone ("timed out", "cancelled", "retrying"):
+  `<N>-*`, which Redis numbers after the runner's last line;
+- before any attempt ("queued"): `0-1`.
 """
 
 from __future__ import annotations
