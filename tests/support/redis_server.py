@@ -61,7 +61,9 @@ class RedisServer:
 def _binary() -> str:
     found = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(found).exists():
-        raise RuntimeError("redis-server not found: run `bash .ci/run` or `make setup` (apt package)")
+        raise RuntimeError(
+            "redis-server not found: run `bash .ci/run` or `make setup` (apt package)"
+        )
     return found
 
 
@@ -69,13 +71,20 @@ def _spawn(port: int, directory: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             _binary(),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(directory),
-            "--daemonize", "no",
-            "--loglevel", "warning",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ def test_exactly_one_source(source: dict[str, object], ok: bool) -> None:
 
 
 def test_retry_never_retries_success_or_cancel() -> None:
-    with pytest.raises(pydantic.ValidationError, match="retry.on may only name"):
+    with pytest.raises(pydantic.ValidationError, match=r"retry\.on may only name"):
         spec.Retry.model_validate({"on": ["CANCELLED"]})
 
 
@@ -45,9 +45,12 @@ def test_log_record_round_trips_through_stream_fields() -> None:
     record = logrecord.LogRecord(
         sequence=7, timestamp=1.5, level="ERROR", logger="flow", message="é\n", exception="tb"
     )
-    assert logrecord.LogRecord.from_fields(
-        {k.encode(): v.encode() for k, v in record.to_fields().items()}
-    ) == record
+    assert (
+        logrecord.LogRecord.from_fields(
+            {k.encode(): v.encode() for k, v in record.to_fields().items()}
+        )
+        == record
+    )
 
 
 def test_keys_are_scoped_by_namespace_and_uid() -> None:

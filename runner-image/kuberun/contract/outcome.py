@@ -86,7 +86,9 @@ class RunResult(Model):
     duration_ms: int = 0
     log_lines: int = Field(default=0, description="Records emitted, including dropped ones.")
     last_sequence: int = 0
-    dropped: int = Field(default=0, description="Records not delivered (limits, buffer, Redis gone).")
+    dropped: int = Field(
+        default=0, description="Records not delivered (limits, buffer, Redis gone)."
+    )
     result_bytes: int = 0
     variables: dict[str, Any] | None = Field(default=None, description="Captured when tracing.")
 

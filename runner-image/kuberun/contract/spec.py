@@ -38,9 +38,7 @@ MAX_PRIORITY = 1000
 MIN_PRIORITY = -1000
 
 # Kubernetes resource quantity, the same grammar the API server accepts.
-QUANTITY_PATTERN = (
-    r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-)
+QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 # A DNS-1123 label, which is what ConfigMap names and many other names must be.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 # Entrypoints are Python identifiers or dotted names (`module.function`),
@@ -120,7 +118,9 @@ class Resources(Model):
 class Retry(Model):
     """Engine-level retries: each attempt is a new Job, one log stream for all."""
 
-    limit: int = Field(default=0, ge=0, le=MAX_RETRY_LIMIT, description="Retries after the first attempt.")
+    limit: int = Field(
+        default=0, ge=0, le=MAX_RETRY_LIMIT, description="Retries after the first attempt."
+    )
     backoff_seconds: float = Field(
         default=5.0, ge=0, le=3600, description="Delay before the first retry; doubles each time."
     )
