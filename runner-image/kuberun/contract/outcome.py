@@ -138,7 +138,7 @@ class TerminationSummary(Model):
 
     @classmethod
     def decode(cls, raw: str | bytes) -> TerminationSummary:
-        """Parse a termination message; raises pydantic.ValidationError/ValueError if it is not one."""
+        """Parse a termination message; raises pydantic.ValidationError if it is not one."""
         return cls.model_validate_json(raw)
 
 
