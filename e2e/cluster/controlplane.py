@@ -1,0 +1,353 @@
+"""Bring a local control plane up and down: etcd, kube-apiserver, kube-controller-manager.
+
+``up`` writes a PKI, starts etcd (loopback, data in the state dir), the API
+server (TLS, client-certificate admin, service-account signing keys,
+``Node,RBAC`` authorization, the default admission plugins), the
+controller-manager (all default controllers: job, garbage collector, service
+accounts and tokens, namespace, ttl-after-finished, ...) and, unless told not
+to, the process kubelet; it waits until each is ready and records every pid in
+``<state>/state.json``. ``down`` stops exactly those processes, then kills any
+container process the kubelet left, and frees every port it used.
+
+Ports are picked free at start, so several clusters (a developer's and a test
+session's) can run side by side with different state dirs.
+
+Called by ``python -m e2e.cluster`` and by the pytest fixtures in ``e2e/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from e2e.cluster import binaries, kubeconfigs, pki, processes
+from e2e.kubelet import cgroups
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+NODE_NAME = "kuberun-node"
+SERVICE_CIDR = "10.0.0.0/24"
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be started, or is not running."""
+
+
+def default_state_dir() -> pathlib.Path:
+    """``$KUBERUN_CLUSTER_DIR`` or ``~/.cache/kuberun/cluster``."""
+    override = os.environ.get("KUBERUN_CLUSTER_DIR")
+    if override:
+        return pathlib.Path(override)
+    return binaries.cache_root() / "cluster"
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What ``up`` started; saved as JSON so ``down`` works from another process."""
+
+    dir: pathlib.Path
+    apiserver_port: int
+    etcd_port: int
+    kubelet_port: int
+    node_name: str
+    cgroup_parent: str
+    processes: tuple[processes.Record, ...]
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        return self.dir / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubelet_dir(self) -> pathlib.Path:
+        return self.dir / "kubelet"
+
+    def record(self, name: str) -> processes.Record | None:
+        return next((r for r in self.processes if r.name == name), None)
+
+    def with_record(self, record: processes.Record) -> State:
+        others = tuple(r for r in self.processes if r.name != record.name)
+        return dataclasses.replace(self, processes=(*others, record))
+
+    def save(self) -> None:
+        data = {
+            "apiserver_port": self.apiserver_port,
+            "etcd_port": self.etcd_port,
+            "kubelet_port": self.kubelet_port,
+            "node_name": self.node_name,
+            "cgroup_parent": self.cgroup_parent,
+            "processes": [r.to_json() for r in self.processes],
+        }
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.dir / "state.json")
+
+    @classmethod
+    def load(cls, directory: pathlib.Path) -> State | None:
+        try:
+            data = json.loads((directory / "state.json").read_text())
+        except FileNotFoundError:
+            return None
+        return cls(
+            dir=directory,
+            apiserver_port=int(data["apiserver_port"]),
+            etcd_port=int(data["etcd_port"]),
+            kubelet_port=int(data["kubelet_port"]),
+            node_name=str(data["node_name"]),
+            cgroup_parent=str(data["cgroup_parent"]),
+            processes=tuple(processes.Record.from_json(r) for r in data["processes"]),
+        )
+
+
+def _admin_ssl(state_pki: pki.Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(state_pki.ca))
+    context.load_cert_chain(str(state_pki.cert("admin")), str(state_pki.key("admin")))
+    return context
+
+
+def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=5) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def _wait(what: str, check: Callable[[], bool], *, timeout: float,
+          watch: tuple[processes.Record, ...] = ()) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        for record in watch:
+            if not processes.alive(record):
+                raise ClusterError(f"{record.name} exited while waiting for {what}; "
+                                   f"see {record.log}")
+        time.sleep(0.2)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _etcd_argv(bins: pathlib.Path, state_dir: pathlib.Path, port: int, peer: int) -> list[str]:
+    data = state_dir / "etcd"
+    return [
+        str(bins / "etcd"),
+        "--name=kuberun-e2e",
+        f"--data-dir={data}",
+        f"--listen-client-urls=http://127.0.0.1:{port}",
+        f"--advertise-client-urls=http://127.0.0.1:{port}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-cluster=kuberun-e2e=http://127.0.0.1:{peer}",
+        # Tests create and delete much; a small backend and no fsync wait keep it quick.
+        "--unsafe-no-fsync",
+        "--quota-backend-bytes=2147483648",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_argv(bins: pathlib.Path, state: State, p: pki.Pki) -> list[str]:
+    return [
+        str(bins / "kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{state.etcd_port}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={state.apiserver_port}",
+        f"--cert-dir={state.dir / 'apiserver'}",
+        f"--tls-cert-file={p.cert('apiserver')}",
+        f"--tls-private-key-file={p.key('apiserver')}",
+        f"--client-ca-file={p.ca}",
+        f"--service-account-key-file={p.sa_pub}",
+        f"--service-account-signing-key-file={p.sa_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        "--authorization-mode=Node,RBAC",
+        # The default admission plugins (ServiceAccount, NamespaceLifecycle,
+        # LimitRanger, DefaultTolerationSeconds, ResourceQuota, ...) stay on;
+        # NodeRestriction is added as kubeadm does.
+        "--enable-admission-plugins=NodeRestriction",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--kubelet-client-certificate={p.cert('apiserver-kubelet-client')}",
+        f"--kubelet-client-key={p.key('apiserver-kubelet-client')}",
+        f"--kubelet-certificate-authority={p.ca}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _controller_manager_argv(bins: pathlib.Path, state: State, p: pki.Pki,
+                             port: int) -> list[str]:
+    kubeconfig = state.dir / "controller-manager.kubeconfig"
+    return [
+        str(bins / "kube-controller-manager"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={state.dir / 'controller-manager'}",
+        "--controllers=*",
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={p.sa_key}",
+        f"--root-ca-file={p.ca}",
+        f"--cluster-signing-cert-file={p.ca}",
+        f"--cluster-signing-key-file={p.key('ca')}",
+        "--leader-elect=false",
+        # Finished pods are collected by their Jobs' TTL, not by a global threshold.
+        "--terminated-pod-gc-threshold=1000",
+        "--v=1",
+    ]
+
+
+def kubelet_argv(state: State) -> list[str]:
+    """The process kubelet's command line (also used by tests that restart it)."""
+    p = pki.Pki(state.dir / "pki")
+    return [
+        sys.executable, "-m", "e2e.kubelet",
+        f"--kubeconfig={state.kubeconfig}",
+        f"--state-dir={state.kubelet_dir}",
+        f"--node-name={state.node_name}",
+        f"--cgroup-parent={state.cgroup_parent}",
+        f"--port={state.kubelet_port}",
+        f"--tls-cert={p.cert('kubelet')}",
+        f"--tls-key={p.key('kubelet')}",
+        f"--client-ca={p.ca}",
+    ]
+
+
+def start_kubelet(state: State) -> State:
+    """Start the process kubelet in the background and wait for its Node to be Ready."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    _, record = processes.spawn("kubelet", kubelet_argv(state),
+                                log=state.dir / "logs" / "kubelet.log", env=env, cwd=REPO_ROOT)
+    state = state.with_record(record)
+    state.save()
+    context = _admin_ssl(pki.Pki(state.dir / "pki"))
+
+    def node_ready() -> bool:
+        status, body = _get(f"{state.server}/api/v1/nodes/{state.node_name}", context)
+        if status != 200:
+            return False
+        conditions = json.loads(body).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    _wait("the node to be Ready", node_ready, timeout=60, watch=(record,))
+    return state
+
+
+def stop_kubelet(state: State) -> State:
+    """Stop the process kubelet only (its containers keep running, as with a real one)."""
+    record = state.record("kubelet")
+    if record is not None:
+        processes.stop(record)
+    return dataclasses.replace(state, processes=tuple(r for r in state.processes
+                                                      if r.name != "kubelet"))
+
+
+def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
+    """Start (or find running) the control plane in ``state_dir`` and return its state."""
+    state_dir = state_dir or default_state_dir()
+    existing = State.load(state_dir)
+    if existing is not None:
+        if all(processes.alive(r) for r in existing.processes):
+            return existing
+        down(state_dir)
+    bins = binaries.ensure_built()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cluster_id = f"{os.getpid()}-{int(time.time())}"
+    state = State(
+        dir=state_dir,
+        apiserver_port=processes.free_port(),
+        etcd_port=processes.free_port(),
+        kubelet_port=processes.free_port(),
+        node_name=os.environ.get("KUBERUN_NODE_NAME", NODE_NAME),
+        cgroup_parent=f"kuberun/{cluster_id}",
+        processes=(),
+    )
+    state.save()
+    try:
+        return _start(state, bins, kubelet=kubelet)
+    except BaseException:
+        down(state_dir)
+        raise
+
+
+def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
+    p = pki.create(state.dir / "pki")
+    kubeconfigs.write(state.kubeconfig, server=state.server, ca=p.ca,
+                      cert=p.cert("admin"), key=p.key("admin"), user="admin")
+    kubeconfigs.write(state.dir / "controller-manager.kubeconfig", server=state.server, ca=p.ca,
+                      cert=p.cert("controller-manager"), key=p.key("controller-manager"),
+                      user="system:kube-controller-manager")
+    logs = state.dir / "logs"
+
+    shutil.rmtree(state.dir / "etcd", ignore_errors=True)
+    _, etcd = processes.spawn("etcd", _etcd_argv(bins, state.dir, state.etcd_port,
+                                                 processes.free_port()), log=logs / "etcd.log")
+    state = state.with_record(etcd)
+    state.save()
+    _wait("etcd", lambda: processes.port_open(state.etcd_port), timeout=30, watch=(etcd,))
+
+    _, apiserver = processes.spawn("kube-apiserver", _apiserver_argv(bins, state, p),
+                                   log=logs / "kube-apiserver.log")
+    state = state.with_record(apiserver)
+    state.save()
+    context = _admin_ssl(p)
+    _wait("kube-apiserver /readyz", lambda: _get(f"{state.server}/readyz", context)[0] == 200,
+          timeout=120, watch=(apiserver,))
+
+    kcm_port = processes.free_port()
+    _, kcm = processes.spawn("kube-controller-manager",
+                             _controller_manager_argv(bins, state, p, kcm_port),
+                             log=logs / "kube-controller-manager.log")
+    state = state.with_record(kcm)
+    state.save()
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    _wait("kube-controller-manager /healthz",
+          lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", insecure)[0] == 200,
+          timeout=60, watch=(kcm,))
+    # The serviceaccount controller creating "default" shows the controllers run.
+    _wait("the default ServiceAccount",
+          lambda: _get(f"{state.server}/api/v1/namespaces/default/serviceaccounts/default",
+                       context)[0] == 200, timeout=60, watch=(kcm,))
+    if kubelet:
+        state = start_kubelet(state)
+    return state
+
+
+def down(state_dir: pathlib.Path | None = None) -> None:
+    """Stop everything ``up`` started in ``state_dir``, newest first, and its containers."""
+    state_dir = state_dir or default_state_dir()
+    state = State.load(state_dir)
+    if state is None:
+        return
+    for record in reversed(state.processes):
+        processes.stop(record)
+    cgroups.kill_tree(state.cgroup_parent)
+    (state_dir / "state.json").unlink(missing_ok=True)
+
+
+def env_lines(state: State) -> list[str]:
+    """Shell lines that point kubectl and the tests at this cluster."""
+    bins = binaries.bin_dir()
+    return [
+        f"export KUBECONFIG={state.kubeconfig}",
+        f"export KUBERUN_E2E_KUBECONFIG={state.kubeconfig}",
+        f"export PATH={bins}:$PATH",
+    ]

@@ -1,0 +1,1 @@
+"""Tests of the local control plane and the process kubelet."""
