@@ -1,0 +1,168 @@
+"""Generate the `executions.kuberun.dev` CRD from the contract models.
+
+Pure. `python -m kuberun_operator.crdschema > crds/executions.kuberun.dev.yaml`
+writes the file; a unit test fails when the file and the models disagree, so
+the API server validates exactly what the operator and the runner accept.
+
+Pydantic's JSON Schema is turned into a *structural* OpenAPI v3 schema: `$ref`s
+inlined, `Optional` collapsed, free-form JSON marked
+`x-kubernetes-preserve-unknown-fields`, and the rules JSON Schema cannot say
+(exactly one source, which outcomes may be retried) added as CEL and enums.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from kuberun.contract import spec, status
+from kuberun.contract.statuses import Phase
+
+CRD_NAME = f"{spec.PLURAL}.{spec.GROUP}"
+ONE_SOURCE_RULE = (
+    "(has(self.inline) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.path) ? 1 : 0) == 1"
+)
+ONE_SOURCE_MESSAGE = "source must set exactly one of inline, configMap or path"
+RETRYABLE = [Phase.FAILED.value, Phase.TIMED_OUT.value, Phase.COMPLETED_WITH_ERRORS.value]
+
+_KEEP = ("minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "description")
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """One JSON Schema node as a structural OpenAPI v3 node."""
+    if "$ref" in node:
+        target = _structural(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        if "description" in node:
+            target["description"] = node["description"]
+        return target
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        if len(options) == 1:
+            merged = _structural(options[0], defs)
+            for key in ("description",):
+                if key in node:
+                    merged[key] = node[key]
+            return merged
+        return _free(node)
+    kind = node.get("type")
+    if kind is None and "enum" in node:
+        kind = "string"
+    if kind is None:
+        return _free(node)
+    out: dict[str, Any] = {"type": kind}
+    out.update({k: node[k] for k in _KEEP if k in node})
+    if kind == "object":
+        props = node.get("properties")
+        if not props:
+            out["x-kubernetes-preserve-unknown-fields"] = True
+            return out
+        out["properties"] = {name: _structural(sub, defs) for name, sub in props.items()}
+        if node.get("required"):
+            out["required"] = list(node["required"])
+    elif kind == "array":
+        out["items"] = _structural(node.get("items", {}), defs)
+        if "maxItems" in node:
+            out["maxItems"] = node["maxItems"]
+        if "minItems" in node:
+            out["minItems"] = node["minItems"]
+    return out
+
+
+def _free(node: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+    if "description" in node:
+        out["description"] = node["description"]
+    return out
+
+
+def _schema_of(model: type[spec.Model]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(raw, raw.get("$defs", {}))
+
+
+def spec_schema() -> dict[str, Any]:
+    """The spec's structural schema, with the rules pydantic validators express."""
+    schema = _schema_of(spec.ExecutionSpec)
+    source = schema["properties"]["source"]
+    source["x-kubernetes-validations"] = [{"rule": ONE_SOURCE_RULE, "message": ONE_SOURCE_MESSAGE}]
+    retry_on = schema["properties"]["retry"]["properties"]["on"]["items"]
+    retry_on["enum"] = list(RETRYABLE)
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    """The status's structural schema."""
+    return _schema_of(status.ExecutionStatus)
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
+    {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt"},
+    {"name": "Queue", "type": "integer", "jsonPath": ".status.queuePosition", "priority": 1},
+    {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {"app.kubernetes.io/part-of": "kuberun"},
+        },
+        "spec": {
+            "group": spec.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": spec.KIND,
+                "listKind": f"{spec.KIND}List",
+                "plural": spec.PLURAL,
+                "singular": spec.SINGULAR,
+                "shortNames": list(spec.SHORT_NAMES),
+                "categories": ["kuberun"],
+            },
+            "versions": [
+                {
+                    "name": spec.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Run trusted Python code once, in its own pod.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The CRD as the YAML stored in `crds/`."""
+    header = (
+        "# Generated by `python -m kuberun_operator.crdschema` from kuberun.contract;"
+        " do not edit.\n"
+    )
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

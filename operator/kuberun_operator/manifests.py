@@ -1,0 +1,210 @@
+"""Build, as plain data, the objects one attempt needs: the request Secret and the Job.
+
+Pure: no API calls. `handlers` sends what these functions return. Keeping the
+manifests as data makes every field testable (`tests/unit/operator`) and lets
+a restarted operator rebuild exactly the same objects (deterministic names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kuberun.contract import identity, request, spec
+from kuberun_operator import naming
+from kuberun_operator.settings import Settings
+
+RUNNER_CONTAINER = "runner"
+REQUEST_VOLUME = "request"
+SOURCE_VOLUME = "source"
+TMP_VOLUME = "tmp"
+
+
+@dataclass(frozen=True)
+class ExecutionRef:
+    """Who the objects belong to: the Execution's identity in the API."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def owner_reference(self) -> dict[str, Any]:
+        """Makes the garbage collector delete Secrets and Jobs with their Execution."""
+        return {
+            "apiVersion": spec.API_VERSION,
+            "kind": spec.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def hard_deadline_seconds(execution: spec.ExecutionSpec, settings: Settings) -> int:
+    """The Job's activeDeadlineSeconds: after the runner's soft deadline and its grace."""
+    return (
+        execution.timeout_seconds + execution.grace_period_seconds + settings.deadline_slack_seconds
+    )
+
+
+def source_path(execution: spec.ExecutionSpec) -> str | None:
+    """Where the runner finds the code, or None for inline code (it is in the request)."""
+    if execution.source.config_map is not None:
+        return f"{request.CONFIGMAP_SOURCE_DIR}/{execution.source.config_map.key}"
+    return execution.source.path
+
+
+def run_request(ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int) -> str:
+    """The JSON the runner reads from its request file."""
+    req = request.RunRequest(
+        identity=identity.ExecutionIdentity(
+            namespace=ref.namespace, name=ref.name, uid=ref.uid, attempt=attempt
+        ),
+        spec=execution,
+        source_path=source_path(execution),
+    )
+    return req.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def build_request_secret(
+    ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int
+) -> dict[str, Any]:
+    """The Secret mounted as the request file (parameters may be secret; no size cliff)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": naming.request_secret_name(ref.name, attempt),
+            "namespace": ref.namespace,
+            "labels": naming.labels(ref.name, ref.uid, attempt),
+            "ownerReferences": [ref.owner_reference()],
+        },
+        "stringData": {request.REQUEST_FILE_NAME: run_request(ref, execution, attempt)},
+    }
+
+
+def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, dict[str, str]]:
+    given = execution.resources or spec.Resources()
+    requests = {k: v for k, v in (given.requests or spec.ResourceList()).model_dump().items() if v}
+    limits = {k: v for k, v in (given.limits or spec.ResourceList()).model_dump().items() if v}
+    # Defaults only fill a resource the user left entirely alone: a user limit below our
+    # default request would otherwise make the pod invalid.
+    defaults = {
+        "cpu": (settings.default_cpu_request, settings.default_cpu_limit),
+        "memory": (settings.default_memory_request, settings.default_memory_limit),
+    }
+    for name, (default_request, default_limit) in defaults.items():
+        if name in requests or name in limits:
+            continue
+        if default_request:
+            requests[name] = default_request
+        if default_limit:
+            limits[name] = default_limit
+    out: dict[str, dict[str, str]] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def build_job_manifest(
+    ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int, settings: Settings
+) -> dict[str, Any]:
+    """The Job of one attempt: one pod, no Kubernetes retries, a hard deadline."""
+    labels = naming.labels(ref.name, ref.uid, attempt)
+    env: list[dict[str, Any]] = [
+        {"name": request.REQUEST_FILE_ENV, "value": request.REQUEST_FILE_DEFAULT},
+        {
+            "name": request.REDIS_URL_ENV,
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": settings.redis_secret_name,
+                    "key": settings.redis_secret_key,
+                    "optional": True,
+                }
+            },
+        },
+        *execution.env,
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": REQUEST_VOLUME, "mountPath": request.REQUEST_DIR_DEFAULT, "readOnly": True},
+        {"name": TMP_VOLUME, "mountPath": "/tmp"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": REQUEST_VOLUME,
+            "secret": {"secretName": naming.request_secret_name(ref.name, attempt)},
+        },
+        {"name": TMP_VOLUME, "emptyDir": {}},
+    ]
+    config_map = execution.source.config_map
+    if config_map is not None:
+        mounts.append(
+            {"name": SOURCE_VOLUME, "mountPath": request.CONFIGMAP_SOURCE_DIR, "readOnly": True}
+        )
+        volumes.append(
+            {
+                "name": SOURCE_VOLUME,
+                "configMap": {
+                    "name": config_map.name,
+                    "items": [{"key": config_map.key, "path": config_map.key}],
+                },
+            }
+        )
+    container: dict[str, Any] = {
+        "name": RUNNER_CONTAINER,
+        "image": execution.image or settings.runner_image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "resources": _resources(execution, settings),
+        "volumeMounts": mounts,
+        "terminationMessagePath": request.TERMINATION_LOG_DEFAULT,
+        "terminationMessagePolicy": "File",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if execution.env_from:
+        container["envFrom"] = list(execution.env_from)
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,  # retries are the operator's: each attempt is a new Job
+        "activeDeadlineSeconds": hard_deadline_seconds(execution, settings),
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": execution.service_account_name
+                or settings.runner_service_account,
+                "automountServiceAccountToken": execution.service_account_name is not None,
+                "enableServiceLinks": False,
+                "terminationGracePeriodSeconds": execution.grace_period_seconds,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": settings.run_as_user,
+                    "runAsGroup": settings.run_as_user,
+                    "fsGroup": settings.run_as_user,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    if settings.job_ttl_seconds is not None:
+        job_spec["ttlSecondsAfterFinished"] = settings.job_ttl_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": naming.job_name(ref.name, attempt),
+            "namespace": ref.namespace,
+            "labels": labels,
+            "ownerReferences": [ref.owner_reference()],
+        },
+        "spec": job_spec,
+    }

@@ -1,0 +1,159 @@
+"""The operator's settings: one pydantic-settings object read from `KUBERUN_*` variables.
+
+Built once at startup by `__main__` (never at import time) and passed down to
+whoever needs it. Each field says what it does and why its default is what it is.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything tunable about the operator, from the environment (prefix `KUBERUN_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBERUN_", extra="ignore", frozen=True)
+
+    # --- the runner pods -------------------------------------------------------------
+    runner_image: str = Field(
+        default="kuberun/runner:0.1.0",
+        description="Image of the runner when an Execution names none; pinned to the release.",
+    )
+    runner_service_account: str = Field(
+        default="kuberun-runner",
+        description=(
+            "ServiceAccount of runner pods without their own; its token is never mounted, so"
+            " user code gets no API access unless an Execution asks for an account."
+        ),
+    )
+    redis_secret_name: str = Field(
+        default="kuberun-redis",
+        description="Secret (in the Execution's namespace) holding the Redis URL for runners.",
+    )
+    redis_secret_key: str = Field(
+        default="url", description="Key of the Redis URL in that Secret; `url` is the chart's."
+    )
+    run_as_user: int = Field(
+        default=65532,
+        description="Non-root uid of runner pods; 65532 is the distroless `nonroot` user.",
+    )
+    default_cpu_request: str = Field(
+        default="100m", description="CPU request when an Execution gives none: small scripts."
+    )
+    default_memory_request: str = Field(
+        default="128Mi", description="Memory request when none is given: a Python process + deps."
+    )
+    default_memory_limit: str = Field(
+        default="1Gi",
+        description=(
+            "Memory limit when none is given, so a runaway script is OOMKilled, not the node."
+        ),
+    )
+    default_cpu_limit: str | None = Field(
+        default=None,
+        description="CPU limit when none is given; none, because CPU throttling only slows code.",
+    )
+    deadline_slack_seconds: int = Field(
+        default=5,
+        ge=0,
+        description=(
+            "Added to timeout + grace for the Job's activeDeadlineSeconds, so the runner's own"
+            " soft deadline (which still reports logs) normally fires first."
+        ),
+    )
+    start_deadline_seconds: int = Field(
+        default=600,
+        ge=1,
+        description=(
+            "A pod not running after this is FAILED/StartTimeout; ten minutes covers a slow"
+            " scale-up and an image pull, but not a pod that can never start."
+        ),
+    )
+    image_pull_deadline_seconds: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "How long an image pull may keep failing (ErrImagePull/ImagePullBackOff) before the"
+            " attempt is FAILED/ImagePullFailed; long enough for a registry blip."
+        ),
+    )
+    missing_job_grace_seconds: float = Field(
+        default=15.0,
+        description=(
+            "A created Job unseen for this long is treated as deleted (FAILED/RunnerDied);"
+            " covers the watch lag between creating a Job and seeing it."
+        ),
+    )
+    job_ttl_seconds: int | None = Field(
+        default=None,
+        description=(
+            "ttlSecondsAfterFinished of Jobs; unset, because the Jobs die with their Execution"
+            " and an early TTL could delete a pod before a restarted operator read it."
+        ),
+    )
+    inline_result_max_bytes: int = Field(
+        default=16 * 1024,
+        description=(
+            "Results up to this size are copied into status.result, larger ones referenced;"
+            " keeps Execution objects small in etcd and in every watch event."
+        ),
+    )
+
+    # --- admission ---------------------------------------------------------------------
+    max_running: int = Field(
+        default=100,
+        ge=1,
+        description="Executions admitted (pod asked for) at once in the whole cluster.",
+    )
+    max_running_per_namespace: int = Field(
+        default=50,
+        ge=1,
+        description="Executions admitted at once per namespace, so one tenant cannot take all.",
+    )
+    queue_status_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "How often queue positions are written to status; each change of the queue would"
+            " otherwise patch every queued Execution."
+        ),
+    )
+
+    # --- the operator itself -----------------------------------------------------------
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to serve; empty = the whole cluster (a ClusterRole is needed).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "The operator's own Redis connection (cancel keys, engine log records, results);"
+            " without it the operator still works from termination messages alone."
+        ),
+    )
+    redis_timeout_seconds: float = Field(
+        default=2.0,
+        description="Socket timeout of Redis calls, so a dead Redis never stalls a reconcile.",
+    )
+    api_workers: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Threads for Kubernetes API calls (the client is synchronous; calls never run on"
+            " the event loop); 16 keeps 300 simultaneous submissions moving."
+        ),
+    )
+    peering: str | None = Field(
+        default=None,
+        description=(
+            "kopf peering name; set it (and a different `priority` per replica) to run a"
+            " standby replica. Unset: standalone, no peering objects needed."
+        ),
+    )
+    priority: int = Field(default=0, description="kopf peering priority of this replica.")
+    http_host: str = Field(default="0.0.0.0", description="Where health and metrics listen.")
+    http_port: int = Field(
+        default=8080, description="Port of /healthz, /readyz and /metrics (one port, one probe)."
+    )
+    log_level: str = Field(default="INFO", description="Operator log level.")
