@@ -1,0 +1,199 @@
+"""What end-to-end tests hold: a :class:`Cluster` and helpers to wait on it.
+
+``e2e/conftest.py`` builds one :class:`Cluster` per test session, either by
+starting the local control plane (:mod:`e2e.cluster.controlplane`) or from an
+existing kubeconfig (a kind cluster, say). Tests use the official kubernetes
+client (``cluster.core``, ``cluster.batch``, ``cluster.api_client`` for
+others), ``cluster.kubectl(...)``, and — only when the cluster runs the process
+kubelet — ``cluster.local`` for what only a local node can show (process ids,
+restarting the kubelet). Tests that need ``cluster.local`` carry the
+``process_kubelet`` marker and are skipped on other clusters.
+
+This module is the stable API operator e2e tests build on; see e2e/README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import kubernetes
+
+from e2e.cluster import binaries, controlplane, processes
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """A condition did not hold in time; the message says what was last seen."""
+
+
+def wait_for(what: str, check: Callable[[], T | None], *, timeout: float = 30.0,
+             interval: float = 0.2) -> T:
+    """Call ``check`` until it returns something truthy and return that."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise WaitTimeout(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def kubectl_path() -> pathlib.Path:
+    """kubectl of the pinned version if it is built, else the one on PATH (kind users)."""
+    try:
+        return binaries.kubectl_path()
+    except binaries.BuildError:
+        found = shutil.which("kubectl")
+        if found is None:
+            raise
+        return pathlib.Path(found)
+
+
+@dataclasses.dataclass
+class LocalCluster:
+    """Controls of a cluster whose node is the process kubelet started by us."""
+
+    state: controlplane.State
+
+    def pod_dir(self, namespace: str, name: str) -> pathlib.Path | None:
+        matches = sorted((self.state.kubelet_dir / "pods").glob(f"{namespace}_{name}_*"),
+                         key=lambda p: p.stat().st_mtime)
+        return matches[-1] if matches else None
+
+    def container_pid(self, namespace: str, pod: str, container: str) -> tuple[int, int] | None:
+        """(pid, kernel start time) of the container's current process, None if not started."""
+        directory = self.pod_dir(namespace, pod)
+        if directory is None:
+            return None
+        attempts = directory / "containers" / container
+        if not attempts.exists():
+            return None
+        latest = max((int(p.name) for p in attempts.iterdir() if p.name.isdigit()), default=None)
+        if latest is None:
+            return None
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            info = json.loads((attempts / str(latest) / "pid.json").read_text())
+            return int(info["pid"]), int(info["startTime"])
+        return None
+
+    @staticmethod
+    def process_alive(pid: tuple[int, int]) -> bool:
+        """True while that process (not a reuse of its pid) runs."""
+        return processes.start_time(pid[0]) == pid[1]
+
+    def stop_kubelet(self) -> None:
+        self.state = controlplane.stop_kubelet(self.state)
+        self.state.save()
+
+    def start_kubelet(self) -> None:
+        self.state = controlplane.start_kubelet(self.state)
+
+    def restart_kubelet(self) -> None:
+        self.stop_kubelet()
+        self.start_kubelet()
+
+
+@dataclasses.dataclass
+class Cluster:
+    """A Kubernetes cluster under test."""
+
+    kubeconfig: pathlib.Path
+    api_client: Any
+    local: LocalCluster | None = None
+
+    @property
+    def core(self) -> Any:
+        """``kubernetes.client.CoreV1Api``."""
+        return kubernetes.client.CoreV1Api(self.api_client)
+
+    @property
+    def batch(self) -> Any:
+        """``kubernetes.client.BatchV1Api``."""
+        return kubernetes.client.BatchV1Api(self.api_client)
+
+    @property
+    def rbac(self) -> Any:
+        return kubernetes.client.RbacAuthorizationV1Api(self.api_client)
+
+    @property
+    def custom(self) -> Any:
+        return kubernetes.client.CustomObjectsApi(self.api_client)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this cluster; raises with its stderr when ``check`` fails."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        result = subprocess.run([str(kubectl_path()), *args], input=input, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stderr}")
+        return result
+
+    # -- waiting helpers used by many tests ------------------------------------------------
+
+    def wait_job_condition(self, namespace: str, name: str, kind: str, *,
+                           timeout: float = 60) -> Any:
+        """Wait until Job ``name`` has condition ``kind`` (Complete, Failed) True; return it."""
+        def check() -> Any:
+            job = self.batch.read_namespaced_job(name, namespace)
+            for condition in job.status.conditions or []:
+                if condition.type == kind and condition.status == "True":
+                    return job
+            return None
+
+        return wait_for(f"job {namespace}/{name} {kind}", check, timeout=timeout)
+
+    def wait_pod_phase(self, namespace: str, name: str, *phases: str,
+                       timeout: float = 60) -> Any:
+        """Wait until the pod is in one of ``phases``; return it."""
+        def check() -> Any:
+            pod = self.core.read_namespaced_pod(name, namespace)
+            return pod if pod.status.phase in phases else None
+
+        return wait_for(f"pod {namespace}/{name} in {phases}", check, timeout=timeout)
+
+    def wait_pod_gone(self, namespace: str, name: str, *, timeout: float = 60) -> None:
+        def check() -> bool:
+            try:
+                self.core.read_namespaced_pod(name, namespace)
+            except kubernetes.client.ApiException as error:
+                return error.status == 404
+            return False
+
+        wait_for(f"pod {namespace}/{name} to be deleted", check, timeout=timeout)
+
+    def job_pods(self, namespace: str, job: str) -> list[Any]:
+        return list(self.core.list_namespaced_pod(
+            namespace, label_selector=f"batch.kubernetes.io/job-name={job}").items)
+
+    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
+        kwargs = {"container": container} if container else {}
+        return str(self.core.read_namespaced_pod_log(name, namespace, **kwargs))
+
+
+def connect(kubeconfig: pathlib.Path, local: LocalCluster | None = None) -> Cluster:
+    """A :class:`Cluster` for ``kubeconfig``."""
+    api_client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    return Cluster(kubeconfig=kubeconfig, api_client=api_client, local=local)
+
+
+def local_state_for(kubeconfig: pathlib.Path) -> controlplane.State | None:
+    """The local cluster's state when ``kubeconfig`` was written by ``e2e.cluster up``."""
+    state = controlplane.State.load(kubeconfig.resolve().parent)
+    if state is None or state.kubeconfig.resolve() != kubeconfig.resolve():
+        return None
+    if state.record("kubelet") is None:
+        return None
+    return state
