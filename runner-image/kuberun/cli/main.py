@@ -1,0 +1,143 @@
+"""`kuberun` — the command line. `kuberun run PATH` runs one execution locally.
+
+Exit code: 0 only for SUCCESS; otherwise the runner's code for the verdict
+(`kuberun.contract.outcome.ExitCode`); 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import pydantic
+
+from kuberun.cli import local, parameters, rendering
+from kuberun.contract import logrecord, outcome, request, spec
+from kuberun.contract.statuses import Phase
+
+USAGE_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kuberun", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run a script, workflow or data provider on this machine",
+        description=(
+            "Run one execution locally through the same runtime as in a pod. Without --redis"
+            " (or KUBERUN_REDIS_URL) no server is needed."
+        ),
+    )
+    run.add_argument("path", help="a .py file, or a workspace directory")
+    run.add_argument("--entrypoint", "-e", help="workflow/data provider name or module:function")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter (string); KEY:=JSON for a typed value; repeatable",
+    )
+    run.add_argument(
+        "--params-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a JSON object of parameters (before -p, which override it)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=float(spec.DEFAULT_TIMEOUT_SECONDS),
+        metavar="SECONDS",
+        help="soft deadline: the code is stopped and the run ends TIMED_OUT",
+    )
+    run.add_argument(
+        "--grace",
+        type=float,
+        default=float(spec.DEFAULT_GRACE_PERIOD_SECONDS),
+        metavar="SECONDS",
+        help="how long a stop request waits before the runner is killed",
+    )
+    run.add_argument("--trace", action="store_true", help="capture the entry function's variables")
+    run.add_argument(
+        "--log-level",
+        default="DEBUG",
+        type=str.upper,
+        choices=[level.value for level in spec.LogLevel],
+        help="level of the workspace's loggers (third-party loggers: WARNING and above)",
+    )
+    run.add_argument(
+        "--redis",
+        default=os.environ.get(request.REDIS_URL_ENV) or None,
+        metavar="URL",
+        help="use a real Redis (stream, cancel key, result) instead of a pipe",
+    )
+    run.add_argument("--output", choices=["text", "json"], default="text")
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"kuberun: {message}", file=sys.stderr)
+    raise SystemExit(USAGE_ERROR)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        _fail(f"{args.path}: no such file or directory")
+    try:
+        params = parameters.collect(args.param, args.params_file)
+    except parameters.ParameterError as exc:
+        _fail(str(exc))
+    if args.timeout <= 0 or args.grace < 0:
+        _fail("--timeout must be positive and --grace not negative")
+    options = local.Options(
+        path=args.path,
+        entrypoint=args.entrypoint,
+        parameters=params,
+        timeout_seconds=max(1, math.ceil(args.timeout)),
+        grace_seconds=math.ceil(args.grace),
+        tracing=args.trace,
+        log_level=args.log_level,
+        redis_url=args.redis,
+    )
+    json_output = args.output == "json"
+
+    def on_record(record: logrecord.LogRecord) -> None:
+        if json_output:
+            print(rendering.record_json(record), file=sys.stderr, flush=True)
+        else:
+            print(rendering.record_text(record), flush=True)
+
+    def notice(text: str) -> None:
+        print(f"kuberun: {text}", file=sys.stderr, flush=True)
+
+    try:
+        execution = local.LocalRun(options, on_record, notice)
+    except pydantic.ValidationError as exc:
+        _fail(f"invalid options: {exc}")
+    try:
+        result = execution.run()
+    finally:
+        execution.cleanup()
+    if json_output:
+        print(rendering.final_json(result), flush=True)
+    else:
+        print(rendering.final_text(result), flush=True)
+    return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        raise SystemExit(run_command(args))
+    _fail(f"unknown command {args.command}")  # pragma: no cover
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""How `kuberun run` shows records and the outcome (text for people, JSON for programs). Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kuberun.contract import logrecord, outcome
+from kuberun.runtime.records import format_text
+
+
+def record_text(record: logrecord.LogRecord) -> str:
+    return format_text(record)
+
+
+def record_json(record: logrecord.LogRecord) -> str:
+    return record.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def final_object(result: outcome.RunResult) -> dict[str, Any]:
+    """The one JSON object `--output json` ends with."""
+    error = result.error.model_dump(mode="json", exclude_none=True) if result.error else None
+    return {
+        "status": result.status.value,
+        "reason": result.reason.value,
+        "result": result.result,
+        "error": error,
+        "durationMs": result.duration_ms,
+        "logLines": result.log_lines,
+        "lastSequence": result.last_sequence,
+        "dropped": result.dropped,
+    }
+
+
+def final_json(result: outcome.RunResult) -> str:
+    return json.dumps(final_object(result), ensure_ascii=False)
+
+
+def final_text(result: outcome.RunResult) -> str:
+    """A status line, then the result or the error."""
+    lines = [
+        f"── {result.status.value} ({result.reason.value}) in {result.duration_ms} ms ·"
+        f" {result.log_lines} log line(s) · {result.dropped} dropped"
+    ]
+    if result.error is not None:
+        lines.append(f"error: {result.error.type}: {result.error.message}")
+    if result.result is not None:
+        lines.append("result: " + json.dumps(result.result, ensure_ascii=False, indent=2))
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""Cooperative cancellation: watch for a stop request, then stop the user's code.
+
+Requests come from: the Redis cancel key (`keys.cancel`, value = reason,
+polled by the watcher thread), the soft deadline (`timeoutSeconds` → a
+TIMED_OUT request), SIGTERM (the kubelet deleting the pod; reason taken from
+the cancel key when present, else "terminated") and SIGINT (local Ctrl-C
+relayed by `kuberun run`). Every request goes through `Watcher.request`, which
+sets the shared `Cancellation` (so `context.check_cancelled()` raises) and
+asks the `Interrupter` to stop the code:
+
+- sync code (runs on the main thread): the main thread gets `INTERRUPT_SIGNAL`
+  via `pthread_kill`, whose handler raises `ExecutionCancelled` there — this
+  also wakes `time.sleep`, lock waits and other interruptible system calls;
+- async code: the main task is cancelled (`CancelledError` at its next await).
+
+Code that ignores all that is stopped by the grace watchdog: `grace` seconds
+after the request, the runtime reports the outcome itself and exits (and the
+kubelet's SIGKILL remains the last resort).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+import redis
+
+from kuberun.contract import keys
+from kuberun.sdk.context import Cancellation
+
+# The signal that interrupts the main thread for sync code. SIGUSR1 is free in
+# the runner (user code that installs its own SIGUSR1 handler opts out of the
+# interrupt; the grace watchdog still ends the run).
+INTERRUPT_SIGNAL = signal.SIGUSR1
+TERMINATED_REASON = "terminated"
+INTERRUPTED_REASON = "interrupted"
+
+
+class Mode(enum.Enum):
+    IDLE = "idle"
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class Interrupter:
+    """Knows what the main thread is doing, and how to stop it."""
+
+    def __init__(self, cancellation: Cancellation) -> None:
+        self._cancellation = cancellation
+        self._main = threading.main_thread().ident
+        self._lock = threading.Lock()
+        self._mode = Mode.IDLE
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    def install(self) -> None:
+        signal.signal(INTERRUPT_SIGNAL, self._on_signal)
+
+    @contextlib.contextmanager
+    def sync_code(self) -> Iterator[None]:
+        """Around a call of sync user code on the main thread."""
+        with self._lock:
+            self._mode = Mode.SYNC
+        try:
+            if self._cancellation.requested:
+                raise self._cancellation.exception()
+            yield
+        finally:
+            with self._lock:
+                self._mode = Mode.IDLE
+
+    def enter_async(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object]) -> None:
+        """Called from inside the main task when async user code starts."""
+        with self._lock:
+            self._mode, self._loop, self._task = Mode.ASYNC, loop, task
+        if self._cancellation.requested:
+            task.cancel(self._cancellation.reason)
+
+    def leave_async(self) -> None:
+        with self._lock:
+            self._mode, self._loop, self._task = Mode.IDLE, None, None
+
+    def interrupt(self) -> None:
+        """Stop the user code now (from any thread)."""
+        with self._lock:
+            mode, loop, task = self._mode, self._loop, self._task
+        if mode is Mode.SYNC and self._main is not None:
+            signal.pthread_kill(self._main, INTERRUPT_SIGNAL)
+        elif mode is Mode.ASYNC and loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(task.cancel, self._cancellation.reason)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._mode is Mode.SYNC and self._cancellation.requested:
+            raise self._cancellation.exception()
+
+
+class Watcher:
+    """A thread that polls the cancel key and the deadline, and runs the grace watchdog."""
+
+    def __init__(
+        self,
+        cancellation: Cancellation,
+        interrupter: Interrupter,
+        *,
+        client: redis.Redis | None,
+        namespace: str,
+        uid: str,
+        deadline: float | None,
+        timeout_seconds: float | None,
+        grace_seconds: float,
+        poll_seconds: float,
+        on_grace_expired: Callable[[], None],
+        on_request: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self._cancellation = cancellation
+        self._interrupter = interrupter
+        self._client = client
+        self._key = keys.cancel(namespace, uid)
+        self.deadline = deadline
+        self.timeout_seconds = timeout_seconds
+        self._grace = grace_seconds
+        self._poll = poll_seconds
+        self._on_grace_expired = on_grace_expired
+        self._on_request = on_request
+        self._wake = threading.Event()
+        self._finished = threading.Event()
+        self._pending: str | None = None
+        self._grace_at: float | None = None
+        self._thread = threading.Thread(target=self._run, name="kuberun-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_terminate)
+        signal.signal(signal.SIGINT, self._on_interrupt)
+
+    def finish(self) -> None:
+        """The run has ended: stop watching (the watchdog no longer applies)."""
+        self._finished.set()
+        self._wake.set()
+
+    def request(self, reason: str, *, timed_out: bool = False) -> None:
+        """Ask the code to stop (any thread); the first request wins."""
+        if self._cancellation.request(reason, timed_out=timed_out):
+            if self._on_request is not None:
+                self._on_request(reason, timed_out)
+            self._grace_at = time.monotonic() + self._grace
+            self._interrupter.interrupt()
+        self._wake.set()
+
+    def _on_terminate(self, signum: int, frame: FrameType | None) -> None:
+        # No I/O in a signal handler: the watcher thread reads the key's reason.
+        self._pending = TERMINATED_REASON
+        self._wake.set()
+
+    def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        self._pending = INTERRUPTED_REASON
+        self._wake.set()
+
+    def _read_key(self) -> str | None:
+        if self._client is None:
+            return None
+        try:
+            value = self._client.get(self._key)
+        except redis.RedisError:
+            return None  # the sender reports an unreachable Redis; keep polling
+        if value is None:
+            return None
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return text or "cancelled"
+
+    def _run(self) -> None:
+        while not self._finished.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            if self._finished.is_set():
+                return
+            now = time.monotonic()
+            if not self._cancellation.requested:
+                pending, self._pending = self._pending, None
+                if pending is not None:
+                    self.request(self._read_key() or pending)
+                elif self.deadline is not None and now >= self.deadline:
+                    self.request(
+                        f"timed out after {self.timeout_seconds:g} s"
+                        if self.timeout_seconds
+                        else "deadline exceeded",
+                        timed_out=True,
+                    )
+                else:
+                    reason = self._read_key()
+                    if reason is not None:
+                        self.request(reason)
+            if self._grace_at is not None and time.monotonic() >= self._grace_at:
+                if not self._finished.is_set():
+                    self._on_grace_expired()
+                return

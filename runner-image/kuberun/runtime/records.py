@@ -1,0 +1,79 @@
+"""The runner's in-memory log entry: cheap to build on the user's thread.
+
+`Entry` carries exactly the fields of the contract's `LogRecord` without
+pydantic validation on the hot path; `fields()` is byte-for-byte what
+`LogRecord.to_fields()` produces (a unit test holds them together).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from kuberun.contract import logrecord
+
+
+@dataclass(slots=True)
+class Entry:
+    """One sequenced record of the current attempt."""
+
+    sequence: int
+    timestamp: float
+    level: str
+    logger: str
+    source: str
+    message: str
+    attempt: int
+    exception: str | None = None
+
+    def stream_id(self) -> str:
+        return f"{self.attempt}-{self.sequence}"
+
+    def fields(self) -> dict[str, str]:
+        """Flat string fields for XADD, as `LogRecord.to_fields()`."""
+        fields = {
+            "seq": str(self.sequence),
+            "ts": repr(self.timestamp),
+            "level": self.level,
+            "logger": self.logger,
+            "source": self.source,
+            "msg": self.message,
+            "attempt": str(self.attempt),
+        }
+        if self.exception is not None:
+            fields["exc"] = self.exception
+        return fields
+
+    def to_record(self) -> logrecord.LogRecord:
+        return logrecord.LogRecord.from_fields(self.fields())
+
+    def json_line(self) -> bytes:
+        """One line of the pipe protocol: `{"type": "record", ...LogRecord by alias}`."""
+        data: dict[str, object] = {
+            "type": "record",
+            "sequence": self.sequence,
+            "timestamp": self.timestamp,
+            "level": self.level,
+            "logger": self.logger,
+            "source": self.source,
+            "message": self.message,
+            "attempt": self.attempt,
+        }
+        if self.exception is not None:
+            data["exception"] = self.exception
+        return json.dumps(data, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+
+
+def format_text(record: logrecord.LogRecord | Entry) -> str:
+    """`HH:MM:SS.mmm LEVEL logger: message` (+ exception text), as the CLI and the echo show it."""
+    local = time.localtime(record.timestamp)
+    millis = int((record.timestamp % 1) * 1000)
+    source = record.source if isinstance(record.source, str) else record.source.value
+    who = record.logger or source
+    text = (
+        f"{time.strftime('%H:%M:%S', local)}.{millis:03d} {record.level:<7} {who}: {record.message}"
+    )
+    if record.exception:
+        text = f"{text}\n{record.exception.rstrip()}"
+    return text

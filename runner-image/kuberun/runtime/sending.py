@@ -1,0 +1,146 @@
+"""The one sender: a thread that drains a bounded buffer into the transport in batches.
+
+Producers (`offer`, called by the sequencer under its lock) only append to a
+deque; all I/O happens on the sender thread, so a log call never waits for
+Redis. When the buffer is full:
+
+- while the transport is healthy (just slower than the code), the producer
+  waits up to `backpressure_seconds` for room — a log flood stays lossless;
+- while the transport is failing, the record is refused at once (the
+  sequencer counts it) — user code never blocks on an unreachable Redis.
+
+A failed batch is retried with exponential backoff (capped) until it goes
+through or `close()`'s deadline passes; what is left then is counted as
+`undelivered`. Counters are exact: offered = delivered + undelivered.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from kuberun.runtime.records import Entry
+from kuberun.runtime.transports import Transport, TransportError
+
+_FIRST_RETRY_SECONDS = 0.05
+
+
+class Sender:
+    """Owns the buffer and the sender thread."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        capacity: int,
+        batch_records: int,
+        backpressure_seconds: float,
+        max_retry_seconds: float,
+        after_batch: Callable[[], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self._transport = transport
+        self._capacity = capacity
+        self._batch_records = batch_records
+        self._backpressure = backpressure_seconds
+        self._max_retry = max_retry_seconds
+        self._after_batch = after_batch
+        self._warn = warn or (lambda text: print(text, file=sys.__stderr__))
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = False
+        self._closing = False
+        self._abandon = threading.Event()
+        self.healthy = True
+        self.offered = 0
+        self.delivered = 0
+        self.last_delivered_sequence = 0
+        self._thread = threading.Thread(target=self._run, name="kuberun-sender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, entry: Entry, wait: float | None = None) -> bool:
+        """Append one entry; False if the buffer stayed full (see module docstring)."""
+        with self._cond:
+            if len(self._queue) >= self._capacity:
+                budget = wait if wait is not None else (self._backpressure if self.healthy else 0.0)
+                deadline = time.monotonic() + budget
+                while len(self._queue) >= self._capacity:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._abandon.is_set():
+                        return False
+                    self._cond.wait(remaining)
+            self._queue.append(entry)
+            self.offered += 1
+            if self._idle:
+                self._cond.notify_all()
+            return True
+
+    @property
+    def pending(self) -> int:
+        return self.offered - self.delivered
+
+    def close(self, timeout: float) -> int:
+        """Deliver what is buffered within `timeout` seconds; returns the count left undelivered."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._abandon.set()
+                with self._cond:
+                    self._cond.notify_all()
+                self._thread.join(1.0)
+        with self._cond:
+            return self.offered - self.delivered
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._idle = True
+                    self._cond.wait()
+                    self._idle = False
+                if not self._queue:
+                    return
+                count = min(len(self._queue), self._batch_records)
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._cond.notify_all()  # producers waiting for room
+            if not self._deliver(batch):
+                return
+            if self._after_batch is not None:
+                self._after_batch()
+
+    def _deliver(self, batch: list[Entry]) -> bool:
+        """Send until it goes through (True) or the close deadline abandons it (False)."""
+        delay = _FIRST_RETRY_SECONDS
+        while True:
+            try:
+                self._transport.send(batch)
+            except TransportError as exc:
+                if self.healthy:
+                    self._warn(f"kuberun: log delivery failing, buffering and retrying: {exc}")
+                self.healthy = False
+                if self._abandon.wait(delay):
+                    return False
+                delay = min(delay * 2, self._max_retry)
+                continue
+            except Exception as exc:  # a bug in a transport must not kill the sender silently
+                self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
+                self.healthy = False
+                if self._abandon.wait(delay):
+                    return False
+                delay = min(delay * 2, self._max_retry)
+                continue
+            with self._cond:
+                if not self.healthy:
+                    self._warn("kuberun: log delivery recovered")
+                self.healthy = True
+                self.delivered += len(batch)
+                self.last_delivered_sequence = batch[-1].sequence
+            return True

@@ -1,0 +1,1 @@
+"""The SDK user code imports (re-exported by `kuberun`): decorators, context, errors."""
