@@ -53,8 +53,9 @@ def cluster() -> Iterator[harness.Cluster]:
         yield harness.connect(existing, local)
         return
     chosen = os.environ.get("KUBERUN_E2E_STATE_DIR")
-    state_dir = pathlib.Path(chosen) if chosen else pathlib.Path(
-        tempfile.mkdtemp(prefix="kuberun-e2e-"))
+    state_dir = (
+        pathlib.Path(chosen) if chosen else pathlib.Path(tempfile.mkdtemp(prefix="kuberun-e2e-"))
+    )
     try:
         state = controlplane.up(state_dir)
         yield harness.connect(state.kubeconfig, harness.LocalCluster(state))
@@ -70,12 +71,19 @@ def namespace(cluster: harness.Cluster, request: pytest.FixtureRequest) -> Itera
     base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{base}-{uuid.uuid4().hex[:5]}"
     cluster.core.create_namespace(
-        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(
-            name=name, labels={"kuberun.dev/e2e": "true"})))
+        kubernetes.client.V1Namespace(
+            metadata=kubernetes.client.V1ObjectMeta(name=name, labels={"kuberun.dev/e2e": "true"})
+        )
+    )
     # Pods need the default ServiceAccount, which the controller-manager adds.
-    harness.wait_for(f"ServiceAccount {name}/default", lambda: any(
-        sa.metadata.name == "default"
-        for sa in cluster.core.list_namespaced_service_account(name).items), timeout=30)
+    harness.wait_for(
+        f"ServiceAccount {name}/default",
+        lambda: any(
+            sa.metadata.name == "default"
+            for sa in cluster.core.list_namespaced_service_account(name).items
+        ),
+        timeout=30,
+    )
     yield name
     try:
         cluster.core.delete_namespace(name)

@@ -36,11 +36,12 @@ class WaitTimeout(AssertionError):
     """A condition did not hold in time; the message says what was last seen."""
 
 
-def wait_for(what: str, check: Callable[[], T | None], *, timeout: float = 30.0,
-             interval: float = 0.2) -> T:
+def wait_for(
+    what: str, check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2
+) -> T:
     """Call ``check`` until it returns something truthy and return that."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = check()
         if last:
@@ -67,8 +68,10 @@ class LocalCluster:
     state: controlplane.State
 
     def pod_dir(self, namespace: str, name: str) -> pathlib.Path | None:
-        matches = sorted((self.state.kubelet_dir / "pods").glob(f"{namespace}_{name}_*"),
-                         key=lambda p: p.stat().st_mtime)
+        matches = sorted(
+            (self.state.kubelet_dir / "pods").glob(f"{namespace}_{name}_*"),
+            key=lambda p: p.stat().st_mtime,
+        )
         return matches[-1] if matches else None
 
     def container_pid(self, namespace: str, pod: str, container: str) -> tuple[int, int] | None:
@@ -130,22 +133,32 @@ class Cluster:
     def custom(self) -> Any:
         return kubernetes.client.CustomObjectsApi(self.api_client)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this cluster; raises with its stderr when ``check`` fails."""
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        result = subprocess.run([str(kubectl_path()), *args], input=input, env=env,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(kubectl_path()), *args],
+            input=input,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
 
     # -- waiting helpers used by many tests ------------------------------------------------
 
-    def wait_job_condition(self, namespace: str, name: str, kind: str, *,
-                           timeout: float = 60) -> Any:
+    def wait_job_condition(
+        self, namespace: str, name: str, kind: str, *, timeout: float = 60
+    ) -> Any:
         """Wait until Job ``name`` has condition ``kind`` (Complete, Failed) True; return it."""
+
         def check() -> Any:
             job = self.batch.read_namespaced_job(name, namespace)
             for condition in job.status.conditions or []:
@@ -155,9 +168,9 @@ class Cluster:
 
         return wait_for(f"job {namespace}/{name} {kind}", check, timeout=timeout)
 
-    def wait_pod_phase(self, namespace: str, name: str, *phases: str,
-                       timeout: float = 60) -> Any:
+    def wait_pod_phase(self, namespace: str, name: str, *phases: str, timeout: float = 60) -> Any:
         """Wait until the pod is in one of ``phases``; return it."""
+
         def check() -> Any:
             pod = self.core.read_namespaced_pod(name, namespace)
             return pod if pod.status.phase in phases else None
@@ -169,14 +182,17 @@ class Cluster:
             try:
                 self.core.read_namespaced_pod(name, namespace)
             except kubernetes.client.ApiException as error:
-                return error.status == 404
+                return bool(error.status == 404)
             return False
 
         wait_for(f"pod {namespace}/{name} to be deleted", check, timeout=timeout)
 
     def job_pods(self, namespace: str, job: str) -> list[Any]:
-        return list(self.core.list_namespaced_pod(
-            namespace, label_selector=f"batch.kubernetes.io/job-name={job}").items)
+        return list(
+            self.core.list_namespaced_pod(
+                namespace, label_selector=f"batch.kubernetes.io/job-name={job}"
+            ).items
+        )
 
     def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         kwargs = {"container": container} if container else {}
@@ -185,7 +201,9 @@ class Cluster:
 
 def connect(kubeconfig: pathlib.Path, local: LocalCluster | None = None) -> Cluster:
     """A :class:`Cluster` for ``kubeconfig``."""
-    api_client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    api_client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig)
+    )
     return Cluster(kubeconfig=kubeconfig, api_client=api_client, local=local)
 
 

@@ -18,13 +18,23 @@ from e2e.cluster import binaries, controlplane, processes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m e2e.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.cluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["build", "up", "down", "env", "status"])
-    parser.add_argument("--state-dir", type=pathlib.Path, default=None,
-                        help="where pids, certificates, logs and etcd data live")
-    parser.add_argument("--no-kubelet", action="store_true",
-                        help="start the control plane without the process kubelet")
+    parser.add_argument(
+        "--state-dir",
+        type=pathlib.Path,
+        default=None,
+        help="where pids, certificates, logs and etcd data live",
+    )
+    parser.add_argument(
+        "--no-kubelet",
+        action="store_true",
+        help="start the control plane without the process kubelet",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir or controlplane.default_state_dir()
 
@@ -36,23 +46,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         started = time.monotonic()
         state = controlplane.up(state_dir, kubelet=not args.no_kubelet)
-        print(f"# control plane up in {time.monotonic() - started:.1f}s; logs in "
-              f"{state.dir / 'logs'}", file=sys.stderr)
+        print(
+            f"# control plane up in {time.monotonic() - started:.1f}s; logs in "
+            f"{state.dir / 'logs'}",
+            file=sys.stderr,
+        )
         print("\n".join(controlplane.env_lines(state)))
         return 0
     if args.command == "down":
         controlplane.down(state_dir)
         return 0
-    state = controlplane.State.load(state_dir)
-    if state is None:
+    loaded = controlplane.State.load(state_dir)
+    if loaded is None:
         print(f"no cluster in {state_dir}", file=sys.stderr)
         return 1
     if args.command == "env":
-        print("\n".join(controlplane.env_lines(state)))
+        print("\n".join(controlplane.env_lines(loaded)))
         return 0
+    state = loaded
     for record in state.processes:
-        print(f"{record.name:25} pid {record.pid:7} "
-              f"{'running' if processes.alive(record) else 'STOPPED'}  {record.log}")
+        print(
+            f"{record.name:25} pid {record.pid:7} "
+            f"{'running' if processes.alive(record) else 'STOPPED'}  {record.log}"
+        )
     return 0 if all(processes.alive(r) for r in state.processes) else 1
 
 

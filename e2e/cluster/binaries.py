@@ -181,8 +181,17 @@ def _build_all(out: pathlib.Path, *, log: bool) -> None:
         if log:
             print(f"building {name} ({package})", file=sys.stderr, flush=True)
         result = subprocess.run(
-            [_go(), "build", "-trimpath", "-ldflags", _ldflags(name, v), "-o", str(out / name),
-             package],
+            [
+                _go(),
+                "build",
+                "-trimpath",
+                "-buildvcs=false",
+                "-ldflags",
+                _ldflags(name, v),
+                "-o",
+                str(out / name),
+                package,
+            ],
             cwd=module,
             capture_output=True,
             text=True,

@@ -29,7 +29,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from e2e.cluster import binaries, kubeconfigs, pki, processes
+from e2e.cluster import binaries, kubeconfigs, pki
+from e2e.cluster import processes as proc
 from e2e.kubelet import cgroups
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -59,7 +60,7 @@ class State:
     kubelet_port: int
     node_name: str
     cgroup_parent: str
-    processes: tuple[processes.Record, ...]
+    processes: tuple[proc.Record, ...]
 
     @property
     def kubeconfig(self) -> pathlib.Path:
@@ -73,10 +74,10 @@ class State:
     def kubelet_dir(self) -> pathlib.Path:
         return self.dir / "kubelet"
 
-    def record(self, name: str) -> processes.Record | None:
+    def record(self, name: str) -> proc.Record | None:
         return next((r for r in self.processes if r.name == name), None)
 
-    def with_record(self, record: processes.Record) -> State:
+    def with_record(self, record: proc.Record) -> State:
         others = tuple(r for r in self.processes if r.name != record.name)
         return dataclasses.replace(self, processes=(*others, record))
 
@@ -106,7 +107,7 @@ class State:
             kubelet_port=int(data["kubelet_port"]),
             node_name=str(data["node_name"]),
             cgroup_parent=str(data["cgroup_parent"]),
-            processes=tuple(processes.Record.from_json(r) for r in data["processes"]),
+            processes=tuple(proc.Record.from_json(r) for r in data["processes"]),
         )
 
 
@@ -126,16 +127,22 @@ def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return 0, b""
 
 
-def _wait(what: str, check: Callable[[], bool], *, timeout: float,
-          watch: tuple[processes.Record, ...] = ()) -> None:
+def _wait(
+    what: str,
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    watch: tuple[proc.Record, ...] = (),
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         for record in watch:
-            if not processes.alive(record):
-                raise ClusterError(f"{record.name} exited while waiting for {what}; "
-                                   f"see {record.log}")
+            if not proc.alive(record):
+                raise ClusterError(
+                    f"{record.name} exited while waiting for {what}; see {record.log}"
+                )
         time.sleep(0.2)
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -188,8 +195,7 @@ def _apiserver_argv(bins: pathlib.Path, state: State, p: pki.Pki) -> list[str]:
     ]
 
 
-def _controller_manager_argv(bins: pathlib.Path, state: State, p: pki.Pki,
-                             port: int) -> list[str]:
+def _controller_manager_argv(bins: pathlib.Path, state: State, p: pki.Pki, port: int) -> list[str]:
     kubeconfig = state.dir / "controller-manager.kubeconfig"
     return [
         str(bins / "kube-controller-manager"),
@@ -216,7 +222,9 @@ def kubelet_argv(state: State) -> list[str]:
     """The process kubelet's command line (also used by tests that restart it)."""
     p = pki.Pki(state.dir / "pki")
     return [
-        sys.executable, "-m", "e2e.kubelet",
+        sys.executable,
+        "-m",
+        "e2e.kubelet",
         f"--kubeconfig={state.kubeconfig}",
         f"--state-dir={state.kubelet_dir}",
         f"--node-name={state.node_name}",
@@ -232,8 +240,13 @@ def start_kubelet(state: State) -> State:
     """Start the process kubelet in the background and wait for its Node to be Ready."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    _, record = processes.spawn("kubelet", kubelet_argv(state),
-                                log=state.dir / "logs" / "kubelet.log", env=env, cwd=REPO_ROOT)
+    _, record = proc.spawn(
+        "kubelet",
+        kubelet_argv(state),
+        log=state.dir / "logs" / "kubelet.log",
+        env=env,
+        cwd=REPO_ROOT,
+    )
     state = state.with_record(record)
     state.save()
     context = _admin_ssl(pki.Pki(state.dir / "pki"))
@@ -253,9 +266,10 @@ def stop_kubelet(state: State) -> State:
     """Stop the process kubelet only (its containers keep running, as with a real one)."""
     record = state.record("kubelet")
     if record is not None:
-        processes.stop(record)
-    return dataclasses.replace(state, processes=tuple(r for r in state.processes
-                                                      if r.name != "kubelet"))
+        proc.stop(record)
+    return dataclasses.replace(
+        state, processes=tuple(r for r in state.processes if r.name != "kubelet")
+    )
 
 
 def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
@@ -263,7 +277,7 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
     state_dir = state_dir or default_state_dir()
     existing = State.load(state_dir)
     if existing is not None:
-        if all(processes.alive(r) for r in existing.processes):
+        if all(proc.alive(r) for r in existing.processes):
             return existing
         down(state_dir)
     bins = binaries.ensure_built()
@@ -271,9 +285,9 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
     cluster_id = f"{os.getpid()}-{int(time.time())}"
     state = State(
         dir=state_dir,
-        apiserver_port=processes.free_port(),
-        etcd_port=processes.free_port(),
-        kubelet_port=processes.free_port(),
+        apiserver_port=proc.free_port(),
+        etcd_port=proc.free_port(),
+        kubelet_port=proc.free_port(),
         node_name=os.environ.get("KUBERUN_NODE_NAME", NODE_NAME),
         cgroup_parent=f"kuberun/{cluster_id}",
         processes=(),
@@ -288,44 +302,74 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
 
 def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     p = pki.create(state.dir / "pki")
-    kubeconfigs.write(state.kubeconfig, server=state.server, ca=p.ca,
-                      cert=p.cert("admin"), key=p.key("admin"), user="admin")
-    kubeconfigs.write(state.dir / "controller-manager.kubeconfig", server=state.server, ca=p.ca,
-                      cert=p.cert("controller-manager"), key=p.key("controller-manager"),
-                      user="system:kube-controller-manager")
+    kubeconfigs.write(
+        state.kubeconfig,
+        server=state.server,
+        ca=p.ca,
+        cert=p.cert("admin"),
+        key=p.key("admin"),
+        user="admin",
+    )
+    kubeconfigs.write(
+        state.dir / "controller-manager.kubeconfig",
+        server=state.server,
+        ca=p.ca,
+        cert=p.cert("controller-manager"),
+        key=p.key("controller-manager"),
+        user="system:kube-controller-manager",
+    )
     logs = state.dir / "logs"
 
     shutil.rmtree(state.dir / "etcd", ignore_errors=True)
-    _, etcd = processes.spawn("etcd", _etcd_argv(bins, state.dir, state.etcd_port,
-                                                 processes.free_port()), log=logs / "etcd.log")
+    _, etcd = proc.spawn(
+        "etcd",
+        _etcd_argv(bins, state.dir, state.etcd_port, proc.free_port()),
+        log=logs / "etcd.log",
+    )
     state = state.with_record(etcd)
     state.save()
-    _wait("etcd", lambda: processes.port_open(state.etcd_port), timeout=30, watch=(etcd,))
+    _wait("etcd", lambda: proc.port_open(state.etcd_port), timeout=30, watch=(etcd,))
 
-    _, apiserver = processes.spawn("kube-apiserver", _apiserver_argv(bins, state, p),
-                                   log=logs / "kube-apiserver.log")
+    _, apiserver = proc.spawn(
+        "kube-apiserver", _apiserver_argv(bins, state, p), log=logs / "kube-apiserver.log"
+    )
     state = state.with_record(apiserver)
     state.save()
     context = _admin_ssl(p)
-    _wait("kube-apiserver /readyz", lambda: _get(f"{state.server}/readyz", context)[0] == 200,
-          timeout=120, watch=(apiserver,))
+    _wait(
+        "kube-apiserver /readyz",
+        lambda: _get(f"{state.server}/readyz", context)[0] == 200,
+        timeout=120,
+        watch=(apiserver,),
+    )
 
-    kcm_port = processes.free_port()
-    _, kcm = processes.spawn("kube-controller-manager",
-                             _controller_manager_argv(bins, state, p, kcm_port),
-                             log=logs / "kube-controller-manager.log")
+    kcm_port = proc.free_port()
+    _, kcm = proc.spawn(
+        "kube-controller-manager",
+        _controller_manager_argv(bins, state, p, kcm_port),
+        log=logs / "kube-controller-manager.log",
+    )
     state = state.with_record(kcm)
     state.save()
     insecure = ssl.create_default_context()
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
-    _wait("kube-controller-manager /healthz",
-          lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", insecure)[0] == 200,
-          timeout=60, watch=(kcm,))
+    _wait(
+        "kube-controller-manager /healthz",
+        lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", insecure)[0] == 200,
+        timeout=60,
+        watch=(kcm,),
+    )
     # The serviceaccount controller creating "default" shows the controllers run.
-    _wait("the default ServiceAccount",
-          lambda: _get(f"{state.server}/api/v1/namespaces/default/serviceaccounts/default",
-                       context)[0] == 200, timeout=60, watch=(kcm,))
+    _wait(
+        "the default ServiceAccount",
+        lambda: (
+            _get(f"{state.server}/api/v1/namespaces/default/serviceaccounts/default", context)[0]
+            == 200
+        ),
+        timeout=60,
+        watch=(kcm,),
+    )
     if kubelet:
         state = start_kubelet(state)
     return state
@@ -338,8 +382,8 @@ def down(state_dir: pathlib.Path | None = None) -> None:
     if state is None:
         return
     for record in reversed(state.processes):
-        processes.stop(record)
-    cgroups.kill_tree(state.cgroup_parent)
+        proc.stop(record)
+    cgroups.kill_tree(state.cgroup_parent, prune_ancestors=True)
     (state_dir / "state.json").unlink(missing_ok=True)
 
 

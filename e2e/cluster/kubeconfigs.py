@@ -15,16 +15,29 @@ def _b64(path: pathlib.Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write(path: pathlib.Path, *, server: str, ca: pathlib.Path, cert: pathlib.Path,
-          key: pathlib.Path, user: str, context: str = "kuberun-e2e") -> None:
+def write(
+    path: pathlib.Path,
+    *,
+    server: str,
+    ca: pathlib.Path,
+    cert: pathlib.Path,
+    key: pathlib.Path,
+    user: str,
+    context: str = "kuberun-e2e",
+) -> None:
     """Write a single-context kubeconfig authenticating with a client certificate."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {
-            "server": server, "certificate-authority-data": _b64(ca)}}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": _b64(cert), "client-key-data": _b64(key)}}],
+        "clusters": [
+            {"name": context, "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)},
+            }
+        ],
         "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
         "current-context": context,
         "preferences": {},

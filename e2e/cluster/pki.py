@@ -57,8 +57,16 @@ def _openssl(*args: str, cwd: pathlib.Path) -> None:
 
 
 def _ec_key(path: pathlib.Path) -> None:
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-out", str(path), cwd=path.parent)
+    _openssl(
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        str(path),
+        cwd=path.parent,
+    )
 
 
 def _issue(pki: Pki, name: str, subject: str, *, usage: str, sans: tuple[str, ...] = ()) -> None:
@@ -73,11 +81,27 @@ def _issue(pki: Pki, name: str, subject: str, *, usage: str, sans: tuple[str, ..
     if sans:
         lines.append("subjectAltName=" + ",".join(sans))
     ext.write_text("\n".join(lines) + "\n")
-    _openssl("req", "-new", "-key", str(pki.key(name)), "-subj", subject, "-out", str(csr),
-             cwd=pki.dir)
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(pki.ca), "-CAkey", str(pki.key("ca")),
-             "-CAcreateserial", "-days", "3650", "-extfile", str(ext), "-out", str(pki.cert(name)),
-             cwd=pki.dir)
+    _openssl(
+        "req", "-new", "-key", str(pki.key(name)), "-subj", subject, "-out", str(csr), cwd=pki.dir
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki.ca),
+        "-CAkey",
+        str(pki.key("ca")),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(pki.cert(name)),
+        cwd=pki.dir,
+    )
     csr.unlink()
     ext.unlink()
 
@@ -90,20 +114,43 @@ def create(directory: pathlib.Path) -> Pki:
     if pki.cert("kubelet").exists():
         return pki
     _ec_key(pki.key("ca"))
-    _openssl("req", "-x509", "-new", "-key", str(pki.key("ca")), "-subj", "/CN=kuberun-e2e-ca",
-             "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-             "-out", str(pki.ca), cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(pki.key("ca")),
+        "-subj",
+        "/CN=kuberun-e2e-ca",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "-out",
+        str(pki.ca),
+        cwd=directory,
+    )
     _issue(pki, "apiserver", "/CN=kube-apiserver", usage="serverAuth", sans=SERVER_NAMES)
     _issue(pki, "admin", "/O=system:masters/CN=kubernetes-admin", usage="clientAuth")
     _issue(pki, "controller-manager", "/CN=system:kube-controller-manager", usage="clientAuth")
-    _issue(pki, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client",
-           usage="clientAuth")
+    _issue(
+        pki,
+        "apiserver-kubelet-client",
+        "/O=system:masters/CN=kube-apiserver-kubelet-client",
+        usage="clientAuth",
+    )
     # The process kubelet authenticates as the admin: it binds pods (the
     # scheduler's job) as well as doing the node's, which the Node authorizer
     # alone would not allow. Its own identity is kept for the serving side.
-    _issue(pki, "kubelet", "/CN=kuberun-kubelet", usage="serverAuth",
-           sans=("DNS:localhost", "IP:127.0.0.1"))
+    _issue(
+        pki,
+        "kubelet",
+        "/CN=kuberun-kubelet",
+        usage="serverAuth",
+        sans=("DNS:localhost", "IP:127.0.0.1"),
+    )
     _ec_key(pki.sa_key)
     _openssl("pkey", "-in", str(pki.sa_key), "-pubout", "-out", str(pki.sa_pub), cwd=directory)
     return pki

@@ -11,6 +11,7 @@ controller-manager and the process kubelet.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -107,10 +108,8 @@ def stop(record: Record, *, timeout: float = 15.0) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our child, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def free_port() -> int:

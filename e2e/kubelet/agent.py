@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import pathlib
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -54,8 +55,11 @@ class Kubelet:
         meta, spec = pod["metadata"], pod.get("spec", {})
         target = spec.get("nodeName")
         if not target:
-            if self.settings.bind_pods and not meta.get("deletionTimestamp") and \
-                    spec.get("schedulerName", "default-scheduler") == "default-scheduler":
+            if (
+                self.settings.bind_pods
+                and not meta.get("deletionTimestamp")
+                and spec.get("schedulerName", "default-scheduler") == "default-scheduler"
+            ):
                 await self._bind(pod)
             return
         if target != self.settings.node_name:
@@ -113,13 +117,16 @@ class Kubelet:
 
     async def _bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        body = {"apiVersion": "v1", "kind": "Binding",
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"],
-                             "uid": meta["uid"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": self.settings.node_name}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.settings.node_name},
+        }
         try:
             await self.client.create(
-                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", body)
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", body
+            )
         except (kubeapi.Conflict, kubeapi.NotFound):
             pass
         except kubeapi.ApiError as error:
@@ -130,20 +137,22 @@ class Kubelet:
         with contextlib.suppress(kubeapi.NotFound, kubeapi.Conflict):
             await self.client.delete(
                 f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-                {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}},
+            )
 
-    def locate_log(self, namespace: str, name: str, container: str,
-                   previous: bool) -> tuple[pathlib.Path, Callable[[], bool]] | None:
+    def locate_log(
+        self, namespace: str, name: str, container: str, previous: bool
+    ) -> tuple[pathlib.Path, Callable[[], bool]] | None:
         """For the log server: the container's log file and whether it still runs."""
-        worker = next((w for w in self.workers.values()
-                       if w.namespace == namespace and w.name == name), None)
+        worker = next(
+            (w for w in self.workers.values() if w.namespace == namespace and w.name == name), None
+        )
         if worker is None:
             return None
         path = worker.dir / (f"{container}.previous.log" if previous else f"{container}.log")
 
         def running() -> bool:
-            slot = next((s for s in worker.slots + worker.init_slots if s.name == container),
-                        None)
+            slot = next((s for s in worker.slots + worker.init_slots if s.name == container), None)
             return not worker.finished and slot is not None and slot.report.terminated is None
 
         return path, running
@@ -170,8 +179,11 @@ class Kubelet:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m e2e.kubelet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.kubelet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--kubeconfig", type=pathlib.Path, required=True)
     parser.add_argument("--state-dir", type=pathlib.Path, required=True)
     parser.add_argument("--node-name", default="kuberun-node")
@@ -187,19 +199,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> None:
-    client = kubeapi.Client(args.kubeconfig)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    client = kubeapi.Client(args.kubeconfig, workdir=args.state_dir)
     settings = Settings(
-        node_name=args.node_name, state_dir=args.state_dir, cgroup_parent=args.cgroup_parent,
-        api_server=client.server, image_rules=tuple(images.load(args.images)),
-        pids_limit=args.pids_limit, bind_pods=not args.no_bind)
+        node_name=args.node_name,
+        state_dir=args.state_dir,
+        cgroup_parent=args.cgroup_parent,
+        api_server=client.server,
+        image_rules=tuple(images.load(args.images)),
+        pids_limit=args.pids_limit,
+        bind_pods=not args.no_bind,
+    )
     settings.pods_dir.mkdir(parents=True, exist_ok=True)
     kubelet = Kubelet(client, settings)
     runner = None
     if args.tls_cert and args.tls_key and args.client_ca:
-        runner = await logserver.serve(kubelet.locate_log, port=args.port, cert=args.tls_cert,
-                                       key=args.tls_key, client_ca=args.client_ca)
+        runner = await logserver.serve(
+            kubelet.locate_log,
+            port=args.port,
+            cert=args.tls_cert,
+            key=args.tls_key,
+            client_ca=args.client_ca,
+        )
     await node.register(client, settings.node_name, args.port)
     heartbeat = asyncio.create_task(node.heartbeat(client, settings.node_name, args.port))
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM ends the kubelet cleanly; its containers keep running (their shims
+    # are in other sessions) and the next kubelet adopts them.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     try:
         await kubelet.run_forever()
     finally:
@@ -210,6 +239,10 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(amain(parse_args(argv)))
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(amain(parse_args(argv)))

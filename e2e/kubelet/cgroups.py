@@ -106,8 +106,9 @@ def _kill_all(directory: pathlib.Path, *, timeout: float = 5.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [pid for sub in [directory, *directory.rglob("*")] if sub.is_dir()
-                for pid in _procs(sub)]
+        pids = [
+            pid for sub in [directory, *directory.rglob("*")] if sub.is_dir() for pid in _procs(sub)
+        ]
         if not pids:
             return
         for pid in pids:
@@ -120,8 +121,9 @@ def _remove(directory: pathlib.Path) -> None:
     if not directory.exists():
         return
     _kill_all(directory)
-    children = sorted((p for p in directory.rglob("*") if p.is_dir()),
-                      key=lambda p: len(p.parts), reverse=True)
+    children = sorted(
+        (p for p in directory.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+    )
     for child in [*children, directory]:
         for _ in range(50):
             try:
@@ -139,7 +141,18 @@ def shims_group(parent: str) -> pathlib.Path:
     return ROOT / "pids" / parent / "shims"
 
 
-def kill_tree(parent: str) -> None:
-    """Kill every container and shim below ``parent`` and remove its groups."""
+def kill_tree(parent: str, *, prune_ancestors: bool = False) -> None:
+    """Kill every container and shim below ``parent`` and remove its groups.
+
+    ``prune_ancestors`` also removes emptied parents (``kuberun/``): only for
+    ``e2e.cluster down``, since a running kubelet may be creating groups there.
+    """
     for controller in CONTROLLERS:
         _remove(ROOT / controller / parent)
+        ancestor = (ROOT / controller / parent).parent
+        while prune_ancestors and ancestor != ROOT / controller:
+            try:
+                ancestor.rmdir()
+            except OSError:
+                break
+            ancestor = ancestor.parent

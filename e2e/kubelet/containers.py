@@ -81,10 +81,21 @@ class Attempt:
         (self.dir / "spec.json").write_text(json.dumps(spec, indent=1))
         with open(self.dir / "shim.log", "ab") as shim_log:
             self.shim = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "--",
-                 sys.executable, str(SHIM), str(self.dir / "spec.json")],
-                stdin=subprocess.DEVNULL, stdout=shim_log, stderr=shim_log,
-                start_new_session=True, close_fds=True,
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--",
+                    sys.executable,
+                    str(SHIM),
+                    str(self.dir / "spec.json"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=shim_log,
+                stderr=shim_log,
+                start_new_session=True,
+                close_fds=True,
             )
 
     def running_pid(self) -> int | None:
@@ -105,10 +116,10 @@ class Attempt:
             return False
         return _start_time(int(info["shimPid"])) is not None
 
-    async def wait_started(self, timeout: float = 30.0) -> None:
+    async def wait_started(self, limit: float = 30.0) -> None:
         """Wait until the shim reports the process running or finished."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + limit
         while loop.time() < deadline:
             if self.pid_info() is not None or self.exit_info() is not None:
                 return
@@ -116,9 +127,14 @@ class Attempt:
                 break
             await asyncio.sleep(0.02)
         if self.exit_info() is None and self.pid_info() is None:
-            _write_exit(self.dir, {"exitCode": 128, "reason": "StartError",
-                                   "message": "the container shim failed; see "
-                                              f"{self.dir / 'shim.log'}"})
+            _write_exit(
+                self.dir,
+                {
+                    "exitCode": 128,
+                    "reason": "StartError",
+                    "message": f"the container shim failed; see {self.dir / 'shim.log'}",
+                },
+            )
 
     def finished(self) -> dict[str, Any] | None:
         """The exit record once the container has ended, else None.
@@ -132,8 +148,14 @@ class Attempt:
                 self.shim.poll()
             return info
         if self.pid_info() is not None and not self.shim_alive() and self.running_pid() is None:
-            _write_exit(self.dir, {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                   "message": "the container's shim disappeared"})
+            _write_exit(
+                self.dir,
+                {
+                    "exitCode": 137,
+                    "reason": "ContainerStatusUnknown",
+                    "message": "the container's shim disappeared",
+                },
+            )
             return self.exit_info()
         return None
 

@@ -33,6 +33,7 @@ class ConfigError(Exception):
 
 def expand(value: str, env: dict[str, str]) -> str:
     """Expand ``$(VAR)`` with ``env``; unknown references stay as written; ``$$`` → ``$``."""
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -62,8 +63,9 @@ def base(pod: dict[str, Any], api_server: str) -> dict[str, str]:
     }
 
 
-async def _object(client: kubeapi.Client, namespace: str, kind: str,
-                  name: str) -> dict[str, Any] | None:
+async def _object(
+    client: kubeapi.Client, namespace: str, kind: str, name: str
+) -> dict[str, Any] | None:
     try:
         return await client.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
     except kubeapi.NotFound:
@@ -72,13 +74,15 @@ async def _object(client: kubeapi.Client, namespace: str, kind: str,
 
 def _values(obj: dict[str, Any], kind: str) -> dict[str, str]:
     if kind == "secrets":
-        return {k: base64.b64decode(v).decode(errors="replace")
-                for k, v in obj.get("data", {}).items()}
+        return {
+            k: base64.b64decode(v).decode(errors="replace") for k, v in obj.get("data", {}).items()
+        }
     return dict(obj.get("data", {}))
 
 
-async def _key_ref(client: kubeapi.Client, namespace: str, kind: str,
-                   ref: dict[str, Any]) -> str | None:
+async def _key_ref(
+    client: kubeapi.Client, namespace: str, kind: str, ref: dict[str, Any]
+) -> str | None:
     optional = bool(ref.get("optional", False))
     obj = await _object(client, namespace, kind, ref["name"])
     if obj is None:
@@ -89,13 +93,15 @@ async def _key_ref(client: kubeapi.Client, namespace: str, kind: str,
     if ref["key"] not in values:
         if optional:
             return None
-        raise ConfigError(f'couldn\'t find key {ref["key"]} in {kind[:-1]} '
-                          f'{namespace}/{ref["name"]}')
+        raise ConfigError(
+            f"couldn't find key {ref['key']} in {kind[:-1]} {namespace}/{ref['name']}"
+        )
     return values[ref["key"]]
 
 
-async def resolve(client: kubeapi.Client, pod: dict[str, Any], container: dict[str, Any],
-                  api_server: str) -> dict[str, str]:
+async def resolve(
+    client: kubeapi.Client, pod: dict[str, Any], container: dict[str, Any], api_server: str
+) -> dict[str, str]:
     """The full environment of ``container`` in ``pod``."""
     namespace = pod["metadata"]["namespace"]
     env = base(pod, api_server)
@@ -118,17 +124,17 @@ async def resolve(client: kubeapi.Client, pod: dict[str, Any], container: dict[s
             env[name] = expand(item.get("value", ""), env)
             continue
         source = item["valueFrom"]
-        value: str | None
+        resolved: str | None
         if "secretKeyRef" in source:
-            value = await _key_ref(client, namespace, "secrets", source["secretKeyRef"])
+            resolved = await _key_ref(client, namespace, "secrets", source["secretKeyRef"])
         elif "configMapKeyRef" in source:
-            value = await _key_ref(client, namespace, "configmaps", source["configMapKeyRef"])
+            resolved = await _key_ref(client, namespace, "configmaps", source["configMapKeyRef"])
         elif "fieldRef" in source:
-            value = fields.field_ref(pod, source["fieldRef"]["fieldPath"])
+            resolved = fields.field_ref(pod, source["fieldRef"]["fieldPath"])
         elif "resourceFieldRef" in source:
-            value = fields.resource_field_ref(pod, source["resourceFieldRef"], container["name"])
+            resolved = fields.resource_field_ref(pod, source["resourceFieldRef"], container["name"])
         else:
             raise ConfigError(f"unsupported valueFrom in env {name!r}")
-        if value is not None:
-            env[name] = value
+        if resolved is not None:
+            env[name] = resolved
     return env

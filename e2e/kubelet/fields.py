@@ -14,8 +14,20 @@ from typing import Any
 HOST_IP = "127.0.0.1"
 
 _SUFFIXES = {
-    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 
 
@@ -39,8 +51,12 @@ def node_capacity() -> dict[str, str]:
         for line in meminfo:
             if line.startswith("MemTotal:"):
                 mem_kib = int(line.split()[1])
-    return {"cpu": str(os.cpu_count() or 1), "memory": f"{mem_kib}Ki",
-            "ephemeral-storage": "100Gi", "pods": "110"}
+    return {
+        "cpu": str(os.cpu_count() or 1),
+        "memory": f"{mem_kib}Ki",
+        "ephemeral-storage": "100Gi",
+        "pods": "110",
+    }
 
 
 def field_ref(pod: dict[str, Any], path: str) -> str:

@@ -26,19 +26,37 @@ import os
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-PYTHON_NAMES = {"python": "{python}", "python3": "{python}", "python3.11": "{python}",
-                "python3.12": "{python}", "python3.13": "{python}"}
+PYTHON_NAMES = {
+    "python": "{python}",
+    "python3": "{python}",
+    "python3.11": "{python}",
+    "python3.12": "{python}",
+    "python3.13": "{python}",
+}
 
-DEFAULT_RULES: list[dict[str, object]] = [
-    {"match": "kuberun/runner", "entrypoint": ["{python}", "-m", "kuberun.runtime"],
-     "replace": PYTHON_NAMES},
-    {"match": "*/kuberun/runner", "entrypoint": ["{python}", "-m", "kuberun.runtime"],
-     "replace": PYTHON_NAMES},
-    {"match": "kuberun/operator", "entrypoint": ["{python}", "-m", "kuberun_operator"],
-     "replace": PYTHON_NAMES},
-    {"match": "*/kuberun/operator", "entrypoint": ["{python}", "-m", "kuberun_operator"],
-     "replace": PYTHON_NAMES},
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {
+        "match": "kuberun/runner",
+        "entrypoint": ["{python}", "-m", "kuberun.runtime"],
+        "replace": PYTHON_NAMES,
+    },
+    {
+        "match": "*/kuberun/runner",
+        "entrypoint": ["{python}", "-m", "kuberun.runtime"],
+        "replace": PYTHON_NAMES,
+    },
+    {
+        "match": "kuberun/operator",
+        "entrypoint": ["{python}", "-m", "kuberun_operator"],
+        "replace": PYTHON_NAMES,
+    },
+    {
+        "match": "*/kuberun/operator",
+        "entrypoint": ["{python}", "-m", "kuberun_operator"],
+        "replace": PYTHON_NAMES,
+    },
     {"match": "python", "entrypoint": ["{python}"], "replace": PYTHON_NAMES},
     {"match": "*/python", "entrypoint": ["{python}"], "replace": PYTHON_NAMES},
     {"match": "*", "entrypoint": None, "replace": PYTHON_NAMES},
@@ -66,7 +84,7 @@ def repository(image: str) -> str:
         name = name[: name.rindex(":")]
     for prefix in ("docker.io/library/", "docker.io/", "library/"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -76,11 +94,15 @@ def load(path: str | None = None) -> list[Rule]:
     raw = DEFAULT_RULES if not path else json.loads(pathlib.Path(path).read_text())["rules"]
     rules = []
     for item in raw:
-        entry = item.get("entrypoint")
-        replace = item.get("replace") or {}
-        rules.append(Rule(match=str(item["match"]),
-                          entrypoint=tuple(str(a) for a in entry) if entry else None,  # type: ignore[attr-defined]
-                          replace={str(k): str(v) for k, v in replace.items()}))  # type: ignore[attr-defined]
+        entry: Any = item.get("entrypoint")
+        replace: Any = item.get("replace") or {}
+        rules.append(
+            Rule(
+                match=str(item["match"]),
+                entrypoint=tuple(str(a) for a in entry) if entry else None,
+                replace={str(k): str(v) for k, v in replace.items()},
+            )
+        )
     return rules
 
 
@@ -88,8 +110,9 @@ def _expand(value: str) -> str:
     return value.replace("{python}", sys.executable)
 
 
-def resolve(rules: Sequence[Rule], image: str, command: Sequence[str],
-            args: Sequence[str]) -> list[str]:
+def resolve(
+    rules: Sequence[Rule], image: str, command: Sequence[str], args: Sequence[str]
+) -> list[str]:
     """The argv to run for a container, following Kubernetes' command/args rules."""
     repo = repository(image)
     rule = next((r for r in rules if fnmatch.fnmatchcase(repo, r.match)), None)
@@ -100,8 +123,9 @@ def resolve(rules: Sequence[Rule], image: str, command: Sequence[str],
     elif rule.entrypoint is not None:
         argv = [*rule.entrypoint, *args]
     else:
-        raise ImageError(f"image {image!r} has no entrypoint in the image table; "
-                         "give the container a command")
+        raise ImageError(
+            f"image {image!r} has no entrypoint in the image table; give the container a command"
+        )
     program = os.path.basename(argv[0])
     if program in rule.replace:
         argv[0] = rule.replace[program]

@@ -82,14 +82,16 @@ def _materialise(item: Mapping[str, Any], key: str, workdir: pathlib.Path) -> st
 class Client:
     """Talks to one API server; create inside a running event loop, then ``close()``."""
 
-    def __init__(self, kubeconfig: pathlib.Path) -> None:
+    def __init__(self, kubeconfig: pathlib.Path, *, workdir: pathlib.Path | None = None) -> None:
         config = _load_kubeconfig(kubeconfig)
         current = config.get("current-context")
         context = next(c["context"] for c in config["contexts"] if c["name"] == current)
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
         user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
         self.server = str(cluster["server"]).rstrip("/")
-        self._workdir = tempfile.TemporaryDirectory(prefix="kuberun-kubelet-")
+        # Certificates given inline are written to files for the ssl module; into
+        # ``workdir`` when given (the kubelet's state dir, so nothing is left in /tmp).
+        self._workdir = tempfile.TemporaryDirectory(prefix="kuberun-kubeapi-", dir=workdir)
         work = pathlib.Path(self._workdir.name)
         ca = _materialise(cluster, "certificate-authority", work)
         self.ca_path = ca
@@ -111,12 +113,21 @@ class Client:
         await self._session.close()
         self._workdir.cleanup()
 
-    async def request(self, method: str, path: str, *, body: Body | None = None,
-                      params: Mapping[str, str] | None = None,
-                      content_type: str = "application/json") -> Body:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Body:
         data = json.dumps(body).encode() if body is not None else None
         async with self._session.request(
-            method, self.server + path, data=data, params=params,
+            method,
+            self.server + path,
+            data=data,
+            params=params,
             headers={"Content-Type": content_type},
             timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
@@ -137,8 +148,7 @@ class Client:
 
     async def patch(self, path: str, body: Body, *, strategic: bool = True) -> Body:
         kind = "strategic-merge-patch" if strategic else "merge-patch"
-        return await self.request("PATCH", path, body=body,
-                                  content_type=f"application/{kind}+json")
+        return await self.request("PATCH", path, body=body, content_type=f"application/{kind}+json")
 
     async def delete(self, path: str, body: Body | None = None) -> Body:
         return await self.request("DELETE", path, body=body)
@@ -150,13 +160,20 @@ class Client:
                 _raise_for(response.status, text)
             return text
 
-    async def watch(self, path: str, *, resource_version: str,
-                    timeout_seconds: int = 60, **params: str) -> AsyncIterator[Body]:
+    async def watch(
+        self, path: str, *, resource_version: str, timeout_seconds: int = 60, **params: str
+    ) -> AsyncIterator[Body]:
         """Yield watch events until the server closes the stream."""
-        query = {"watch": "true", "resourceVersion": resource_version,
-                 "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds), **params}
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+            **params,
+        }
         async with self._session.get(
-            self.server + path, params=query,
+            self.server + path,
+            params=query,
             timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30, sock_read=None),
         ) as response:
             if response.status >= 300:

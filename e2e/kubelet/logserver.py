@@ -28,6 +28,12 @@ def _tail(data: bytes, lines: int) -> bytes:
     return b"".join(parts[-lines:])
 
 
+def _read_range(path: pathlib.Path, start: int, end: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
+
+
 def app(locate: Locator) -> web.Application:
     async def container_logs(request: web.Request) -> web.StreamResponse:
         ns, pod, container = (request.match_info[k] for k in ("namespace", "pod", "container"))
@@ -51,11 +57,8 @@ def app(locate: Locator) -> web.Application:
                 alive = running()
                 size = path.stat().st_size if path.exists() else 0
                 if size > offset:
-                    with open(path, "rb") as f:
-                        f.seek(offset)
-                        chunk = f.read(size - offset)
+                    await response.write(_read_range(path, offset, size))
                     offset = size
-                    await response.write(chunk)
                 elif not alive:
                     break
                 await asyncio.sleep(0.2)
@@ -67,8 +70,9 @@ def app(locate: Locator) -> web.Application:
     return application
 
 
-async def serve(locate: Locator, *, port: int, cert: str, key: str,
-                client_ca: str) -> web.AppRunner:
+async def serve(
+    locate: Locator, *, port: int, cert: str, key: str, client_ca: str
+) -> web.AppRunner:
     """Start the server on 127.0.0.1:``port``; the caller keeps the runner to stop it."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
     context.load_cert_chain(cert, key)

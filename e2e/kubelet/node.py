@@ -42,8 +42,14 @@ def node_status(port: int) -> dict[str, Any]:
     capacity = fields.node_capacity()
 
     def condition(kind: str, status: str, reason: str, message: str) -> dict[str, str]:
-        return {"type": kind, "status": status, "reason": reason, "message": message,
-                "lastHeartbeatTime": heartbeat, "lastTransitionTime": heartbeat}
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": heartbeat,
+            "lastTransitionTime": heartbeat,
+        }
 
     return {
         "capacity": capacity,
@@ -54,8 +60,10 @@ def node_status(port: int) -> dict[str, Any]:
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "ok"),
             condition("Ready", "True", "KubeletReady", "process kubelet is posting ready status"),
         ],
-        "addresses": [{"type": "InternalIP", "address": fields.HOST_IP},
-                      {"type": "Hostname", "address": "localhost"}],
+        "addresses": [
+            {"type": "InternalIP", "address": fields.HOST_IP},
+            {"type": "Hostname", "address": "localhost"},
+        ],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
         "nodeInfo": {
             "machineID": _read("/etc/machine-id"),
@@ -68,7 +76,8 @@ def node_status(port: int) -> dict[str, Any]:
             "kubeProxyVersion": "",
             "operatingSystem": "linux",
             "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
-                platform.machine(), platform.machine()),
+                platform.machine(), platform.machine()
+            ),
         },
     }
 
@@ -76,11 +85,17 @@ def node_status(port: int) -> dict[str, Any]:
 async def register(client: kubeapi.Client, name: str, port: int) -> None:
     """Create the Node (or keep the existing one) and write its status."""
     body = {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": node_status(port)["nodeInfo"]["architecture"],
-            "kuberun.dev/process-kubelet": "true"}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": node_status(port)["nodeInfo"]["architecture"],
+                "kuberun.dev/process-kubelet": "true",
+            },
+        },
     }
     try:
         await client.create("/api/v1/nodes", body)
@@ -92,15 +107,23 @@ async def register(client: kubeapi.Client, name: str, port: int) -> None:
 
 async def _renew_lease(client: kubeapi.Client, name: str) -> None:
     path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
-    spec = {"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS,
-            "renewTime": _micro_now()}
+    spec = {
+        "holderIdentity": name,
+        "leaseDurationSeconds": LEASE_SECONDS,
+        "renewTime": _micro_now(),
+    }
     try:
         await client.patch(path, {"spec": spec}, strategic=False)
     except kubeapi.NotFound:
         await client.create(
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-             "metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec})
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": name, "namespace": "kube-node-lease"},
+                "spec": spec,
+            },
+        )
 
 
 async def heartbeat(client: kubeapi.Client, name: str, port: int) -> None:

@@ -42,8 +42,11 @@ def pod_dir(settings: Settings, pod: dict[str, Any]) -> pathlib.Path:
 
 
 def _parse_time(value: str) -> float:
-    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.UTC).timestamp()
+    return (
+        datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        .replace(tzinfo=datetime.UTC)
+        .timestamp()
+    )
 
 
 def limits_of(container: dict[str, Any], settings: Settings) -> cgroups.Limits:
@@ -69,8 +72,11 @@ class _Slot:
 
     @property
     def running(self) -> bool:
-        return self.attempt is not None and self.report.running_since is not None \
+        return (
+            self.attempt is not None
+            and self.report.running_since is not None
             and self.report.terminated is None
+        )
 
 
 class PodWorker:
@@ -170,8 +176,9 @@ class PodWorker:
     def _adopt(self) -> None:
         """Pick up attempts a previous kubelet process started."""
         for slot in [*self.init_slots, *self.slots]:
-            attempt = containers.latest(self.dir / "containers" / slot.name,
-                                        lambda n, s=slot: self._group(s.name, n))
+            attempt = containers.latest(
+                self.dir / "containers" / slot.name, lambda n, s=slot: self._group(s.name, n)
+            )
             if attempt is None:
                 continue
             slot.attempt = attempt
@@ -180,8 +187,13 @@ class PodWorker:
             if pid is not None:
                 slot.report.running_since = str(pid["startedAt"])
                 slot.report.waiting = None
-            logger.info("pod %s/%s: adopted container %s attempt %d", self.namespace, self.name,
-                        slot.name, attempt.number)
+            logger.info(
+                "pod %s/%s: adopted container %s attempt %d",
+                self.namespace,
+                self.name,
+                slot.name,
+                attempt.number,
+            )
 
     async def _prepare_volumes(self) -> dict[str, pathlib.Path] | None:
         while not self._stop.is_set():
@@ -211,8 +223,7 @@ class PodWorker:
                     await self._finish_deadline()
                     return False
                 self._collect_exits([slot])
-                if slot.report.terminated is not None and \
-                        slot.report.terminated["exitCode"] == 0:
+                if slot.report.terminated is not None and slot.report.terminated["exitCode"] == 0:
                     break
                 await self._restart_due([slot], paths)
                 if slot.report.terminated is not None and slot.restart_at is None:
@@ -235,14 +246,17 @@ class PodWorker:
 
     async def _start(self, slot: _Slot, paths: dict[str, pathlib.Path]) -> None:
         number = slot.report.attempt + 1
-        attempt = containers.Attempt(dir=self.dir / "containers" / slot.name / str(number),
-                                     group=self._group(slot.name, number))
+        attempt = containers.Attempt(
+            dir=self.dir / "containers" / slot.name / str(number),
+            group=self._group(slot.name, number),
+        )
         try:
             env = await envs.resolve(self.client, self.pod, slot.spec, self.settings.api_server)
             command = [envs.expand(a, env) for a in slot.spec.get("command", [])]
             args = [envs.expand(a, env) for a in slot.spec.get("args", [])]
-            argv = images.resolve(self.settings.image_rules, slot.spec.get("image", ""),
-                                  command, args)
+            argv = images.resolve(
+                self.settings.image_rules, slot.spec.get("image", ""), command, args
+            )
         except images.ImageError as error:
             slot.attempt = None
             slot.report.waiting = ("ErrImagePull", str(error))
@@ -265,8 +279,16 @@ class PodWorker:
         attempt.group.create(limits_of(slot.spec, self.settings))
         shims = cgroups.shims_group(self.settings.cgroup_parent)
         shims.mkdir(parents=True, exist_ok=True)
-        attempt.start({"argv": argv, "env": env, "cwd": slot.spec.get("workingDir") or "/",
-                       "mounts": mounts, "log": str(log)}, shim_group=shims)
+        attempt.start(
+            {
+                "argv": argv,
+                "env": env,
+                "cwd": slot.spec.get("workingDir") or "/",
+                "mounts": mounts,
+                "log": str(log),
+            },
+            shim_group=shims,
+        )
         await attempt.wait_started()
         slot.attempt = attempt
         slot.restart_at = None
@@ -275,8 +297,14 @@ class PodWorker:
         slot.report.waiting = None
         pid = attempt.pid_info()
         slot.report.running_since = str(pid["startedAt"]) if pid else statuses.now()
-        logger.info("pod %s/%s: started container %s attempt %d: %s", self.namespace,
-                    self.name, slot.name, number, argv)
+        logger.info(
+            "pod %s/%s: started container %s attempt %d: %s",
+            self.namespace,
+            self.name,
+            slot.name,
+            number,
+            argv,
+        )
 
     def _collect_exits(self, slots: list[_Slot]) -> None:
         for slot in slots:
@@ -290,7 +318,7 @@ class PodWorker:
             policy = self.pod["spec"].get("restartPolicy", "Always")
             code = slot.report.terminated["exitCode"]
             if policy == "Always" or (policy == "OnFailure" and code != 0):
-                backoff = min(2.0 ** slot.report.restart_count, self.settings.max_restart_backoff)
+                backoff = min(2.0**slot.report.restart_count, self.settings.max_restart_backoff)
                 slot.restart_at = asyncio.get_running_loop().time() + backoff
 
     def _terminated(self, slot: _Slot, info: dict[str, Any]) -> dict[str, Any]:
@@ -303,17 +331,28 @@ class PodWorker:
                 f.seek(max(0, log.stat().st_size - 16384))
                 tail = f.read()
         message = statuses.termination_message(
-            slot.spec, slot.attempt.termination_log.read_bytes()
-            if slot.attempt.termination_log.exists() else b"", tail, code)
+            slot.spec,
+            slot.attempt.termination_log.read_bytes()
+            if slot.attempt.termination_log.exists()
+            else b"",
+            tail,
+            code,
+        )
         return statuses.terminated(
-            info, oom_killed=slot.attempt.group.oom_killed(), message=message,
-            attempt_id=f"kuberun-process://{self.uid}/{slot.name}/{slot.attempt.number}")
+            info,
+            oom_killed=slot.attempt.group.oom_killed(),
+            message=message,
+            attempt_id=f"kuberun-process://{self.uid}/{slot.name}/{slot.attempt.number}",
+        )
 
     async def _restart_due(self, slots: list[_Slot], paths: dict[str, pathlib.Path]) -> None:
         loop = asyncio.get_running_loop()
         for slot in slots:
-            if slot.attempt is None and slot.report.waiting and \
-                    slot.report.waiting[0] in ("CreateContainerConfigError", "ErrImagePull"):
+            if (
+                slot.attempt is None
+                and slot.report.waiting
+                and slot.report.waiting[0] in ("CreateContainerConfigError", "ErrImagePull")
+            ):
                 # Retry a container that could not be created (a Secret appearing later).
                 if loop.time() >= (slot.restart_at or 0):
                     slot.restart_at = loop.time() + 2
@@ -336,8 +375,11 @@ class PodWorker:
         reports = [s.report for s in self.slots]
         pending_restart = any(s.restart_at is not None for s in self.slots)
         if reports and all(r.terminated is not None for r in reports) and not pending_restart:
-            return "Succeeded" if all(r.terminated and r.terminated["exitCode"] == 0
-                                      for r in reports) else "Failed"
+            return (
+                "Succeeded"
+                if all(r.terminated and r.terminated["exitCode"] == 0 for r in reports)
+                else "Failed"
+            )
         if any(r.running_since is not None or r.terminated is not None for r in reports):
             return "Running"
         return "Pending"
@@ -346,20 +388,26 @@ class PodWorker:
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
         if deadline is None:
             return False
-        return datetime.datetime.now(datetime.UTC).timestamp() >= \
-            _parse_time(self.start_time) + float(deadline)
+        return datetime.datetime.now(datetime.UTC).timestamp() >= _parse_time(
+            self.start_time
+        ) + float(deadline)
 
     async def _terminate(self, grace: float) -> None:
         """SIGTERM every running container, wait ``grace`` seconds, then SIGKILL."""
-        running = [s for s in [*self.init_slots, *self.slots]
-                   if s.attempt is not None and s.report.terminated is None]
+        running = [
+            s
+            for s in [*self.init_slots, *self.slots]
+            if s.attempt is not None and s.report.terminated is None
+        ]
         for slot in running:
             assert slot.attempt is not None
             slot.attempt.signal(signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while loop.time() < deadline and any(s.attempt and s.attempt.finished() is None
-                                             for s in running):
+        # The shims report exits through files, so this polls rather than awaits an event.
+        while loop.time() < deadline and any(  # noqa: ASYNC110
+            s.attempt and s.attempt.finished() is None for s in running
+        ):
             await asyncio.sleep(POLL_SECONDS)
         for slot in running:
             assert slot.attempt is not None
@@ -375,10 +423,12 @@ class PodWorker:
             if slot.attempt is None and slot.report.terminated is None:
                 # Never started: report it terminated, as upstream does for deleted pods.
                 slot.report.waiting = None
-                slot.report.terminated = {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                          "message": "The container could not be located "
-                                                     "when the pod was terminated",
-                                          "finishedAt": statuses.now()}
+                slot.report.terminated = {
+                    "exitCode": 137,
+                    "reason": "ContainerStatusUnknown",
+                    "message": "The container could not be located when the pod was terminated",
+                    "finishedAt": statuses.now(),
+                }
         self._cleanup_cgroups()
 
     async def _finish_deadline(self) -> None:
@@ -386,8 +436,11 @@ class PodWorker:
         await self._terminate(grace)
         self.conditions.set("Ready", False, "PodFailed")
         self.conditions.set("ContainersReady", False, "PodFailed")
-        await self._push("Failed", reason="DeadlineExceeded",
-                         message="Pod was active on the node longer than the specified deadline")
+        await self._push(
+            "Failed",
+            reason="DeadlineExceeded",
+            message="Pod was active on the node longer than the specified deadline",
+        )
         if self._stop.is_set():
             await self._finish_stopped()
 
@@ -404,7 +457,8 @@ class PodWorker:
         with contextlib.suppress(kubeapi.NotFound, kubeapi.Conflict):
             await self.client.delete(
                 f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
-                {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}})
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}},
+            )
         logger.info("pod %s/%s: terminated and deleted", self.namespace, self.name)
 
     def _cleanup_cgroups(self) -> None:
@@ -430,22 +484,29 @@ class PodWorker:
             if not any(s.report.terminated is None and s.attempt is None for s in self.init_slots):
                 self.conditions.set("Initialized", True)
         status = statuses.pod_status(
-            phase=phase, conditions=self.conditions,
+            phase=phase,
+            conditions=self.conditions,
             containers=[s.report for s in self.slots],
             init_containers=[s.report for s in self.init_slots],
-            start_time=self.start_time, pod_uid=self.uid, reason=reason, message=message)
+            start_time=self.start_time,
+            pod_uid=self.uid,
+            reason=reason,
+            message=message,
+        )
         if status == self._last_status:
             return
         try:
-            self.update(await self.client.patch(
-                f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status",
-                {"metadata": {"uid": self.uid}, "status": status}))
+            self.update(
+                await self.client.patch(
+                    f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status",
+                    {"metadata": {"uid": self.uid}, "status": status},
+                )
+            )
             self._last_status = status
         except kubeapi.NotFound:
             self.abandon()
         except kubeapi.ApiError as error:
-            logger.warning("pod %s/%s: status update failed: %s", self.namespace, self.name,
-                           error)
+            logger.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
 
 
 def remove_orphan(settings: Settings, directory: pathlib.Path) -> None:
@@ -453,4 +514,3 @@ def remove_orphan(settings: Settings, directory: pathlib.Path) -> None:
     uid = directory.name.rsplit("_", 1)[-1]
     cgroups.kill_tree(f"{settings.cgroup_parent}/{uid}")
     shutil.rmtree(directory, ignore_errors=True)
-

@@ -17,6 +17,7 @@ spec.json: ``argv``, ``env``, ``cwd``, ``mounts`` [{source, target, readOnly}],
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -47,8 +48,7 @@ def bind(source: str, target: str, read_only: bool) -> None:
             pathlib.Path(target).touch()
     subprocess.run(["mount", "--bind", source, target], check=True, capture_output=True)
     if read_only:
-        subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True,
-                       capture_output=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True, capture_output=True)
 
 
 def start_time(pid: int) -> int:
@@ -59,10 +59,8 @@ def start_time(pid: int) -> int:
 def main(spec_path: str) -> int:
     spec = json.loads(pathlib.Path(spec_path).read_text())
     for procs in spec.get("shim_cgroup_procs", []):
-        try:
+        with contextlib.suppress(OSError):
             pathlib.Path(procs).write_text(str(os.getpid()))
-        except OSError:
-            pass
     started = now()
     try:
         for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
@@ -70,9 +68,16 @@ def main(spec_path: str) -> int:
         os.makedirs(spec["cwd"], exist_ok=True)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", b"") or b""
-        write_json(spec["exit_file"], {
-            "exitCode": 128, "reason": "StartError", "startedAt": started, "finishedAt": now(),
-            "message": f"mount setup failed: {error} {detail.decode(errors='replace')}"[:4096]})
+        write_json(
+            spec["exit_file"],
+            {
+                "exitCode": 128,
+                "reason": "StartError",
+                "startedAt": started,
+                "finishedAt": now(),
+                "message": f"mount setup failed: {error} {detail.decode(errors='replace')}"[:4096],
+            },
+        )
         return 0
 
     procs_files = list(spec["cgroup_procs"])
@@ -87,17 +92,37 @@ def main(spec_path: str) -> int:
     log = open(spec["log"], "ab", buffering=0)  # noqa: SIM115 - handed to the child
     try:
         child = subprocess.Popen(
-            spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL,
-            stdout=log, stderr=log, start_new_session=True, preexec_fn=join_cgroups,
+            spec["argv"],
+            env=spec["env"],
+            cwd=spec["cwd"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=join_cgroups,
         )
     except OSError as error:
-        write_json(spec["exit_file"], {
-            "exitCode": 128, "reason": "StartError", "startedAt": started, "finishedAt": now(),
-            "message": f"failed to start {spec['argv'][0]!r}: {error}"[:4096]})
+        write_json(
+            spec["exit_file"],
+            {
+                "exitCode": 128,
+                "reason": "StartError",
+                "startedAt": started,
+                "finishedAt": now(),
+                "message": f"failed to start {spec['argv'][0]!r}: {error}"[:4096],
+            },
+        )
         return 0
     started = now()
-    write_json(spec["pid_file"], {"pid": child.pid, "startTime": start_time(child.pid),
-                                  "startedAt": started, "shimPid": os.getpid()})
+    write_json(
+        spec["pid_file"],
+        {
+            "pid": child.pid,
+            "startTime": start_time(child.pid),
+            "startedAt": started,
+            "shimPid": os.getpid(),
+        },
+    )
     returncode = child.wait()
     finished = now()
     log.close()

@@ -64,8 +64,9 @@ class Container:
         return status
 
 
-def terminated(exit_info: dict[str, Any], *, oom_killed: bool, message: str,
-               attempt_id: str) -> dict[str, Any]:
+def terminated(
+    exit_info: dict[str, Any], *, oom_killed: bool, message: str, attempt_id: str
+) -> dict[str, Any]:
     """The ``state.terminated`` of a container from its shim's exit record."""
     code = int(exit_info["exitCode"])
     if oom_killed and code in (137, 128 + 9):
@@ -90,8 +91,9 @@ def terminated(exit_info: dict[str, Any], *, oom_killed: bool, message: str,
     return result
 
 
-def termination_message(container: dict[str, Any], termination_log: bytes, log_tail: bytes,
-                        exit_code: int) -> str:
+def termination_message(
+    container: dict[str, Any], termination_log: bytes, log_tail: bytes, exit_code: int
+) -> str:
     """The termination message: the file, or the log's tail under FallbackToLogsOnError."""
     text = termination_log[:MESSAGE_LIMIT].decode(errors="replace")
     policy = container.get("terminationMessagePolicy", "File")
@@ -104,8 +106,7 @@ def termination_message(container: dict[str, Any], termination_log: bytes, log_t
 class Conditions:
     """Pod conditions whose ``lastTransitionTime`` changes only when the status does."""
 
-    ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
-             "PodScheduled")
+    ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 
     def __init__(self, existing: list[dict[str, Any]] | None = None) -> None:
         self._items: dict[str, dict[str, Any]] = {c["type"]: dict(c) for c in existing or []}
@@ -113,11 +114,18 @@ class Conditions:
     def set(self, kind: str, status: bool, reason: str = "") -> None:
         value = "True" if status else "False"
         current = self._items.get(kind)
-        if current is not None and current.get("status") == value and \
-                current.get("reason", "") == reason:
+        if (
+            current is not None
+            and current.get("status") == value
+            and current.get("reason", "") == reason
+        ):
             return
-        item: dict[str, Any] = {"type": kind, "status": value, "lastProbeTime": None,
-                                "lastTransitionTime": now()}
+        item: dict[str, Any] = {
+            "type": kind,
+            "status": value,
+            "lastProbeTime": None,
+            "lastTransitionTime": now(),
+        }
         if reason:
             item["reason"] = reason
         self._items[kind] = item
@@ -128,9 +136,17 @@ class Conditions:
         return [*known, *others]
 
 
-def pod_status(*, phase: str, conditions: Conditions, containers: list[Container],
-               init_containers: list[Container], start_time: str, pod_uid: str,
-               reason: str = "", message: str = "") -> dict[str, Any]:
+def pod_status(
+    *,
+    phase: str,
+    conditions: Conditions,
+    containers: list[Container],
+    init_containers: list[Container],
+    start_time: str,
+    pod_uid: str,
+    reason: str = "",
+    message: str = "",
+) -> dict[str, Any]:
     """The whole ``status`` written with a strategic-merge patch."""
     status: dict[str, Any] = {
         "phase": phase,

@@ -45,8 +45,15 @@ def _entries(obj: dict[str, Any], binary: bool) -> dict[str, bytes]:
     return data
 
 
-async def _keyed(client: kubeapi.Client, namespace: str, kind: str, name: str,
-                 source: dict[str, Any], directory: pathlib.Path, default_mode: int) -> None:
+async def _keyed(
+    client: kubeapi.Client,
+    namespace: str,
+    kind: str,
+    name: str,
+    source: dict[str, Any],
+    directory: pathlib.Path,
+    default_mode: int,
+) -> None:
     """Write a ConfigMap's or Secret's keys (or just ``items``) into ``directory``."""
     try:
         obj = await client.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
@@ -68,8 +75,9 @@ async def _keyed(client: kubeapi.Client, namespace: str, kind: str, name: str,
         _write(directory, item["path"], data[item["key"]], int(item.get("mode", default_mode)))
 
 
-def _downward(pod: dict[str, Any], items: list[dict[str, Any]], directory: pathlib.Path,
-              default_mode: int) -> None:
+def _downward(
+    pod: dict[str, Any], items: list[dict[str, Any]], directory: pathlib.Path, default_mode: int
+) -> None:
     first = pod["spec"]["containers"][0]["name"]
     for item in items:
         if "fieldRef" in item:
@@ -79,25 +87,48 @@ def _downward(pod: dict[str, Any], items: list[dict[str, Any]], directory: pathl
         _write(directory, item["path"], value.encode(), int(item.get("mode", default_mode)))
 
 
-async def _token(client: kubeapi.Client, pod: dict[str, Any], source: dict[str, Any],
-                 directory: pathlib.Path, default_mode: int) -> None:
+async def _token(
+    client: kubeapi.Client,
+    pod: dict[str, Any],
+    source: dict[str, Any],
+    directory: pathlib.Path,
+    default_mode: int,
+) -> None:
     meta = pod["metadata"]
     account = pod["spec"].get("serviceAccountName") or "default"
     spec: dict[str, Any] = {
         "expirationSeconds": int(source.get("expirationSeconds", 3600)),
-        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                           "uid": meta["uid"]},
+        "boundObjectRef": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": meta["name"],
+            "uid": meta["uid"],
+        },
     }
     if source.get("audience"):
         spec["audiences"] = [source["audience"]]
     answer = await client.create(
         f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+    )
     _write(directory, source["path"], answer["status"]["token"].encode(), default_mode)
 
 
-async def materialise(client: kubeapi.Client, pod: dict[str, Any],
-                      root: pathlib.Path) -> dict[str, pathlib.Path]:
+def _host_path(source: dict[str, Any]) -> pathlib.Path:
+    """A hostPath volume is the host path itself, created when its type asks for it."""
+    host = pathlib.Path(source["path"])
+    kind = source.get("type", "")
+    if kind in ("DirectoryOrCreate", "") and not host.exists():
+        host.mkdir(parents=True, exist_ok=True)
+    elif kind == "FileOrCreate" and not host.exists():
+        host.parent.mkdir(parents=True, exist_ok=True)
+        host.touch()
+    return host
+
+
+async def materialise(
+    client: kubeapi.Client, pod: dict[str, Any], root: pathlib.Path
+) -> dict[str, pathlib.Path]:
     """Create every volume of ``pod`` under ``root``; return name → directory (or host path)."""
     namespace = pod["metadata"]["namespace"]
     paths: dict[str, pathlib.Path] = {}
@@ -105,14 +136,7 @@ async def materialise(client: kubeapi.Client, pod: dict[str, Any],
         name = volume["name"]
         directory = root / name
         if "hostPath" in volume:
-            host = pathlib.Path(volume["hostPath"]["path"])
-            kind = volume["hostPath"].get("type", "")
-            if kind in ("DirectoryOrCreate", "") and not host.exists():
-                host.mkdir(parents=True, exist_ok=True)
-            elif kind == "FileOrCreate" and not host.exists():
-                host.parent.mkdir(parents=True, exist_ok=True)
-                host.touch()
-            paths[name] = host
+            paths[name] = _host_path(volume["hostPath"])
             continue
         if directory.exists() and "emptyDir" not in volume:
             shutil.rmtree(directory)
@@ -122,12 +146,26 @@ async def materialise(client: kubeapi.Client, pod: dict[str, Any],
             continue
         if "configMap" in volume:
             src = volume["configMap"]
-            await _keyed(client, namespace, "configmaps", src["name"], src, directory,
-                         int(src.get("defaultMode", 0o644)))
+            await _keyed(
+                client,
+                namespace,
+                "configmaps",
+                src["name"],
+                src,
+                directory,
+                int(src.get("defaultMode", 0o644)),
+            )
         elif "secret" in volume:
             src = volume["secret"]
-            await _keyed(client, namespace, "secrets", src["secretName"], src, directory,
-                         int(src.get("defaultMode", 0o644)))
+            await _keyed(
+                client,
+                namespace,
+                "secrets",
+                src["secretName"],
+                src,
+                directory,
+                int(src.get("defaultMode", 0o644)),
+            )
         elif "downwardAPI" in volume:
             src = volume["downwardAPI"]
             _downward(pod, src.get("items", []), directory, int(src.get("defaultMode", 0o644)))
@@ -138,11 +176,25 @@ async def materialise(client: kubeapi.Client, pod: dict[str, Any],
                 if "serviceAccountToken" in source:
                     await _token(client, pod, source["serviceAccountToken"], directory, mode)
                 elif "configMap" in source:
-                    await _keyed(client, namespace, "configmaps", source["configMap"]["name"],
-                                 source["configMap"], directory, mode)
+                    await _keyed(
+                        client,
+                        namespace,
+                        "configmaps",
+                        source["configMap"]["name"],
+                        source["configMap"],
+                        directory,
+                        mode,
+                    )
                 elif "secret" in source:
-                    await _keyed(client, namespace, "secrets", source["secret"]["name"],
-                                 source["secret"], directory, mode)
+                    await _keyed(
+                        client,
+                        namespace,
+                        "secrets",
+                        source["secret"]["name"],
+                        source["secret"],
+                        directory,
+                        mode,
+                    )
                 elif "downwardAPI" in source:
                     _downward(pod, source["downwardAPI"].get("items", []), directory, mode)
                 else:
@@ -153,8 +205,9 @@ async def materialise(client: kubeapi.Client, pod: dict[str, Any],
     return paths
 
 
-def mounts(container: dict[str, Any], paths: dict[str, pathlib.Path],
-           termination_log: pathlib.Path) -> list[dict[str, Any]]:
+def mounts(
+    container: dict[str, Any], paths: dict[str, pathlib.Path], termination_log: pathlib.Path
+) -> list[dict[str, Any]]:
     """Bind mounts for ``container``: its volumeMounts plus the termination-message file."""
     result = []
     for mount in container.get("volumeMounts", []):
@@ -165,8 +218,13 @@ def mounts(container: dict[str, Any], paths: dict[str, pathlib.Path],
             source = source / mount["subPath"]
             if not source.exists():
                 source.mkdir(parents=True)
-        result.append({"source": str(source), "target": mount["mountPath"],
-                       "readOnly": bool(mount.get("readOnly", False))})
+        result.append(
+            {
+                "source": str(source),
+                "target": mount["mountPath"],
+                "readOnly": bool(mount.get("readOnly", False)),
+            }
+        )
     target = container.get("terminationMessagePath") or "/dev/termination-log"
     result.append({"source": str(termination_log), "target": target, "readOnly": False})
     os.chmod(termination_log, 0o666)

@@ -12,16 +12,38 @@ def container(script: str, *, name: str = "main", **extra: Any) -> dict[str, Any
     return {"name": name, "image": PYTHON_IMAGE, "command": ["python", "-c", script], **extra}
 
 
-def pod(name: str, *containers: dict[str, Any], restart_policy: str = "Never",
-        **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": restart_policy, "containers": list(containers), **spec}}
+def pod(
+    name: str, *containers: dict[str, Any], restart_policy: str = "Never", **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": restart_policy, "containers": list(containers), **spec},
+    }
 
 
-def job(name: str, *containers: dict[str, Any], restart_policy: str = "Never",
-        backoff_limit: int = 0, pod_spec: dict[str, Any] | None = None,
-        **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"backoffLimit": backoff_limit, **spec, "template": {"spec": {
-                "restartPolicy": restart_policy, "containers": list(containers),
-                **(pod_spec or {})}}}}
+def job(
+    name: str,
+    *containers: dict[str, Any],
+    restart_policy: str = "Never",
+    backoff_limit: int = 0,
+    pod_spec: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": restart_policy,
+                    "containers": list(containers),
+                    **(pod_spec or {}),
+                }
+            },
+        },
+    }

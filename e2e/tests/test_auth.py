@@ -27,11 +27,14 @@ open('/dev/termination-log', 'w').write(str(code))
 """
 
 
-def test_pod_token_without_permissions_gets_403(cluster: harness.Cluster,
-                                                namespace: str) -> None:
+def test_pod_token_without_permissions_gets_403(cluster: harness.Cluster, namespace: str) -> None:
     cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "nobody"}})
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "curious", manifests.container(IN_CLUSTER_LIST_PODS), serviceAccountName="nobody"))
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "curious", manifests.container(IN_CLUSTER_LIST_PODS), serviceAccountName="nobody"
+        ),
+    )
 
     pod = cluster.wait_pod_phase(namespace, "curious", "Succeeded", "Failed")
 
@@ -39,11 +42,13 @@ def test_pod_token_without_permissions_gets_403(cluster: harness.Cluster,
     assert (terminated.exit_code, terminated.message) == (0, "403")
 
 
-def test_token_request_is_denied_by_rbac_until_granted(cluster: harness.Cluster,
-                                                       namespace: str) -> None:
+def test_token_request_is_denied_by_rbac_until_granted(
+    cluster: harness.Cluster, namespace: str
+) -> None:
     cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
     token = cluster.core.create_namespaced_service_account_token(
-        "reader", namespace, {"spec": {"expirationSeconds": 600}}).status.token
+        "reader", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
     configuration = client.Configuration()
     configuration.host = cluster.api_client.configuration.host
     configuration.ssl_ca_cert = cluster.api_client.configuration.ssl_ca_cert
@@ -54,13 +59,27 @@ def test_token_request_is_denied_by_rbac_until_granted(cluster: harness.Cluster,
         as_reader.list_namespaced_pod(namespace)
     assert denied.value.status == 403
 
-    cluster.rbac.create_namespaced_role(namespace, {
-        "metadata": {"name": "pod-reader"},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})
-    cluster.rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "reader"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                    "name": "pod-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]})
-    harness.wait_for("the RoleBinding to apply",
-                     lambda: as_reader.list_namespaced_pod(namespace) is not None, timeout=10)
+    cluster.rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "pod-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+        },
+    )
+    cluster.rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "pod-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        },
+    )
+    harness.wait_for(
+        "the RoleBinding to apply",
+        lambda: as_reader.list_namespaced_pod(namespace) is not None,
+        timeout=10,
+    )

@@ -12,13 +12,15 @@ from e2e.tests import manifests
 pytestmark = [pytest.mark.e2e, pytest.mark.process_kubelet, pytest.mark.timeout(120)]
 
 
-def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster,
-                                                namespace: str) -> None:
+def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster, namespace: str) -> None:
     assert cluster.local is not None
-    script = ("import time; print('working', flush=True); time.sleep(6); "
-              "open('/dev/termination-log', 'w').write('finished'); raise SystemExit(7)")
-    cluster.core.create_namespaced_pod(namespace, manifests.pod("steady",
-                                                                manifests.container(script)))
+    script = (
+        "import time; print('working', flush=True); time.sleep(6); "
+        "open('/dev/termination-log', 'w').write('finished'); raise SystemExit(7)"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace, manifests.pod("steady", manifests.container(script))
+    )
     cluster.wait_pod_phase(namespace, "steady", "Running")
     pid = cluster.local.container_pid(namespace, "steady", "main")
     assert pid is not None
@@ -29,15 +31,16 @@ def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster,
     pod = cluster.wait_pod_phase(namespace, "steady", "Failed", timeout=30)
     status = pod.status.container_statuses[0]
     assert status.restart_count == 0
-    assert (status.state.terminated.exit_code, status.state.terminated.message) == \
-        (7, "finished")
+    assert (status.state.terminated.exit_code, status.state.terminated.message) == (7, "finished")
 
 
 def test_pod_that_ends_while_the_kubelet_is_down_is_reported_after(
-        cluster: harness.Cluster, namespace: str) -> None:
+    cluster: harness.Cluster, namespace: str
+) -> None:
     assert cluster.local is not None
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "quick", manifests.container("import time; time.sleep(2)")))
+    cluster.core.create_namespaced_pod(
+        namespace, manifests.pod("quick", manifests.container("import time; time.sleep(2)"))
+    )
     cluster.wait_pod_phase(namespace, "quick", "Running")
 
     cluster.local.stop_kubelet()
@@ -52,11 +55,17 @@ def test_pod_that_ends_while_the_kubelet_is_down_is_reported_after(
 
 
 def test_pod_deleted_while_the_kubelet_is_down_is_stopped_after(
-        cluster: harness.Cluster, namespace: str) -> None:
+    cluster: harness.Cluster, namespace: str
+) -> None:
     assert cluster.local is not None
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "orphan", manifests.container("import time; time.sleep(300)"),
-        terminationGracePeriodSeconds=1))
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "orphan",
+            manifests.container("import time; time.sleep(300)"),
+            terminationGracePeriodSeconds=1,
+        ),
+    )
     cluster.wait_pod_phase(namespace, "orphan", "Running")
     pid = cluster.local.container_pid(namespace, "orphan", "main")
     assert pid is not None
@@ -68,5 +77,5 @@ def test_pod_deleted_while_the_kubelet_is_down_is_stopped_after(
         cluster.local.start_kubelet()
 
     cluster.wait_pod_gone(namespace, "orphan", timeout=30)
-    harness.wait_for("the process to end", lambda: not cluster.local.process_alive(pid),
-                     timeout=10)
+    local = cluster.local
+    harness.wait_for("the process to end", lambda: not local.process_alive(pid), timeout=10)

@@ -22,8 +22,12 @@ def _terminated(cluster: harness.Cluster, namespace: str, name: str) -> object:
 
 def test_memory_hog_is_oom_killed(cluster: harness.Cluster, namespace: str) -> None:
     hog = "blocks = []\nwhile True:\n    blocks.append(b'x' * (16 << 20))\n"
-    cluster.core.create_namespaced_pod(namespace, manifests.pod("hog", manifests.container(
-        hog, resources={"limits": {"memory": "64Mi", "cpu": "1"}})))
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "hog", manifests.container(hog, resources={"limits": {"memory": "64Mi", "cpu": "1"}})
+        ),
+    )
 
     pod = cluster.wait_pod_phase(namespace, "hog", "Failed")
 
@@ -32,9 +36,15 @@ def test_memory_hog_is_oom_killed(cluster: harness.Cluster, namespace: str) -> N
 
 
 def test_pod_active_deadline_fails_it(cluster: harness.Cluster, namespace: str) -> None:
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "late", manifests.container("import time; time.sleep(300)"),
-        activeDeadlineSeconds=2, terminationGracePeriodSeconds=1))
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "late",
+            manifests.container("import time; time.sleep(300)"),
+            activeDeadlineSeconds=2,
+            terminationGracePeriodSeconds=1,
+        ),
+    )
 
     pod = cluster.wait_pod_phase(namespace, "late", "Failed", timeout=30)
 
@@ -43,27 +53,34 @@ def test_pod_active_deadline_fails_it(cluster: harness.Cluster, namespace: str) 
 
 
 def _follow_log(cluster: harness.Cluster, namespace: str, name: str, into: list[str]) -> None:
-    response = cluster.core.read_namespaced_pod_log(name, namespace, follow=True,
-                                                    _preload_content=False)
+    response = cluster.core.read_namespaced_pod_log(
+        name, namespace, follow=True, _preload_content=False
+    )
     for chunk in response.stream(amt=1024, decode_content=True):
         into.append(chunk.decode())
 
 
-def test_deleting_a_running_pod_sends_sigterm_then_removes_it(cluster: harness.Cluster,
-                                                              namespace: str) -> None:
-    script = ("import signal, sys, time\n"
-              "def stop(signum, frame):\n"
-              "    print('got SIGTERM', flush=True); time.sleep(1); sys.exit(0)\n"
-              "signal.signal(signal.SIGTERM, stop)\n"
-              "print('ready', flush=True)\n"
-              "time.sleep(300)\n")
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "polite", manifests.container(script), terminationGracePeriodSeconds=30))
+def test_deleting_a_running_pod_sends_sigterm_then_removes_it(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    script = (
+        "import signal, sys, time\n"
+        "def stop(signum, frame):\n"
+        "    print('got SIGTERM', flush=True); time.sleep(1); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod("polite", manifests.container(script), terminationGracePeriodSeconds=30),
+    )
     cluster.wait_pod_phase(namespace, "polite", "Running")
     harness.wait_for("the handler", lambda: "ready" in cluster.pod_log(namespace, "polite"))
     output: list[str] = []
-    follower = threading.Thread(target=_follow_log, args=(cluster, namespace, "polite", output),
-                                daemon=True)
+    follower = threading.Thread(
+        target=_follow_log, args=(cluster, namespace, "polite", output), daemon=True
+    )
     follower.start()
     time.sleep(0.5)
 
@@ -78,13 +95,18 @@ def test_deleting_a_running_pod_sends_sigterm_then_removes_it(cluster: harness.C
 
 
 def test_process_ignoring_sigterm_is_killed_after_the_grace_period(
-        cluster: harness.Cluster, namespace: str) -> None:
-    script = ("import signal, time\n"
-              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-              "print('ready', flush=True)\n"
-              "time.sleep(300)\n")
-    cluster.core.create_namespaced_pod(namespace, manifests.pod(
-        "stubborn", manifests.container(script), terminationGracePeriodSeconds=3))
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    script = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod("stubborn", manifests.container(script), terminationGracePeriodSeconds=3),
+    )
     cluster.wait_pod_phase(namespace, "stubborn", "Running")
     harness.wait_for("the handler", lambda: "ready" in cluster.pod_log(namespace, "stubborn"))
     pid = cluster.local.container_pid(namespace, "stubborn", "main") if cluster.local else None
@@ -98,13 +120,17 @@ def test_process_ignoring_sigterm_is_killed_after_the_grace_period(
         assert pid is not None and not cluster.local.process_alive(pid)
 
 
-def test_volumes_env_and_working_dir_reach_the_process(cluster: harness.Cluster,
-                                                       namespace: str) -> None:
-    cluster.core.create_namespaced_config_map(namespace, {
-        "metadata": {"name": "settings"}, "data": {"greeting": "hello", "colour": "blue"}})
-    cluster.core.create_namespaced_secret(namespace, {
-        "metadata": {"name": "creds"},
-        "data": {"password": base64.b64encode(b"s3cret").decode()}})
+def test_volumes_env_and_working_dir_reach_the_process(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    cluster.core.create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "settings"}, "data": {"greeting": "hello", "colour": "blue"}},
+    )
+    cluster.core.create_namespaced_secret(
+        namespace,
+        {"metadata": {"name": "creds"}, "data": {"password": base64.b64encode(b"s3cret").decode()}},
+    )
     script = (
         "import json, os\n"
         "read = lambda p: open(p).read()\n"
@@ -120,19 +146,29 @@ def test_volumes_env_and_working_dir_reach_the_process(cluster: harness.Cluster,
         " 'token': len(read('/var/run/secrets/kubernetes.io/serviceaccount/token')) > 100,\n"
         " 'scratch_writable': os.access('/scratch', os.W_OK),\n"
         "}\n"
-        "open('/dev/termination-log', 'w').write(json.dumps(report))\n")
+        "open('/dev/termination-log', 'w').write(json.dumps(report))\n"
+    )
     container = manifests.container(
-        script, workingDir="/tmp/kuberun-e2e-workdir",
+        script,
+        workingDir="/scratch/work",
         env=[
-            {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings",
-                                                                    "key": "greeting"}}},
-            {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds",
-                                                                 "key": "password"}}},
+            {
+                "name": "GREETING",
+                "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}},
+            },
+            {
+                "name": "PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}},
+            },
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "POD_NAMESPACE",
-             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "MEMORY_MI", "valueFrom": {"resourceFieldRef": {
-                "resource": "limits.memory", "divisor": "1Mi"}}},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+            {
+                "name": "MEMORY_MI",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+            },
             {"name": "LITERAL", "value": "plain"},
             {"name": "EXPANDED", "value": "$(LITERAL)-$(GREETING)"},
             {"name": "FROM_ARGS", "value": "x"},
@@ -146,44 +182,98 @@ def test_volumes_env_and_working_dir_reach_the_process(cluster: harness.Cluster,
             {"name": "projected", "mountPath": "/etc/projected"},
             {"name": "settings", "mountPath": "/etc/only-colour", "subPath": "colour"},
             {"name": "scratch", "mountPath": "/scratch"},
-        ])
-    cluster.core.create_namespaced_pod(namespace, {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "wired", "labels": {"app": "wired"}},
-        "spec": {"restartPolicy": "Never", "containers": [container], "volumes": [
-            {"name": "settings", "configMap": {"name": "settings"}},
-            {"name": "creds", "secret": {"secretName": "creds"}},
-            {"name": "podinfo", "downwardAPI": {"items": [
-                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
-            {"name": "projected", "projected": {"sources": [
-                {"configMap": {"name": "settings", "items": [{"key": "greeting",
-                                                               "path": "g"}]}},
-                {"secret": {"name": "creds"}},
-                {"downwardAPI": {"items": [{"path": "name", "fieldRef": {
-                    "fieldPath": "metadata.name"}}]}}]}},
-            {"name": "scratch", "emptyDir": {}},
-        ]}})
+        ],
+    )
+    cluster.core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "wired", "labels": {"app": "wired"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [container],
+                "volumes": [
+                    {"name": "settings", "configMap": {"name": "settings"}},
+                    {"name": "creds", "secret": {"secretName": "creds"}},
+                    {
+                        "name": "podinfo",
+                        "downwardAPI": {
+                            "items": [
+                                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}
+                            ]
+                        },
+                    },
+                    {
+                        "name": "projected",
+                        "projected": {
+                            "sources": [
+                                {
+                                    "configMap": {
+                                        "name": "settings",
+                                        "items": [{"key": "greeting", "path": "g"}],
+                                    }
+                                },
+                                {"secret": {"name": "creds"}},
+                                {
+                                    "downwardAPI": {
+                                        "items": [
+                                            {
+                                                "path": "name",
+                                                "fieldRef": {"fieldPath": "metadata.name"},
+                                            }
+                                        ]
+                                    }
+                                },
+                            ]
+                        },
+                    },
+                    {"name": "scratch", "emptyDir": {}},
+                ],
+            },
+        },
+    )
 
     terminated = _terminated(cluster, namespace, "wired")
 
     assert terminated.exit_code == 0, terminated.message  # type: ignore[attr-defined]
     report = json.loads(terminated.message)  # type: ignore[attr-defined]
     assert report == {
-        "cwd": "/tmp/kuberun-e2e-workdir", "argv_env": "x",
-        "env": {"GREETING": "hello", "PASSWORD": "s3cret", "POD_NAME": "wired",
-                "POD_NAMESPACE": namespace, "MEMORY_MI": "200", "LITERAL": "plain",
-                "EXPANDED": "plain-hello", "cfg_colour": "blue"},
-        "configmap": "hello", "secret": "s3cret", "labels": 'app="wired"',
-        "projected": ["g", "name", "password"], "subpath": "blue", "token": True,
+        "cwd": "/scratch/work",
+        "argv_env": "x",
+        "env": {
+            "GREETING": "hello",
+            "PASSWORD": "s3cret",
+            "POD_NAME": "wired",
+            "POD_NAMESPACE": namespace,
+            "MEMORY_MI": "200",
+            "LITERAL": "plain",
+            "EXPANDED": "plain-hello",
+            "cfg_colour": "blue",
+        },
+        "configmap": "hello",
+        "secret": "s3cret",
+        "labels": 'app="wired"',
+        "projected": ["g", "name", "password"],
+        "subpath": "blue",
+        "token": True,
         "scratch_writable": True,
     }
 
 
-def test_fallback_to_logs_on_error_fills_the_message(cluster: harness.Cluster,
-                                                     namespace: str) -> None:
-    cluster.core.create_namespaced_pod(namespace, manifests.pod("noisy", manifests.container(
-        "print('first'); print('last words', flush=True); raise SystemExit(2)",
-        terminationMessagePolicy="FallbackToLogsOnError")))
+def test_fallback_to_logs_on_error_fills_the_message(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "noisy",
+            manifests.container(
+                "print('first'); print('last words', flush=True); raise SystemExit(2)",
+                terminationMessagePolicy="FallbackToLogsOnError",
+            ),
+        ),
+    )
 
     terminated = _terminated(cluster, namespace, "noisy")
 
@@ -193,18 +283,21 @@ def test_fallback_to_logs_on_error_fills_the_message(cluster: harness.Cluster,
 
 @pytest.mark.process_kubelet
 def test_pids_limit_stops_a_thread_bomb(cluster: harness.Cluster, namespace: str) -> None:
-    script = ("import threading, time\n"
-              "started = 0\n"
-              "try:\n"
-              "    for _ in range(5000):\n"
-              "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
-              "        started += 1\n"
-              "except RuntimeError:\n"
-              "    pass\n"
-              "open('/dev/termination-log', 'w').write(str(started))\n"
-              "import os; os._exit(0)\n")
-    cluster.core.create_namespaced_pod(namespace, manifests.pod("bomb",
-                                                                manifests.container(script)))
+    script = (
+        "import threading, time\n"
+        "started = 0\n"
+        "try:\n"
+        "    for _ in range(5000):\n"
+        "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "        started += 1\n"
+        "except RuntimeError:\n"
+        "    pass\n"
+        "open('/dev/termination-log', 'w').write(str(started))\n"
+        "import os; os._exit(0)\n"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace, manifests.pod("bomb", manifests.container(script))
+    )
 
     terminated = _terminated(cluster, namespace, "bomb")
 
