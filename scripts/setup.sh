@@ -28,3 +28,10 @@ fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[operator,dev]'
 echo "setup: python environment ready in .venv"
+
+# The local Kubernetes control plane (kube-apiserver, kube-controller-manager,
+# etcd, kubectl, helm) built from pinned Go modules; cached in ~/.cache/kuberun
+# keyed by the versions, so only the first run pays the build.
+command -v go >/dev/null || { echo "Go is needed to build the local control plane" >&2; exit 1; }
+.venv/bin/python -m e2e.cluster build
+echo "setup: done"
