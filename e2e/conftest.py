@@ -28,11 +28,17 @@ import kubernetes
 import pytest
 
 from e2e import harness
-from e2e.cluster import controlplane
+from e2e.cluster import binaries, controlplane
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "process_kubelet: needs the local process kubelet")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Build the binaries before any test, so no test's timeout covers a cold build."""
+    if _existing_kubeconfig() is None:
+        binaries.ensure_built()
 
 
 def _existing_kubeconfig() -> pathlib.Path | None:

@@ -147,9 +147,12 @@ class Kubelet:
         worker = next(
             (w for w in self.workers.values() if w.namespace == namespace and w.name == name), None
         )
+        filename = f"{container}.previous.log" if previous else f"{container}.log"
         if worker is None:
-            return None
-        path = worker.dir / (f"{container}.previous.log" if previous else f"{container}.log")
+            # A pod that ended before this kubelet started: its files are still there.
+            found = sorted(self.settings.pods_dir.glob(f"{namespace}_{name}_*/{filename}"))
+            return (found[-1], lambda: False) if found else None
+        path = worker.dir / filename
 
         def running() -> bool:
             slot = next((s for s in worker.slots + worker.init_slots if s.name == container), None)

@@ -147,7 +147,8 @@ class PodWorker:
     async def _run(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._adopt()
-        await self._push("Pending")
+        # Adopted containers keep the pod Running: never report a step backwards.
+        await self._push(self._phase())
         paths = await self._prepare_volumes()
         if paths is None:
             return await self._finish_stopped()

@@ -141,7 +141,7 @@ def test_volumes_env_and_working_dir_reach_the_process(
         " 'configmap': read('/etc/settings/greeting'),\n"
         " 'secret': read('/etc/creds/password'),\n"
         " 'labels': read('/etc/podinfo/labels'),\n"
-        " 'projected': sorted(os.listdir('/etc/projected')),\n"
+        " 'projected': sorted(n for n in os.listdir('/etc/projected') if n[0] != '.'),\n"
         " 'subpath': read('/etc/only-colour'),\n"
         " 'token': len(read('/var/run/secrets/kubernetes.io/serviceaccount/token')) > 100,\n"
         " 'scratch_writable': os.access('/scratch', os.W_OK),\n"
