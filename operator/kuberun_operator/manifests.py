@@ -17,7 +17,6 @@ from kuberun_operator.settings import Settings
 RUNNER_CONTAINER = "runner"
 REQUEST_VOLUME = "request"
 SOURCE_VOLUME = "source"
-TMP_VOLUME = "tmp"
 
 
 @dataclass(frozen=True)
@@ -130,14 +129,12 @@ def build_job_manifest(
     ]
     mounts: list[dict[str, Any]] = [
         {"name": REQUEST_VOLUME, "mountPath": request.REQUEST_DIR_DEFAULT, "readOnly": True},
-        {"name": TMP_VOLUME, "mountPath": "/tmp"},
     ]
     volumes: list[dict[str, Any]] = [
         {
             "name": REQUEST_VOLUME,
             "secret": {"secretName": naming.request_secret_name(ref.name, attempt)},
         },
-        {"name": TMP_VOLUME, "emptyDir": {}},
     ]
     config_map = execution.source.config_map
     if config_map is not None:
@@ -163,8 +160,9 @@ def build_job_manifest(
         "terminationMessagePath": request.TERMINATION_LOG_DEFAULT,
         "terminationMessagePolicy": "File",
         "securityContext": {
+            # The "restricted" Pod Security Standard; the root filesystem stays writable
+            # because user code may write temp files where it likes.
             "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },

@@ -391,7 +391,12 @@ def _end_attempt(
         draft.requeue(delay)
         return
 
-    _finish(draft, finished, ended.phase, ended.reason, ended.message, ended.error_type)
+    run_seconds = None
+    if attempt == 1 and ended.summary is not None and ended.summary.duration_ms > 0:
+        run_seconds = ended.summary.duration_ms / 1000  # the pod's clock has whole seconds only
+    _finish(
+        draft, finished, ended.phase, ended.reason, ended.message, ended.error_type, run_seconds
+    )
     if ended.phase == Phase.TIMED_OUT:
         text = f"timed out after {execution.timeout_seconds}s"
         if ended.reason == Reason.DEADLINE_EXCEEDED and ended.summary is None:
@@ -465,6 +470,7 @@ def _finish(
     reason: Reason,
     message: str | None,
     error_type: str | None,
+    run_seconds: float | None = None,
 ) -> None:
     """Enter a terminal phase with its conditions, times and error."""
     stamp = sm.format_time(at)
@@ -483,8 +489,10 @@ def _finish(
             type=(error_type or str(reason))[:256], message=(message or str(reason))[:8192]
         ).model_dump()
     started = sm.parse_time(draft.st.get("start_time"))
-    if started is not None:
-        seconds = max(0.0, at - started)
+    if run_seconds is None and started is not None:
+        run_seconds = max(0.0, at - started)
+    if run_seconds is not None:
+        seconds = run_seconds
         draft.st["duration_seconds"] = round(seconds, 3)
         draft.st["duration"] = human_duration(seconds)
     _condition(draft, status.CONDITION_RUNNING, False, str(phase), None, at)

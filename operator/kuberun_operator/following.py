@@ -1,0 +1,269 @@
+"""One execution's control loop: observe, decide (`reconciling`), act, sleep until woken.
+
+Runs inside the kopf daemon of that Execution (see `handlers`), so there is
+exactly one loop per execution, stopped by kopf on deletion, pausing (peering)
+or exit. The loop's only memory is what it wrote last; everything else is read
+from `ClusterState` (fed by watches) and from the live Execution body, so a
+new loop after a restart continues where the old one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from kuberun.contract import spec, status
+from kuberun.contract.statuses import Phase
+from kuberun_operator import manifests, naming, reconciling
+from kuberun_operator import statusmapping as sm
+from kuberun_operator.clusterstate import ClusterState
+from kuberun_operator.kubeio import Kube, NotFound
+from kuberun_operator.metrics import Metrics
+from kuberun_operator.redisio import RedisIO
+from kuberun_operator.settings import Settings
+
+# With nothing to wait for, look again this often anyway (a missed event costs this much).
+IDLE_SECONDS = 30.0
+MAX_ERROR_BACKOFF = 30.0
+
+
+@dataclass
+class Runtime:
+    """Everything handlers share: built at startup, kept in kopf's memo."""
+
+    settings: Settings
+    kube: Kube
+    redis: RedisIO | None
+    metrics: Metrics
+    state: ClusterState
+    ready: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def parse_spec(raw: Mapping[str, Any] | None) -> spec.ExecutionSpec | str:
+    """The spec, or a readable reason why it is invalid (the CRD should have caught it)."""
+    try:
+        return spec.ExecutionSpec.model_validate(dict(raw or {}))
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid spec: {problems}"
+
+
+def parse_status(raw: Mapping[str, Any] | None) -> status.ExecutionStatus:
+    try:
+        return status.ExecutionStatus.model_validate(dict(raw or {}))
+    except pydantic.ValidationError:
+        return status.ExecutionStatus()
+
+
+async def sleep_until_woken(waker: asyncio.Event, stopped: Any, seconds: float) -> None:
+    """Wait for a wake-up, the daemon's stop flag, or the timeout — whichever is first."""
+    wake = asyncio.ensure_future(waker.wait())
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({wake, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        wake.cancel()
+        stop.cancel()
+
+
+class Follower:
+    """Drives one Execution to a terminal phase."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        body: Mapping[str, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        meta = body["metadata"]
+        self.rt = rt
+        self.body = body  # kopf's live view: spec changes (cancel) show up here
+        self.logger = logger
+        self.target = reconciling.Target(
+            name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]
+        )
+        self.created_at = sm.parse_time(meta.get("creationTimestamp"))
+        self.status: status.ExecutionStatus | None = None
+        self.created: set[int] = set()
+        self.results: dict[int, tuple[Any, bool]] = {}
+
+    async def run(self, stopped: Any) -> status.ExecutionStatus | None:
+        """Loop until terminal or stopped; returns the last status written."""
+        waker = self.rt.state.waker(self.target.uid)
+        errors = 0
+        while not stopped:
+            waker.clear()
+            try:
+                decision = await self.step()
+            except NotFound:
+                return self.status  # the Execution is gone
+            except Exception:
+                self.rt.metrics.reconcile_errors.inc()
+                self.logger.exception(
+                    "%s/%s: reconcile failed; retrying", self.target.namespace, self.target.name
+                )
+                errors += 1
+                await sleep_until_woken(waker, stopped, min(MAX_ERROR_BACKOFF, 2.0**errors))
+                continue
+            errors = 0
+            if decision.status.phase is not None and decision.status.phase.terminal:
+                return decision.status
+            timeout = decision.requeue_after if decision.requeue_after is not None else IDLE_SECONDS
+            if timeout > 0:
+                await sleep_until_woken(waker, stopped, timeout)
+        return self.status
+
+    async def observe(self, attempt: int, phase: Phase | None) -> tuple[Any, Any]:
+        """The attempt's Job and Pod bodies; asks the API when the cache has none."""
+        uid = self.target.uid
+        state = self.rt.state
+        job, pod = state.job(uid, attempt), state.pod(uid, attempt)
+        if job is None and pod is None and phase in (Phase.RUNNING, Phase.CANCELLING):
+            # Missing from the cache of a running attempt: ask before concluding it is gone.
+            name = naming.job_name(self.target.name, attempt)
+            job = await self.rt.kube.read_job(self.target.namespace, name)
+            selector = f"{naming.UID_LABEL}={uid},{naming.ATTEMPT_LABEL}={attempt}"
+            for found in await self.rt.kube.list_pods(self.target.namespace, selector):
+                state.observe_pod(found)
+            if job is not None:
+                state.observe_job(job)
+            pod = state.pod(uid, attempt)
+        return job, pod
+
+    async def step(self) -> reconciling.Decision:
+        """One observe-decide-act pass."""
+        rt, target = self.rt, self.target
+        execution = parse_spec(self.body.get("spec"))
+        current = self.status or parse_status(self.body.get("status"))
+        attempt = current.attempt
+        job_body, pod_body = (None, None)
+        if attempt >= 1:
+            job_body, pod_body = await self.observe(attempt, current.phase)
+        job = sm.job_view(job_body, attempt) if job_body else None
+        pod = sm.pod_view(pod_body) if pod_body else None
+        run_result, checked = None, False
+        ended = (pod is not None and pod.terminated) or (
+            job is not None and (job.complete or job.failed)
+        )
+        if attempt >= 1 and ended:
+            run_result, checked = await self.result(attempt)
+        now = time.time()
+        decision = reconciling.reconcile(
+            target,
+            execution,
+            current,
+            reconciling.Observed(
+                now=now,
+                job=job,
+                pod=pod,
+                admitted=target.uid in rt.state.granted,
+                queue_position=rt.state.positions.get(target.uid),
+                run_result=run_result,
+                result_checked=checked,
+            ),
+            rt.settings,
+        )
+        # Side effects that must precede the status (so a crash repeats them, not skips them).
+        for action in decision.actions:
+            if not isinstance(action, reconciling.CreateAttempt):
+                await self.apply(action, now)
+        if decision.status != current:
+            await rt.kube.patch_status(
+                target.namespace,
+                target.name,
+                decision.status.model_dump(by_alias=True, mode="json"),
+            )
+            self.status = decision.status
+            self.transitions(current, decision.status, now)
+        else:
+            self.status = current
+        # The Job only after the status says which attempt it is (intent first).
+        for action in decision.actions:
+            if isinstance(action, reconciling.CreateAttempt) and isinstance(
+                execution, spec.ExecutionSpec
+            ):
+                await self.create_attempt(execution, action.attempt)
+        return decision
+
+    async def result(self, attempt: int) -> tuple[Any, bool]:
+        """The attempt's RunResult from Redis (read once per attempt)."""
+        if attempt in self.results:
+            return self.results[attempt]
+        if self.rt.redis is None:
+            return None, True
+        got = await self.rt.redis.read_result(self.target.namespace, self.target.uid, attempt)
+        if got[1]:
+            self.results[attempt] = got
+        return got
+
+    async def apply(self, action: reconciling.Action, now: float) -> None:
+        rt, target = self.rt, self.target
+        if isinstance(action, reconciling.EngineRecord):
+            if rt.redis is not None:
+                await rt.redis.engine_record(target.namespace, target.uid, action, now)
+        elif isinstance(action, reconciling.SetCancelKey):
+            if rt.redis is not None:
+                await rt.redis.set_cancel(target.namespace, target.uid, action.reason)
+        elif isinstance(action, reconciling.DeletePod):
+            await rt.kube.delete_pod(target.namespace, action.name, action.grace_seconds)
+        elif isinstance(action, reconciling.DeleteJob):
+            await rt.kube.delete_job(target.namespace, action.name)
+
+    async def create_attempt(self, execution: spec.ExecutionSpec, attempt: int) -> None:
+        """The request Secret, then the Job (each create is idempotent)."""
+        if attempt in self.created:
+            return
+        ref = manifests.ExecutionRef(self.target.name, self.target.namespace, self.target.uid)
+        await self.rt.kube.create(manifests.build_request_secret(ref, execution, attempt))
+        made = await self.rt.kube.create(
+            manifests.build_job_manifest(ref, execution, attempt, self.rt.settings)
+        )
+        self.created.add(attempt)
+        self.logger.info(
+            "%s/%s attempt %s: Job %s %s",
+            self.target.namespace,
+            self.target.name,
+            attempt,
+            naming.job_name(self.target.name, attempt),
+            "created" if made else "already exists",
+        )
+
+    def transitions(
+        self, old: status.ExecutionStatus, new: status.ExecutionStatus, now: float
+    ) -> None:
+        """Metrics and log lines for what changed."""
+        metrics = self.rt.metrics
+        if new.attempt > old.attempt >= 1:
+            metrics.retries.inc()
+        if new.phase != old.phase:
+            self.logger.info(
+                "%s: %s → %s (%s)%s",
+                f"{self.target.namespace}/{self.target.name}",
+                old.phase,
+                new.phase,
+                new.reason,
+                f": {new.message}" if new.message else "",
+            )
+        if new.phase is not None and new.phase.terminal and not (old.phase and old.phase.terminal):
+            total = now - self.created_at if self.created_at else None
+            metrics.finished(new.phase, new.reason, new.duration_seconds, total)
+
+    async def on_deleted(self) -> None:
+        """The Execution is being deleted: stop its pod now (the GC would, more slowly)."""
+        rt, target = self.rt, self.target
+        current = self.status or parse_status(self.body.get("status"))
+        if rt.redis is not None:
+            await rt.redis.set_cancel(target.namespace, target.uid, "execution deleted")
+        if current.attempt >= 1:
+            await rt.kube.delete_job(
+                target.namespace, naming.job_name(target.name, current.attempt)
+            )

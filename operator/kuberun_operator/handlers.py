@@ -1,0 +1,184 @@
+"""kopf handlers: thin wiring from watch events to `ClusterState`, `Follower` and admission.
+
+Imported by `__main__` (which registers them with kopf). Every handler is
+async and does no blocking I/O: API calls go through `kubeio` (thread pool),
+Redis through `redisio` (asyncio). Jobs and Pods are watched with a
+server-side label selector, so the operator never streams every pod of the
+cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from kuberun.contract import spec
+from kuberun.contract.statuses import Phase
+from kuberun_operator import admission, health, naming
+from kuberun_operator.clusterstate import ClusterState
+from kuberun_operator.following import Follower, Runtime
+from kuberun_operator.kubeio import Kube, load_api_client
+from kuberun_operator.metrics import Metrics
+from kuberun_operator.redisio import RedisIO
+from kuberun_operator.settings import Settings
+
+FINALIZER = f"{spec.GROUP}/finalizer"
+TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+OWNED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY}
+LOG = logging.getLogger("kuberun.operator")
+
+
+def _runtime(memo: Any) -> Runtime:
+    rt: Runtime = memo.runtime
+    return rt
+
+
+def configure_kopf(kopf_settings: kopf.OperatorSettings) -> None:
+    """Server-side selectors for owned objects, our finalizer name, quiet k8s events."""
+    kopf_settings.watching.label_selectors["batch", "jobs"] = naming.SELECTOR
+    kopf_settings.watching.label_selectors["v1", "pods"] = naming.SELECTOR
+    kopf_settings.persistence.finalizer = FINALIZER
+    kopf_settings.posting.level = logging.WARNING
+    kopf_settings.watching.server_timeout = 300
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
+    """Connect, rebuild state from the cluster, start admission and the HTTP endpoints."""
+    configure_kopf(settings)
+    cfg: Settings = memo.settings
+    metrics: Metrics = memo.metrics
+    kube = Kube(load_api_client(cfg.api_workers), cfg.api_workers)
+    redis = RedisIO(cfg.redis_url, cfg.redis_timeout_seconds) if cfg.redis_url else None
+    state = ClusterState()
+    rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
+    memo.runtime = rt
+    app = health.build_app(metrics.registry, lambda: rt.ready)
+    memo.http = await health.serve(app, cfg.http_host, cfg.http_port)
+    # Admission state comes from the cluster, not from memory: list before watching.
+    namespaces: list[str | None] = list(cfg.namespaces) or [None]
+    for namespace in namespaces:
+        for body in await kube.list_all("Execution", namespace=namespace):
+            state.observe_execution(body)
+        for body in await kube.list_all("Job", naming.SELECTOR, namespace):
+            state.observe_job(body)
+        for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
+            state.observe_pod(body)
+    rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    rt.ready = True
+    logger.info(
+        "kuberun operator ready: %d live executions, limits %d global / %d per namespace",
+        len(state.executions),
+        cfg.max_running,
+        cfg.max_running_per_namespace,
+    )
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: Any, **_: Any) -> None:
+    rt = _runtime(memo)
+    rt.ready = False
+    for task in rt.tasks:
+        task.cancel()
+    for task in rt.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if rt.redis is not None:
+        await rt.redis.close()
+    await memo.http.cleanup()
+    rt.kube.close()
+
+
+async def admission_loop(rt: Runtime) -> None:
+    """Grant slots whenever the set of live executions changes; publish queue positions.
+
+    Positions are pushed to daemons (which write them to status) at most every
+    `queue_status_interval_seconds`: a changing queue would otherwise patch every
+    queued Execution on every start.
+    """
+    state, cfg = rt.state, rt.settings
+    published: dict[str, int] = {}
+    last_publish = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        await state.admission_changed.wait()
+        state.admission_changed.clear()
+        plan = admission.plan(state.candidates(), cfg.max_running, cfg.max_running_per_namespace)
+        for uid in plan.admit:
+            state.granted.add(uid)
+            state.wake(uid)
+        state.positions = dict(plan.positions)
+        rt.metrics.running.set(plan.running)
+        rt.metrics.queue_length.set(plan.waiting)
+        changed = [uid for uid, pos in plan.positions.items() if published.get(uid) != pos]
+        if not changed:
+            continue
+        now = time.monotonic()
+        if now - last_publish >= cfg.queue_status_interval_seconds:
+            for uid in changed:
+                state.wake(uid)
+            published = dict(plan.positions)
+            last_publish = now
+        else:
+            loop.call_later(
+                cfg.queue_status_interval_seconds - (now - last_publish),
+                state.admission_changed.set,
+            )
+
+
+@kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)
+async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
+    """Keep admission's view current and wake the execution's loop (e.g. on spec.cancel)."""
+    rt = _runtime(memo)
+    uid = rt.state.observe_execution(body, deleted=event.get("type") == "DELETED")
+    rt.state.wake(uid)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+async def job_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
+    rt = _runtime(memo)
+    uid = rt.state.observe_job(body, deleted=event.get("type") == "DELETED")
+    if uid:
+        rt.state.wake(uid)
+
+
+@kopf.on.event("v1", "pods", labels=OWNED)
+async def pod_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
+    rt = _runtime(memo)
+    uid = rt.state.observe_pod(body, deleted=event.get("type") == "DELETED")
+    if uid:
+        rt.state.wake(uid)
+
+
+def _live(status: Any, **_: Any) -> bool:
+    return (status or {}).get("phase") not in TERMINAL
+
+
+@kopf.daemon(
+    spec.GROUP, spec.VERSION, spec.PLURAL, id="follow", when=_live, cancellation_timeout=10
+)
+async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> None:
+    """One loop per live Execution, from creation (or operator start) to terminal phase."""
+    rt = _runtime(memo)
+    follower = Follower(rt, body, LOG)
+    uid = follower.target.uid
+    try:
+        await follower.run(stopped)
+        if (
+            stopped.reason is not None
+            and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
+        ):
+            await follower.on_deleted()
+    finally:
+        terminal = follower.status is not None and follower.status.phase in {
+            Phase(p) for p in TERMINAL
+        }
+        if terminal or (
+            stopped.reason and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
+        ):
+            rt.state.forget(uid)

@@ -1,0 +1,193 @@
+"""The Kubernetes API, as the few calls the operator makes — off the event loop.
+
+The official client is synchronous, so every call runs in a small thread pool
+(`Settings.api_workers`) and is awaited: a slow API server never blocks kopf's
+loop. Bodies go in and come out as plain dicts (`_preload_content=False`), the
+same shape the watch delivers. Errors:
+
+    KubeError            any failed call (status, reason)
+    ├── NotFound         404 — deletes treat it as done
+    └── Conflict         409 — creates treat it as "already there"
+
+Built by `handlers.startup` and passed down; never a module global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kuberun.contract import spec
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """An API call failed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class NotFound(KubeError):
+    """404."""
+
+
+class Conflict(KubeError):
+    """409."""
+
+
+def _error(exc: ApiException) -> KubeError:
+    status = int(exc.status or 0)
+    reason = str(exc.reason or "")
+    body = getattr(exc, "body", None)
+    if body:
+        with contextlib.suppress(ValueError, AttributeError):
+            reason = json.loads(body).get("message", reason)
+    if status == 404:
+        return NotFound(status, reason)
+    if status == 409:
+        return Conflict(status, reason)
+    return KubeError(status, reason)
+
+
+def load_api_client(workers: int) -> client.ApiClient:
+    """A client from $KUBECONFIG / ~/.kube/config, else the in-cluster service account."""
+    configuration = client.Configuration()
+    loader: Any = config  # the loaders are untyped
+    try:
+        loader.load_kube_config(client_configuration=configuration)
+    except config.ConfigException:
+        loader.load_incluster_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = workers
+    return client.ApiClient(configuration)
+
+
+class Kube:
+    """The operator's API calls, each awaited on a worker thread."""
+
+    def __init__(self, api: client.ApiClient, workers: int) -> None:
+        self._api = api
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-api")
+        # Typed as Any: the generated methods are wrapped by a validator mypy cannot see through.
+        self.core: Any = client.CoreV1Api(api)
+        self.batch: Any = client.BatchV1Api(api)
+        self.custom: Any = client.CustomObjectsApi(api)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        api: Any = self._api
+        api.close()
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_preload_content", False)
+        kwargs.setdefault("_request_timeout", 30)
+        loop = asyncio.get_running_loop()
+
+        def run() -> Any:
+            try:
+                response = fn(*args, **kwargs)
+            except ApiException as exc:
+                raise _error(exc) from None
+            data = response.data
+            return json.loads(data) if data else None
+
+        return await loop.run_in_executor(self._pool, functools.partial(run))
+
+    async def create(self, body: dict[str, Any]) -> bool:
+        """Create a Secret or Job; False when it already exists (idempotent create)."""
+        namespace = body["metadata"]["namespace"]
+        fn = {
+            "Secret": self.core.create_namespaced_secret,
+            "Job": self.batch.create_namespaced_job,
+        }[body["kind"]]
+        try:
+            await self._call(fn, namespace, body)
+        except Conflict:
+            return False
+        return True
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job: dict[str, Any] = await self._call(self.batch.read_namespaced_job, name, namespace)
+        except NotFound:
+            return None
+        return job
+
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        listed = await self._call(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        return list(listed.get("items", []))
+
+    async def list_all(
+        self, kind: str, selector: str | None = None, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every Job, Pod or Execution (with a label selector), cluster-wide or in a namespace."""
+        call: Callable[..., Any]
+        args: tuple[Any, ...]
+        if kind == "Execution":
+            if namespace is None:
+                call = self.custom.list_cluster_custom_object
+                args = (spec.GROUP, spec.VERSION, spec.PLURAL)
+            else:
+                call = self.custom.list_namespaced_custom_object
+                args = (spec.GROUP, spec.VERSION, namespace, spec.PLURAL)
+            listed = await self._call(call, *args)
+        elif kind == "Job":
+            if namespace is None:
+                listed = await self._call(
+                    self.batch.list_job_for_all_namespaces, label_selector=selector
+                )
+            else:
+                listed = await self._call(
+                    self.batch.list_namespaced_job, namespace, label_selector=selector
+                )
+        elif namespace is None:
+            listed = await self._call(
+                self.core.list_pod_for_all_namespaces, label_selector=selector
+            )
+        else:
+            listed = await self._call(
+                self.core.list_namespaced_pod, namespace, label_selector=selector
+            )
+        return list(listed.get("items", []))
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the Execution's status subresource (null removes a field)."""
+        await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            spec.GROUP,
+            spec.VERSION,
+            namespace,
+            spec.PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )
+
+    async def delete_pod(self, namespace: str, name: str, grace_seconds: int) -> None:
+        with contextlib.suppress(NotFound):
+            await self._call(
+                self.core.delete_namespaced_pod,
+                name,
+                namespace,
+                grace_period_seconds=grace_seconds,
+            )
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self._call(
+                self.batch.delete_namespaced_job,
+                name,
+                namespace,
+                propagation_policy="Background",
+            )
