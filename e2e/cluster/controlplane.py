@@ -27,6 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 
 from e2e.cluster import binaries, kubeconfigs, pki
@@ -282,7 +283,7 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
         down(state_dir)
     bins = binaries.ensure_built()
     state_dir.mkdir(parents=True, exist_ok=True)
-    cluster_id = f"{os.getpid()}-{int(time.time())}"
+    cluster_id = uuid.uuid4().hex[:12]
     state = State(
         dir=state_dir,
         apiserver_port=proc.free_port(),

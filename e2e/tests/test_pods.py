@@ -302,3 +302,73 @@ def test_pids_limit_stops_a_thread_bomb(cluster: harness.Cluster, namespace: str
     terminated = _terminated(cluster, namespace, "bomb")
 
     assert int(terminated.message) < 1024  # type: ignore[attr-defined]
+
+
+def test_init_containers_run_first_and_share_volumes(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    mount = [{"name": "shared", "mountPath": "/shared"}]
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "staged",
+            manifests.container("print(open('/shared/step').read())", volumeMounts=mount),
+            initContainers=[
+                manifests.container(
+                    "open('/shared/step', 'w').write('prepared')",
+                    name="prepare",
+                    volumeMounts=mount,
+                )
+            ],
+            volumes=[{"name": "shared", "emptyDir": {}}],
+        ),
+    )
+
+    pod = cluster.wait_pod_phase(namespace, "staged", "Succeeded")
+
+    assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
+    assert cluster.pod_log(namespace, "staged", "main").strip() == "prepared"
+
+
+def test_one_failing_container_fails_the_pod(cluster: harness.Cluster, namespace: str) -> None:
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "mixed",
+            manifests.container("pass", name="good"),
+            manifests.container("raise SystemExit(5)", name="bad"),
+        ),
+    )
+
+    pod = cluster.wait_pod_phase(namespace, "mixed", "Failed")
+
+    codes = {s.name: s.state.terminated.exit_code for s in pod.status.container_statuses}
+    assert codes == {"good": 0, "bad": 5}
+
+
+def test_kubectl_logs_tail_and_previous(cluster: harness.Cluster, namespace: str) -> None:
+    script = (
+        "import os, sys\n"
+        "first = not os.path.exists('/scratch/ran')\n"
+        "open('/scratch/ran', 'a').close()\n"
+        "for i in range(5): print('first' if first else 'second', i)\n"
+        "sys.exit(1 if first else 0)\n"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "twice",
+            manifests.container(
+                script, volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}]
+            ),
+            restart_policy="OnFailure",
+            volumes=[{"name": "scratch", "emptyDir": {}}],
+        ),
+    )
+    cluster.wait_pod_phase(namespace, "twice", "Succeeded")
+
+    tail = cluster.kubectl("logs", "-n", namespace, "twice", "--tail=2").stdout
+    previous = cluster.kubectl("logs", "-n", namespace, "twice", "--previous").stdout
+
+    assert tail.split("\n")[:2] == ["second 3", "second 4"]
+    assert previous.split("\n")[0] == "first 0"
