@@ -191,9 +191,7 @@ class Sequencer:
         exception: str | None = None,
         counted: bool = False,
     ) -> bool:
-        """Sequence an engine record (lock held); markers count as emitted records too."""
-        if not counted:
-            self.counts.emitted += 1
+        """Sequence an engine record (lock held); a marker counts as emitted once it is kept."""
         entry = Entry(
             self.counts.sequenced + 1,
             self._clock(),
@@ -205,9 +203,9 @@ class Sequencer:
             exception,
         )
         if not self._sink(entry, wait):
-            if not counted:
-                self.counts.dropped_buffer += 1
             return False
+        if not counted:
+            self.counts.emitted += 1
         self.counts.sequenced += 1
         if self._echo is not None:
             self._echo(entry)

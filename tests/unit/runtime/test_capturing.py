@@ -1,0 +1,74 @@
+"""Line splitting, workspace decisions and the logging filter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kuberun.runtime import capturing
+from kuberun.runtime.records import Entry
+from kuberun.runtime.sequencing import Sequencer
+
+
+def test_splitter_joins_partial_writes_and_keeps_a_partial_line() -> None:
+    lines: list[str] = []
+    splitter = capturing._LineSplitter(lines.append)
+    for chunk in ["hel", "lo ", "world\r\nsecond\n", "\n", "tail"]:
+        splitter.feed(chunk)
+    assert lines == ["hello world", "second", ""]
+    splitter.flush_partial(older_than=60)
+    assert lines == ["hello world", "second", ""]
+    splitter.flush_partial()
+    assert lines[-1] == "tail"
+
+
+def test_workspace_by_path_file_and_logger_name(tmp_path: Path) -> None:
+    workspace = capturing.Workspace([str(tmp_path)], ["<inline>"], ["nightly"])
+    assert workspace.owns("helpers", str(tmp_path / "pkg" / "helpers.py"))
+    assert workspace.owns("root", "<inline>")
+    assert workspace.owns("nightly", "/usr/lib/python3/logging/__init__.py")
+    assert not workspace.owns("urllib3", "/venv/site-packages/urllib3/pool.py")
+
+
+def _collect(entries: list[Entry]) -> Callable[[Entry, float | None], bool]:
+    def sink(entry: Entry, wait: float | None) -> bool:
+        entries.append(entry)
+        return True
+
+    return sink
+
+
+def _record(name: str, level: int, pathname: str) -> logging.LogRecord:
+    return logging.LogRecord(name, level, pathname, 1, "m %s", ("x",), None)
+
+
+@pytest.mark.parametrize(
+    "name, level, pathname, accepted",
+    [
+        ("app", logging.DEBUG, "/ws/app.py", True),
+        ("app", logging.DEBUG - 1, "/ws/app.py", False),
+        ("urllib3", logging.INFO, "/site-packages/urllib3/x.py", False),
+        ("urllib3", logging.WARNING, "/site-packages/urllib3/x.py", True),
+        ("kuberun.runtime.sending", logging.ERROR, capturing.__file__, False),
+    ],
+    ids=["workspace-debug", "below-level", "third-party-info", "third-party-warning", "runner"],
+)
+def test_handler_levels(name: str, level: int, pathname: str, accepted: bool) -> None:
+    entries: list[Entry] = []
+    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
+    handler.handle(_record(name, level, pathname))
+    assert bool(entries) is accepted
+    if accepted:
+        assert (entries[0].message, entries[0].logger, entries[0].source) == ("m x", name, "log")
+
+
+def test_bad_format_arguments_do_not_lose_the_line() -> None:
+    entries: list[Entry] = []
+    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
+    handler.handle(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "%d items", ("x",), None))
+    assert "formatting failed" in entries[0].message

@@ -1,0 +1,34 @@
+"""Runner settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from kuberun.runtime import settings
+
+
+def test_defaults() -> None:
+    config = settings.from_environ({})
+    assert config.request_file == "/var/run/kuberun/request/request.json"
+    assert config.termination_log == "/dev/termination-log"
+    assert (config.redis_url, config.record_fd, config.echo) == (None, None, True)
+    assert config.max_log_lines == settings.DEFAULT_MAX_LOG_LINES
+
+
+def test_pipe_mode_turns_the_echo_off_unless_asked() -> None:
+    assert settings.from_environ({"KUBERUN_RECORD_FD": "5"}).echo is False
+    config = settings.from_environ({"KUBERUN_RECORD_FD": "5", "KUBERUN_ECHO": "1"})
+    assert (config.record_fd, config.echo) == (5, True)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"KUBERUN_MAX_LOG_LINES": "many"}, "KUBERUN_MAX_LOG_LINES must be an integer"),
+        ({"KUBERUN_LOG_BUFFER_RECORDS": "1"}, "must be at least 10"),
+        ({"KUBERUN_BACKPRESSURE_SECONDS": "x"}, "must be a number"),
+    ],
+)
+def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.from_environ(env)
