@@ -1,0 +1,93 @@
+"""Retries (a new Job per attempt, one log stream) and admission limits with queue order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from e2e import harness
+from e2e.operator import support
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+FLAKY = """
+import json, os
+attempt = json.load(open(os.environ["KUBERUN_REQUEST_FILE"]))["identity"]["attempt"]
+print("attempt", attempt)
+if attempt < 2:
+    raise RuntimeError("flaky dependency")
+result = {"attempt": attempt}
+"""
+
+
+@pytest.fixture
+def operator_env() -> dict[str, str]:
+    return {"KUBERUN_MAX_RUNNING": "2"}
+
+
+def test_retry_succeeds_on_attempt_two(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator, redis_client
+) -> None:
+    ns = kx_namespace
+    created = support.create(
+        cluster, ns, support.execution("flaky", FLAKY, retry={"limit": 2, "backoffSeconds": 1})
+    )
+
+    status = support.wait_phase(cluster, ns, "flaky", "SUCCESS", timeout=60)
+
+    assert status["attempt"] == 2 and status["result"] == {"attempt": 2}
+    assert [(a["attempt"], a["phase"]) for a in status["attempts"]] == [
+        (1, "FAILED"),
+        (2, "SUCCESS"),
+    ]
+    assert sorted(j.metadata.name for j in support.jobs_of(cluster, ns)) == ["flaky-1", "flaky-2"]
+    records = support.stream_messages(redis_client, ns, created["metadata"]["uid"])
+    ids = [i for i, _ in records]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))  # one order
+    assert any(f["source"] == "engine" and "retrying" in f["msg"] for _, f in records)
+    assert "2-0" in ids  # "starting attempt 2" precedes the second runner's lines
+
+
+def test_six_executions_limit_two_never_more_than_two_pods_and_start_in_order(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    ns = kx_namespace
+    names = [f"batch-{i}" for i in range(6)]
+    peak = {"running": 0}
+    done = threading.Event()
+
+    def watch_pods() -> None:
+        while not done.is_set():
+            live = [
+                p
+                for p in support.pods_of(cluster, ns)
+                if p.status.phase in ("Pending", "Running") and not p.metadata.deletion_timestamp
+            ]
+            peak["running"] = max(peak["running"], len(live))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch_pods, daemon=True)
+    watcher.start()
+    for name in names:  # same second → the name breaks the tie, so name order = age order
+        support.create(cluster, ns, support.execution(name, "import time\ntime.sleep(1.5)"))
+    try:
+        queued = support.wait_phase(cluster, ns, "batch-5", "PENDING")
+        harness.wait_for(
+            "queue position of batch-5",
+            lambda: (
+                support.status(cluster, ns, "batch-5").get("queuePosition") == 4
+                or support.status(cluster, ns, "batch-5").get("reason") != "Queued"
+            ),
+            timeout=10,
+        )
+        finals = [support.wait_phase(cluster, ns, n, "SUCCESS", timeout=90) for n in names]
+    finally:
+        done.set()
+        watcher.join()
+
+    assert queued["reason"] in ("Queued", "Starting")
+    assert peak["running"] <= 2, peak
+    admitted = [s["admittedAt"] for s in finals]
+    assert admitted == sorted(admitted), admitted
