@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from e2e.operator import support
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def cancel_and_time(cluster: harness.Cluster, ns: str, name: str) -> tuple[dict, float]:
+def cancel_and_time(cluster: harness.Cluster, ns: str, name: str) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     support.patch_spec(cluster, ns, name, cancel=True)
     status = support.wait_phase(cluster, ns, name, "CANCELLED", timeout=30, interval=0.02)
@@ -55,9 +56,10 @@ def test_cpu_loop_that_never_checks_is_stopped_after_the_grace_period(
     support.create(cluster, ns, support.execution("spinner", code, gracePeriodSeconds=grace))
     support.wait_phase(cluster, ns, "spinner", "RUNNING", timeout=30)
     [pod] = support.pods_of(cluster, ns)
-    assert cluster.local is not None
+    local = cluster.local
+    assert local is not None
     pid = harness.wait_for(
-        "runner pid", lambda: cluster.local.container_pid(ns, pod.metadata.name, "runner")
+        "runner pid", lambda: local.container_pid(ns, pod.metadata.name, "runner")
     )
     time.sleep(0.5)
 
@@ -65,7 +67,7 @@ def test_cpu_loop_that_never_checks_is_stopped_after_the_grace_period(
 
     assert took < grace + 2, f"took {took:.2f}s"
     assert status["phase"] == "CANCELLED"
-    harness.wait_for("process gone", lambda: not cluster.local.process_alive(pid), timeout=10)
+    harness.wait_for("process gone", lambda: not local.process_alive(pid), timeout=10)
 
 
 def test_cancel_while_queued_ends_without_a_pod(

@@ -87,9 +87,10 @@ def test_timeout_stops_a_sleeping_process(
     )
     support.wait_phase(cluster, ns, "sleepy", "RUNNING", timeout=30)
     [pod] = support.pods_of(cluster, ns)
-    assert cluster.local is not None
+    local = cluster.local
+    assert local is not None
     pid = harness.wait_for(
-        "runner pid", lambda: cluster.local.container_pid(ns, pod.metadata.name, "runner")
+        "runner pid", lambda: local.container_pid(ns, pod.metadata.name, "runner")
     )
     started = time.monotonic()
 
@@ -97,9 +98,7 @@ def test_timeout_stops_a_sleeping_process(
 
     assert time.monotonic() - started < 5 + 2 + 5 + 5
     assert status["reason"] == "DeadlineExceeded"
-    harness.wait_for(
-        "runner process gone", lambda: not cluster.local.process_alive(pid), timeout=10
-    )
+    harness.wait_for("runner process gone", lambda: not local.process_alive(pid), timeout=10)
     records = support.stream_messages(redis_client, ns, created["metadata"]["uid"])
     assert any(f["source"] == "engine" and "timed out" in f["msg"] for _, f in records)
 

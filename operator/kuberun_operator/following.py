@@ -200,10 +200,14 @@ class Follower:
             return self.results[attempt]
         if self.rt.redis is None:
             return None, True
-        got = await self.rt.redis.read_result(self.target.namespace, self.target.uid, attempt)
-        if got[1]:
-            self.results[attempt] = got
-        return got
+        run_result, answered = await self.rt.redis.read_result(
+            self.target.namespace, self.target.uid, attempt
+        )
+        if answered:
+            self.results[attempt] = (run_result, True)
+        # Asked either way: no answer means the result is unavailable, and the status
+        # comes from the termination message alone.
+        return run_result, True
 
     async def apply(self, action: reconciling.Action, now: float) -> None:
         rt, target = self.rt, self.target
