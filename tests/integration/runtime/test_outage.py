@@ -1,0 +1,160 @@
+"""Redis going away mid-run: buffered and delivered after a restart, or counted as dropped.
+Also: resends are rejected by Redis, never duplicated; 1,000,000 lines in bounded memory."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from kuberun.contract import keys
+from kuberun.contract.request import RunRequest
+from kuberun.contract.statuses import Phase
+from kuberun.runtime.records import Entry
+from kuberun.runtime.transports import RedisStreamTransport
+from tests.integration.runtime import runner
+from tests.support.redis_server import RedisServer
+
+SLOW_PRINTER = textwrap.dedent(
+    """
+    import time
+    for i in range({count}):
+        print("line", i)
+        time.sleep({pause})
+    """
+)
+
+
+def wait_for_lines(client: redis.Redis, req: RunRequest, count: int) -> list[str]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen = runner.messages(client, req)
+        if len(seen) >= count:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} lines arrived")
+
+
+def test_lines_are_buffered_while_redis_is_down_and_delivered_after_restart(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, redis_client: redis.Redis
+) -> None:
+    req = runner.make_request(inline=SLOW_PRINTER.format(count=60, pause=0.05), grace=10)
+    started = runner.start(tmp_path, req, redis_url=redis_url)
+    before = wait_for_lines(redis_client, req, 5)
+    redis_server.stop()  # no persistence: what was delivered is gone with it
+    time.sleep(1.5)
+    redis_server.start()
+    finished = started.wait(30)
+    client = redis_server.client()
+    after = runner.stream(client, req)
+    client.close()
+    assert finished.code == 0, finished.stderr
+    assert finished.summary is not None and finished.summary.dropped == 0
+    # What Redis had before it stopped plus what it has now is every line, once, in order.
+    first_after = after[0][1].sequence
+    assert first_after <= len(before) + 1
+    combined = before[: first_after - 1] + [record.message for _, record in after]
+    assert combined[:60] == [f"line {i}" for i in range(60)]
+    assert [record.sequence for _, record in after] == list(
+        range(first_after, first_after + len(after))
+    )
+    assert "log delivery failing" in finished.stderr and "recovered" in finished.stderr
+
+
+def test_redis_gone_at_exit_is_counted_as_dropped(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, redis_client: redis.Redis
+) -> None:
+    req = runner.make_request(inline=SLOW_PRINTER.format(count=40, pause=0.02), grace=1)
+    started = runner.start(tmp_path, req, redis_url=redis_url)
+    wait_for_lines(redis_client, req, 5)
+    redis_server.stop()
+    finished = started.wait(30)
+    assert finished.code == 0  # the code succeeded; the logs are what suffered
+    assert finished.summary is not None
+    assert finished.summary.status is Phase.SUCCESS
+    assert 0 < finished.summary.dropped < finished.summary.last_sequence
+    assert "could not be delivered before exit" in finished.stderr
+    assert "line 39" in finished.stdout  # the echo still has everything
+
+
+def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = textwrap.dedent(
+        """
+        import time
+        print("started")
+        time.sleep(0.5)
+        for i in range(500):
+            print("burst", i)
+        time.sleep(2.5)
+        print("after the outage")
+        """
+    )
+    req = runner.make_request(inline=source, grace=10)
+    started = runner.start(
+        tmp_path, req, redis_url=redis_url, env={"KUBERUN_LOG_BUFFER_RECORDS": "50"}
+    )
+    wait_for_lines(redis_client, req, 1)
+    redis_server.stop()
+    time.sleep(1.5)
+    redis_server.start()
+    finished = started.wait(30)
+    assert finished.code == 0, finished.stderr
+    client = redis_server.client()
+    records = [record for _, record in runner.stream(client, req)]
+    client.close()
+    markers = [r for r in records if "record(s) dropped" in r.message]
+    assert len(markers) == 1
+    dropped = int(markers[0].message.split()[0])
+    assert dropped > 0
+    assert finished.summary is not None and finished.summary.dropped == dropped
+    assert records[-2].message == "after the outage"
+    sequences = [r.sequence for r in records]
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
+
+
+def test_a_resend_is_rejected_not_duplicated(redis_client: redis.Redis) -> None:
+    transport = RedisStreamTransport(redis_client, "ns", "uid-1")
+    batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 6)]
+    transport.send(batch[:3])
+    transport.send(batch)  # the first three again, as after an interrupted pipeline
+    transport.send(batch)
+    entries: Any = redis_client.xrange(keys.logs_stream("ns", "uid-1"))
+    assert [e[0] for e in entries] == [b"1-1", b"1-2", b"1-3", b"1-4", b"1-5"]
+
+
+@pytest.mark.timeout(180)
+def test_a_million_lines_in_bounded_memory(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = textwrap.dedent(
+        """
+        import logging, time
+        log = logging.getLogger("flood")
+        started = time.perf_counter()
+        for i in range(1_000_000):
+            log.info("line %d", i)
+        print(f"produced in {time.perf_counter() - started:.1f} s")
+        """
+    )
+    req = runner.make_request(inline=source, grace=30)
+    t0 = time.perf_counter()
+    finished = runner.run(
+        tmp_path,
+        req,
+        redis_url=redis_url,
+        env={"KUBERUN_MAX_LOG_LINES": "2000000", "KUBERUN_ECHO": "0"},
+        timeout=170,
+    )
+    elapsed = time.perf_counter() - t0
+    assert finished.code == 0, finished.stderr
+    assert finished.summary is not None and finished.summary.dropped == 0
+    key = keys.logs_stream(req.identity.namespace, req.identity.uid)
+    assert redis_client.xlen(key) == finished.summary.last_sequence == 1_000_002
+    print(f"\n1M lines via Redis: {elapsed:.1f} s, peak RSS {finished.peak_rss / 2**20:.0f} MiB")
+    assert finished.peak_rss < 200 * 2**20
