@@ -1,0 +1,628 @@
+"""Log pipeline benchmark: user `logging` calls → runner → Redis Stream → XREAD reader.
+
+`python -m bench logs` starts its own redis-server and measures, in one run:
+
+- runner: `python -m kuberun.runtime` (the real entry point, a `RunRequest`
+  file, default settings except the line cap) running an inline script that
+  makes N `logging.getLogger("bench").info("line %d %r", i, time.time())` calls;
+- (a) the ceiling: redis-py pipelined XADD of the same records (same fields,
+  same batch size as the runner's sender), no runner;
+- (b) one synchronous XADD per line;
+- (c) one thread per line, each doing its XADD (how the old engine sent logs;
+  auto ids, as it had no sequence ids).
+
+Every method is read by a separate reader process doing XREAD BLOCK, which
+timestamps each entry as it becomes readable. Reported per method: lines/s
+(first emit → last line readable), cost per logging call on the user's thread,
+p50/p99 emit → readable latency, and gaps / duplicates / order, checked on
+what the reader saw and again on a full XRANGE of the stream afterwards (ids
+must be `<attempt>-<sequence>`, sequences gapless from 1, lines in emit order).
+(b) and (c) run on fewer lines (per-line figures do not depend on N); the
+output says so. Target: runner ≥ 0.5× the ceiling's lines/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import multiprocessing
+import multiprocessing.connection
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench import ordering
+from kuberun.contract import identity, keys, logrecord, outcome, request, spec
+from kuberun.runtime import settings as runner_settings
+
+DEFAULT_LINES = 200_000
+DEFAULT_BASELINE_LINES = 20_000
+# Rounds of ceiling and runner, alternating (see `run`).
+DEFAULT_ROUNDS = 3
+CEILING = "(a) ceiling: pipelined XADD, no runner"
+RUNNER = "runner: python -m kuberun.runtime"
+TARGET_RATIO = 0.5
+NAMESPACE = "bench"
+LOGGER = "bench"
+# The reader gives up when the stream is silent this long (a lost line must
+# not hang the benchmark; it is reported as missing instead).
+READER_IDLE_SECONDS = 15.0
+RUNNER_TIMEOUT_SECONDS = 600
+
+SCRIPT = textwrap.dedent(
+    """\
+    import logging
+    import time
+
+    log = logging.getLogger("bench")
+    started = time.perf_counter()
+    for i in range({lines}):
+        log.info("line %d %r", i, time.time())
+    result = {{"loop_seconds": time.perf_counter() - started, "lines": {lines}}}
+    """
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderReport:
+    """What the XREAD reader saw, reduced to numbers (computed in the reader process)."""
+
+    records: int
+    lines: int
+    sequences: ordering.OrderCheck
+    line_order: ordering.OrderCheck
+    bad_ids: int
+    first_emit: float
+    last_read: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One row of the table."""
+
+    method: str
+    lines: int
+    lines_per_second: float
+    user_us_per_call: float
+    p50_ms: float
+    p99_ms: float
+    seen: ReaderReport
+    stored: ReaderReport
+    extrapolated: bool = False
+    note: str = ""
+
+    @property
+    def ordered(self) -> bool:
+        """No gap, duplicate or reordering, as read live and as stored."""
+        return all(
+            r.sequences.ok and r.line_order.ok and r.bad_ids == 0 and r.lines == self.lines
+            for r in (self.seen, self.stored)
+        )
+
+    def order_text(self) -> str:
+        if self.ordered:
+            return "ok"
+        stored = self.stored
+        if not stored.line_order.ok:
+            return stored.line_order.describe()
+        if not self.seen.line_order.ok:
+            return "read " + self.seen.line_order.describe()
+        if stored.bad_ids:
+            return f"FAIL ({stored.bad_ids:,} ids not <attempt>-<seq>)"
+        return "seq " + stored.sequences.describe()
+
+
+# --- reading --------------------------------------------------------------
+
+
+def analyse(
+    entries: list[tuple[Any, dict[bytes, bytes], float]],
+    *,
+    lines: int,
+    explicit_ids: bool,
+) -> ReaderReport:
+    """Reduce (entry id, fields, read time) triples; pure apart from parsing."""
+    sequences: list[int] = []
+    indices: list[int] = []
+    latencies: list[float] = []
+    bad_ids = 0
+    first_emit = float("inf")
+    last_read = 0.0
+    for entry_id, fields, read_at in entries:
+        sequence = int(fields[b"seq"])
+        sequences.append(sequence)
+        if explicit_ids and logrecord.parse_stream_id(entry_id) != (
+            int(fields[b"attempt"]),
+            sequence,
+        ):
+            bad_ids += 1
+        if fields.get(b"logger") != LOGGER.encode():
+            continue
+        _, index, emitted = fields[b"msg"].split(b" ")
+        indices.append(int(index))
+        emitted_at = float(emitted)
+        latencies.append(read_at - emitted_at)
+        first_emit = min(first_emit, emitted_at)
+        last_read = max(last_read, read_at)
+    return ReaderReport(
+        records=len(entries),
+        lines=len(indices),
+        sequences=ordering.check_order(sequences, first=min(sequences, default=1)),
+        line_order=ordering.check_order(indices, first=0, expected=lines),
+        bad_ids=bad_ids,
+        first_emit=first_emit,
+        last_read=last_read,
+        p50_ms=ordering.percentile(latencies, 0.50) * 1000,
+        p99_ms=ordering.percentile(latencies, 0.99) * 1000,
+    )
+
+
+def _read_live(
+    url: str,
+    key: str,
+    lines: int,
+    explicit_ids: bool,
+    ready: Event,
+    results: multiprocessing.connection.Connection,
+) -> None:
+    """Reader process: XREAD BLOCK until `lines` bench lines arrived or the stream went quiet."""
+    client = redis.Redis.from_url(url)
+    client.ping()
+    ready.set()
+    entries: list[tuple[Any, dict[bytes, bytes], float]] = []
+    seen_lines = 0
+    last_id: Any = "0-0"
+    quiet_since = time.monotonic()
+    logger = LOGGER.encode()
+    while seen_lines < lines and time.monotonic() - quiet_since < READER_IDLE_SECONDS:
+        response: Any = client.xread({key: last_id}, count=10_000, block=500)
+        read_at = time.time()
+        if not response:
+            continue
+        quiet_since = time.monotonic()
+        for _, batch in response:
+            for entry_id, fields in batch:
+                entries.append((entry_id, fields, read_at))
+                if fields.get(b"logger") == logger:
+                    seen_lines += 1
+            last_id = batch[-1][0]
+    results.send(analyse(entries, lines=lines, explicit_ids=explicit_ids))
+    results.close()
+
+
+class LiveReader:
+    """A reader process, started (and connected) before the first line is emitted."""
+
+    def __init__(self, url: str, key: str, lines: int, *, explicit_ids: bool) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ready = context.Event()
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_read_live,
+            args=(url, key, lines, explicit_ids, self._ready, send),
+            name="bench-reader",
+            daemon=True,
+        )
+        self._process.start()
+        send.close()
+        if not self._ready.wait(30):
+            self._process.kill()
+            raise RuntimeError("the reader process did not start")
+
+    def report(self, timeout: float) -> ReaderReport:
+        try:
+            if not self._receive.poll(timeout):
+                raise RuntimeError("the reader process did not report in time")
+            report: ReaderReport = self._receive.recv()
+            return report
+        finally:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+
+
+def read_stored(client: redis.Redis, key: str, lines: int, *, explicit_ids: bool) -> ReaderReport:
+    """The whole stream, as stored, after the producer is done (XRANGE in chunks)."""
+    entries: list[tuple[Any, dict[bytes, bytes], float]] = []
+    start: Any = "-"
+    while True:
+        chunk: Any = client.xrange(key, min=start, count=10_000)
+        entries.extend((entry_id, fields, 0.0) for entry_id, fields in chunk)
+        if len(chunk) < 10_000:
+            break
+        start = "(" + chunk[-1][0].decode()
+    return analyse(entries, lines=lines, explicit_ids=explicit_ids)
+
+
+# --- producers --------------------------------------------------------------
+
+
+def _line_fields() -> Callable[[int, float], dict[str, str]]:
+    """Fields of bench line `index` emitted at `now`, identical to `LogRecord.to_fields()`.
+
+    The template is checked against the contract's model once; the hot loop
+    only fills in sequence, timestamp and message (what the runner does too).
+    """
+
+    def record(index: int, now: float) -> logrecord.LogRecord:
+        return logrecord.LogRecord(
+            sequence=index + 1,
+            timestamp=now,
+            level="INFO",
+            logger=LOGGER,
+            source=logrecord.Source.LOG,
+            message=f"line {index} {now!r}",
+            attempt=1,
+        )
+
+    template = record(0, 0.0).to_fields()
+
+    def fields(index: int, now: float) -> dict[str, str]:
+        line = dict(template)
+        line["seq"] = str(index + 1)
+        line["ts"] = repr(now)
+        line["msg"] = f"line {index} {now!r}"
+        return line
+
+    sample = time.time()
+    assert fields(7, sample) == record(7, sample).to_fields()
+    return fields
+
+
+@dataclasses.dataclass(frozen=True)
+class Produced:
+    """What a producer knows: how long the user's thread spent on the N calls."""
+
+    loop_seconds: float
+    note: str = ""
+
+
+def produce_pipelined(client: redis.Redis, key: str, lines: int) -> Produced:
+    """(a) The ceiling: batches of the runner's batch size, one pipelined round trip each."""
+    fields = _line_fields()
+    batch = runner_settings.DEFAULT_BATCH_RECORDS
+    started = time.perf_counter()
+    for first in range(0, lines, batch):
+        pipe = client.pipeline(transaction=False)
+        for index in range(first, min(first + batch, lines)):
+            pipe.xadd(key, fields(index, time.time()), id=f"1-{index + 1}")  # type: ignore[arg-type]
+        pipe.execute()
+    return Produced(time.perf_counter() - started)
+
+
+def produce_one_by_one(client: redis.Redis, key: str, lines: int) -> Produced:
+    """(b) One synchronous XADD per line, on the user's thread."""
+    fields = _line_fields()
+    started = time.perf_counter()
+    for index in range(lines):
+        client.xadd(key, fields(index, time.time()), id=f"1-{index + 1}")  # type: ignore[arg-type]
+    return Produced(time.perf_counter() - started)
+
+
+def produce_thread_per_line(client: redis.Redis, key: str, lines: int) -> Produced:
+    """(c) A new thread per line doing the XADD (auto ids: the old engine had no sequence ids)."""
+    fields = _line_fields()
+    failures: list[BaseException] = []
+
+    def send(line: dict[str, str]) -> None:
+        try:
+            client.xadd(key, line)  # type: ignore[arg-type]
+        except Exception as error:  # the old engine swallowed these; we count them
+            failures.append(error)
+
+    threads: list[threading.Thread] = []
+    started = time.perf_counter()
+    for index in range(lines):
+        thread = threading.Thread(target=send, args=(fields(index, time.time()),))
+        thread.start()
+        threads.append(thread)
+    loop_seconds = time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    note = f"{len(failures)} XADD failed" if failures else ""
+    return Produced(loop_seconds, note)
+
+
+def produce_with_runner(url: str, key_uid: str, lines: int) -> Produced:
+    """The runner: `python -m kuberun.runtime` with a request file, as in a pod."""
+    with tempfile.TemporaryDirectory(prefix="kuberun-bench-") as tmp:
+        run_request = request.RunRequest(
+            identity=identity.ExecutionIdentity(
+                namespace=NAMESPACE, name="log-bench", uid=key_uid, attempt=1
+            ),
+            spec=spec.ExecutionSpec(
+                source=spec.Source(inline=SCRIPT.format(lines=lines)),
+                timeout_seconds=RUNNER_TIMEOUT_SECONDS,
+            ),
+        )
+        request_file = Path(tmp, "request.json")
+        request_file.write_text(run_request.model_dump_json(by_alias=True))
+        env = {
+            **os.environ,
+            request.REQUEST_FILE_ENV: str(request_file),
+            request.REDIS_URL_ENV: url,
+            request.TERMINATION_LOG_ENV: str(Path(tmp, "termination-log")),
+            # The only change from the defaults: the 100k-line cap would cut the run.
+            runner_settings.MAX_LOG_LINES_ENV: str(lines + 1_000),
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "kuberun.runtime"],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,  # the echo for `kubectl logs` stays on, as in a pod
+            stderr=subprocess.PIPE,
+            timeout=RUNNER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    client = redis.Redis.from_url(url)
+    try:
+        raw: Any = client.get(keys.result(NAMESPACE, key_uid, 1))
+    finally:
+        client.close()
+    if raw is None:
+        stderr = completed.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"runner exited {completed.returncode} without a result:\n{stderr}")
+    result = outcome.RunResult.model_validate_json(raw)
+    if not isinstance(result.result, dict) or "loop_seconds" not in result.result:
+        raise RuntimeError(f"runner result is not the script's: {result.model_dump_json()}")
+    note = f"runner {result.status.value}, exit {completed.returncode}, dropped {result.dropped}"
+    if result.status.value != "SUCCESS" or result.dropped:
+        raise RuntimeError(note)
+    return Produced(float(result.result["loop_seconds"]), note)
+
+
+# --- measuring --------------------------------------------------------------
+
+
+def measure(
+    url: str,
+    method: str,
+    lines: int,
+    produce: Callable[[str], Produced],
+    *,
+    explicit_ids: bool = True,
+    extrapolated: bool = False,
+) -> Measurement:
+    """Run one producer against a fresh stream with a live reader; check and time it."""
+    uid = f"{method.split()[0].strip('()')}-{uuid.uuid4().hex[:8]}"
+    key = keys.logs_stream(NAMESPACE, uid)
+    reader = LiveReader(url, key, lines, explicit_ids=explicit_ids)
+    produced = produce(uid)
+    seen = reader.report(timeout=RUNNER_TIMEOUT_SECONDS)
+    client = redis.Redis.from_url(url)
+    try:
+        stored = read_stored(client, key, lines, explicit_ids=explicit_ids)
+        client.delete(key)
+    finally:
+        client.close()
+    elapsed = seen.last_read - seen.first_emit
+    return Measurement(
+        method=method,
+        lines=lines,
+        lines_per_second=seen.lines / elapsed if elapsed > 0 else float("nan"),
+        user_us_per_call=produced.loop_seconds / lines * 1e6,
+        p50_ms=seen.p50_ms,
+        p99_ms=seen.p99_ms,
+        seen=seen,
+        stored=stored,
+        extrapolated=extrapolated,
+        note=produced.note,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    lines: int
+    baseline_lines: int
+    measurements: list[Measurement]
+    environment: str
+
+    def row(self, prefix: str) -> Measurement:
+        return next(m for m in self.measurements if m.method.startswith(prefix))
+
+    @property
+    def runner(self) -> Measurement:
+        return self.row(RUNNER)
+
+    @property
+    def ceiling(self) -> Measurement:
+        return self.row(CEILING)
+
+    @property
+    def ratio(self) -> float:
+        return self.runner.lines_per_second / self.ceiling.lines_per_second
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio >= TARGET_RATIO and self.runner.ordered
+
+    def render(self) -> str:
+        header = (
+            f"{'method':<38} {'lines':>8} {'lines/s':>9} {'× ceiling':>9}"
+            f" {'user µs/call':>12} {'p50 ms':>8} {'p99 ms':>8}  order/gaps/dups"
+        )
+        rows = [header, "-" * len(header)]
+        for m in self.measurements:
+            lines = f"{m.lines:,}" + ("*" if m.extrapolated else "")
+            ratio = m.lines_per_second / self.ceiling.lines_per_second
+            rows.append(
+                f"{m.method:<38} {lines:>8} {m.lines_per_second:>9,.0f} {ratio:>8.2f}×"
+                f" {m.user_us_per_call:>12.2f} {m.p50_ms:>8.1f} {m.p99_ms:>8.1f}  {m.order_text()}"
+                + (f"  [{m.note}]" if m.note else "")
+            )
+        runner = self.runner
+        verdicts = [
+            f"{'PASS' if self.ratio >= TARGET_RATIO else 'FAIL'}  runner throughput"
+            f" {self.ratio:.2f}× the ceiling (target ≥ {TARGET_RATIO}×)",
+            f"{'PASS' if runner.ordered else 'FAIL'}  runner order: {runner.stored.lines:,} lines"
+            f" stored, {runner.stored.line_order.missing} gaps,"
+            f" {runner.stored.line_order.duplicates} duplicates,"
+            f" {runner.stored.line_order.out_of_order} out of order;"
+            f" stream sequences 1..{runner.stored.records} {runner.stored.sequences.describe()},"
+            f" ids <attempt>-<sequence>: {runner.stored.bad_ids} bad",
+        ]
+        footnotes = [
+            f"* measured on {self.baseline_lines:,} lines; lines/s and µs/call are per line,"
+            " so they stand for the full run (latency figures are from the shorter run).",
+            "lines/s: first line emitted → last line readable by the XREAD reader."
+            " user µs/call: time of the logging loop on the user's thread / lines.",
+            "p50/p99: emit (time.time() in the message) → entry returned by XREAD BLOCK"
+            " in a separate reader process.",
+        ]
+        return "\n".join([self.environment, "", *rows, "", *footnotes, "", *verdicts])
+
+
+def _environment(lines: int, url: str) -> str:
+    client = redis.Redis.from_url(url)
+    try:
+        info: Any = client.info("server")
+        version = info.get("redis_version", "?")
+    finally:
+        client.close()
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parser = "hiredis" if _has_hiredis() else "no hiredis"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"kuberun log pipeline benchmark · {now} · {lines:,} logging calls\n"
+        f"Python {platform.python_version()} (runner and baselines) · redis-server {version}"
+        f" on loopback · redis-py {redis.__version__} ({parser}) · {os.cpu_count()} CPUs,"
+        f" load average {load} at the end"
+    )
+
+
+def _has_hiredis() -> bool:
+    try:
+        import hiredis  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(
+    url: str,
+    lines: int = DEFAULT_LINES,
+    baseline_lines: int = DEFAULT_BASELINE_LINES,
+    rounds: int = DEFAULT_ROUNDS,
+) -> Report:
+    """Every method against the Redis at `url`, in one run.
+
+    The ceiling and the runner alternate for `rounds` rounds and each reports
+    its median round, so a burst of load from elsewhere on the machine hits
+    both alike instead of deciding the ratio.
+    """
+    baseline_lines = min(baseline_lines, lines)
+    short = baseline_lines < lines
+
+    def with_client(
+        produce: Callable[[redis.Redis, str, int], Produced], n: int
+    ) -> Callable[[str], Produced]:
+        def go(uid: str) -> Produced:
+            client = redis.Redis.from_url(url)
+            try:
+                return produce(client, keys.logs_stream(NAMESPACE, uid), n)
+            finally:
+                client.close()
+
+        return go
+
+    ceilings: list[Measurement] = []
+    runners: list[Measurement] = []
+    for _ in range(max(rounds, 1)):
+        ceilings.append(measure(url, CEILING, lines, with_client(produce_pipelined, lines)))
+        runners.append(
+            measure(url, RUNNER, lines, lambda uid: produce_with_runner(url, uid, lines))
+        )
+    measurements = [
+        median_round(ceilings),
+        median_round(runners),
+        measure(url, "(b) one synchronous XADD per line", baseline_lines,
+                with_client(produce_one_by_one, baseline_lines), extrapolated=short),
+        measure(url, "(c) one thread per line (old engine)", baseline_lines,
+                with_client(produce_thread_per_line, baseline_lines),
+                explicit_ids=False, extrapolated=short),
+    ]  # fmt: skip
+    return Report(lines, baseline_lines, measurements, _environment(lines, url))
+
+
+def median_round(rounds: list[Measurement]) -> Measurement:
+    """The round with the median lines/s, or the first unordered one (a failure must show)."""
+    broken = [m for m in rounds if not m.ordered]
+    ranked = sorted(rounds, key=lambda m: m.lines_per_second)
+    chosen = broken[0] if broken else ranked[(len(ranked) - 1) // 2]
+    if len(rounds) == 1:
+        return chosen
+    spread = (
+        f"median of {len(rounds)} rounds,"
+        f" {ranked[0].lines_per_second:,.0f}–{ranked[-1].lines_per_second:,.0f} lines/s"
+    )
+    return dataclasses.replace(chosen, note="; ".join(filter(None, [spread, chosen.note])))
+
+
+@contextlib.contextmanager
+def _redis_url(url: str | None) -> Iterator[str]:
+    """`url` itself, or a throwaway redis-server started for the run."""
+    if url is not None:
+        yield url
+        return
+    from tests.support.redis_server import running_redis  # the repo's helper, not a dependency
+
+    with running_redis() as server:
+        yield server.url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench logs", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--lines", type=int, default=DEFAULT_LINES)
+    parser.add_argument("--baseline-lines", type=int, default=DEFAULT_BASELINE_LINES)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--redis", help="use this Redis instead of starting a redis-server")
+    parser.add_argument("--markdown", type=Path, help="also write the output into this file")
+    args = parser.parse_args(argv)
+    with _redis_url(args.redis) as url:
+        report = run(url, args.lines, args.baseline_lines, args.rounds)
+    text = report.render()
+    print(text)
+    if args.markdown is not None:
+        args.markdown.write_text(with_section(_read(args.markdown), SECTION, text))
+        print(f"\n(written into {args.markdown})")
+    return 0 if report.passed else 1
+
+
+SECTION = "logs"
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def with_section(document: str, name: str, output: str) -> str:
+    """`document` with the fenced output between `<!-- bench:NAME -->` markers replaced.
+
+    Other sections (another benchmark's, the prose around them) stay as they
+    are; a missing section is appended.
+    """
+    begin, end = f"<!-- bench:{name} begin -->", f"<!-- bench:{name} end -->"
+    block = f"{begin}\n```text\n{output.rstrip()}\n```\n{end}"
+    if begin in document and end in document:
+        head, _, rest = document.partition(begin)
+        _, _, tail = rest.partition(end)
+        return head + block + tail
+    return document.rstrip("\n") + ("\n\n" if document else "") + block + "\n"
