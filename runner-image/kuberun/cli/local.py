@@ -40,6 +40,8 @@ from kuberun.runtime.transports import parse_pipe_line
 
 LOCAL_NAMESPACE = "local"
 CANCEL_REASON = "cancelled from the command line (Ctrl-C)"
+# A second Ctrl-C means now: SIGKILL follows SIGTERM after at most this long.
+USER_KILL_SECONDS = 3.0
 # How long after the runner exits to keep reading the pipe for output of
 # grandchildren that inherited it.
 _PIPE_LINGER_SECONDS = 0.5
@@ -182,9 +184,13 @@ class LocalRun:
                 os.killpg(self._process.pid, signum)
 
     def _escalate(self, why: str) -> None:
+        """SIGTERM the group (the runner reports and exits at once), SIGKILL what is left later:
+        after the grace period for the deadline, after a few seconds for a second Ctrl-C."""
         self._killed_by = why
         self._kill_group(signal.SIGTERM)
-        self._sigkill_at = time.monotonic() + max(1.0, float(self.options.grace_seconds))
+        grace = max(1.0, float(self.options.grace_seconds))
+        delay = grace if why == "deadline" else min(grace, USER_KILL_SECONDS)
+        self._sigkill_at = time.monotonic() + delay
 
     def _tick(self) -> None:
         """Deadline and SIGKILL escalation; called between reads."""

@@ -14,8 +14,9 @@ asks the `Interrupter` to stop the code:
 - async code: the main task is cancelled (`CancelledError` at its next await).
 
 Code that ignores all that is stopped by the grace watchdog: `grace` seconds
-after the request, the runtime reports the outcome itself and exits (and the
-kubelet's SIGKILL remains the last resort).
+after the request (or at once on a SIGTERM after the request), the runtime
+reports the outcome itself and exits; the kubelet's SIGKILL remains the last
+resort.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class Watcher:
         self._finished = threading.Event()
         self._pending: str | None = None
         self._grace_at: float | None = None
+        self._force = False
+        self.requested_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="kuberun-watcher", daemon=True)
 
     def start(self) -> None:
@@ -152,12 +155,15 @@ class Watcher:
         if self._cancellation.request(reason, timed_out=timed_out):
             if self._on_request is not None:
                 self._on_request(reason, timed_out)
-            self._grace_at = time.monotonic() + self._grace
+            self.requested_at = time.monotonic()
+            self._grace_at = self.requested_at + self._grace
             self._interrupter.interrupt()
         self._wake.set()
 
     def _on_terminate(self, signum: int, frame: FrameType | None) -> None:
         # No I/O in a signal handler: the watcher thread reads the key's reason.
+        if self._cancellation.requested:
+            self._force = True  # asked to stop, then terminated: end now, reporting
         self._pending = TERMINATED_REASON
         self._wake.set()
 
@@ -199,7 +205,7 @@ class Watcher:
                     reason = self._read_key()
                     if reason is not None:
                         self.request(reason)
-            if self._grace_at is not None and time.monotonic() >= self._grace_at:
+            if self._force or (self._grace_at is not None and time.monotonic() >= self._grace_at):
                 if not self._finished.is_set():
                     self._on_grace_expired()
                 return

@@ -319,7 +319,12 @@ class Execution:
         """The watchdog: the code ignored cancellation for the whole grace period."""
         timed_out = self.cancellation.timed_out
         reason = self.cancellation.reason or "cancelled"
-        message = f"{reason}; the code did not stop within the {self.grace:g} s grace period"
+        waited = time.monotonic() - (self.watcher.requested_at or time.monotonic())
+        message = (
+            f"{reason}; the code did not stop within the {self.grace:g} s grace period"
+            if waited >= self.grace - self.flush_reserve - 0.05
+            else f"{reason}; terminated while the code was still stopping ({waited:.1f} s)"
+        )
         verdict = outcomes.Verdict(
             Phase.TIMED_OUT if timed_out else Phase.CANCELLED,
             Reason.DEADLINE_EXCEEDED if timed_out else Reason.CANCELLED,
