@@ -56,7 +56,8 @@ class Watcher(threading.Thread):
         self.done: dict[str, float] = {}
         self.changed = threading.Condition()
         self._halt = threading.Event()
-        self._watch = kubernetes.watch.Watch()
+        watch_module: Any = kubernetes.watch  # untyped
+        self._watch: Any = watch_module.Watch()
         self.ready = threading.Event()
 
     def is_terminal(self, obj: Any) -> bool:
