@@ -3,10 +3,10 @@
 - `logs`: the log pipeline (`bench.logs`), runner vs pipelined-XADD ceiling,
   one XADD per line, one thread per line;
 - `control`: the operator's control path (`bench.control_path`);
-- `all` (the default): both, one after the other; the exit code is non-zero
-  if any failed its target.
+- `all` (the default): both with their defaults, one after the other; the
+  exit code is non-zero if any failed its target.
 
-Options after the name go to that benchmark (`python -m bench logs --help`).
+Options after a benchmark's name go to it (`python -m bench logs --help`).
 """
 
 from __future__ import annotations
@@ -29,16 +29,22 @@ def _main_of(name: str) -> Callable[[list[str]], int]:
 
 
 def main(argv: list[str]) -> int:
-    name, rest = (argv[0], argv[1:]) if argv and not argv[0].startswith("-") else ("all", argv)
-    if name in ("-h", "--help") or (name not in BENCHMARKS and name != "all"):
+    if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
-        return 0 if name in ("-h", "--help") else 2
+        return 0
+    name, rest = (argv[0], argv[1:]) if argv else ("all", [])
+    if name not in BENCHMARKS and name != "all":
+        print(f"unknown benchmark {name!r}\n{__doc__}")
+        return 2
     if name != "all":
         return int(_main_of(name)(rest) or 0)
+    if rest:
+        print("`all` runs each benchmark with its defaults; give options to one benchmark")
+        return 2
     failed = 0
     for each in BENCHMARKS:
         print(f"== python -m bench {each}", flush=True)
-        failed += int(_main_of(each)(rest) or 0) != 0
+        failed += int(_main_of(each)([]) or 0) != 0
     return 1 if failed else 0
 
 

@@ -75,3 +75,12 @@ def test_section_replaced_in_place() -> None:
     twice = logs.with_section(once + "\nafter\n", "logs", "second")
     assert "first" not in twice and "second" in twice and twice.endswith("after\n")
     assert twice.count("<!-- bench:logs begin -->") == 1
+
+
+def test_readable_at_first_sample_past_each_entry() -> None:
+    entries = [(f"1-{n}".encode(), {b"seq": str(n).encode()}) for n in (1, 2, 3, 4)]
+    samples = [(10.0, (1, 1)), (11.0, (1, 3)), (12.0, (1, 3)), (13.0, (1, 4))]
+    times = [read for _, _, read in logs.readable_at(entries, samples)]
+    assert times == [10.0, 11.0, 11.0, 13.0]
+    unreached = logs.readable_at(entries, samples[:1])
+    assert math.isnan(unreached[-1][2])
