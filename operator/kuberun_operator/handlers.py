@@ -101,34 +101,45 @@ async def admission_loop(rt: Runtime) -> None:
     `queue_status_interval_seconds`: a changing queue would otherwise patch every
     queued Execution on every start.
     """
-    state, cfg = rt.state, rt.settings
+    state = rt.state
     published: dict[str, int] = {}
     last_publish = 0.0
     loop = asyncio.get_running_loop()
     while True:
         await state.admission_changed.wait()
         state.admission_changed.clear()
-        plan = admission.plan(state.candidates(), cfg.max_running, cfg.max_running_per_namespace)
-        for uid in plan.admit:
-            state.granted.add(uid)
+        try:
+            last_publish, published = _admit(rt, last_publish, published, loop)
+        except Exception:  # one bad round must not stop admission for good
+            rt.metrics.reconcile_errors.inc()
+            LOG.exception("admission round failed; retrying")
+            loop.call_later(1.0, state.admission_changed.set)
+
+
+def _admit(
+    rt: Runtime, last_publish: float, published: dict[str, int], loop: asyncio.AbstractEventLoop
+) -> tuple[float, dict[str, int]]:
+    """One admission round; returns when positions were last published, and which."""
+    state, cfg = rt.state, rt.settings
+    plan = admission.plan(state.candidates(), cfg.max_running, cfg.max_running_per_namespace)
+    for uid in plan.admit:
+        state.granted.add(uid)
+        state.wake(uid)
+    state.positions = dict(plan.positions)
+    rt.metrics.running.set(plan.running)
+    rt.metrics.queue_length.set(plan.waiting)
+    changed = [uid for uid, pos in plan.positions.items() if published.get(uid) != pos]
+    if not changed:
+        return last_publish, published
+    now = time.monotonic()
+    if now - last_publish >= cfg.queue_status_interval_seconds:
+        for uid in changed:
             state.wake(uid)
-        state.positions = dict(plan.positions)
-        rt.metrics.running.set(plan.running)
-        rt.metrics.queue_length.set(plan.waiting)
-        changed = [uid for uid, pos in plan.positions.items() if published.get(uid) != pos]
-        if not changed:
-            continue
-        now = time.monotonic()
-        if now - last_publish >= cfg.queue_status_interval_seconds:
-            for uid in changed:
-                state.wake(uid)
-            published = dict(plan.positions)
-            last_publish = now
-        else:
-            loop.call_later(
-                cfg.queue_status_interval_seconds - (now - last_publish),
-                state.admission_changed.set,
-            )
+        return now, dict(plan.positions)
+    loop.call_later(
+        cfg.queue_status_interval_seconds - (now - last_publish), state.admission_changed.set
+    )
+    return last_publish, published
 
 
 @kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)
