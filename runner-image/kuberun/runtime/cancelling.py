@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 
 import redis
@@ -41,12 +42,33 @@ from kuberun.sdk.context import Cancellation
 INTERRUPT_SIGNAL = signal.SIGUSR1
 TERMINATED_REASON = "terminated"
 INTERRUPTED_REASON = "interrupted"
+_RUNTIME_DIR = Path(__file__).resolve().parent
+# Modules user code calls into on every print/log call; never raise inside them.
+_CAPTURE_FILES = frozenset(
+    str(_RUNTIME_DIR / name)
+    for name in ("capturing.py", "sequencing.py", "sending.py", "echoing.py", "records.py")
+)
+_INVOKING_FILE = str(_RUNTIME_DIR / "running.py")
+# While an interrupt is deferred, the watcher retries this often.
+_DEFERRED_RETRY_SECONDS = 0.01
 
 
 class Mode(enum.Enum):
     IDLE = "idle"
     SYNC = "sync"
     ASYNC = "async"
+
+
+def in_capture(frame: FrameType | None) -> bool:
+    """True when the interrupted code is inside the capture path (any frame up to the runtime's)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename in _CAPTURE_FILES:
+            return True
+        if filename == _INVOKING_FILE:
+            return False
+        frame = frame.f_back
+    return False
 
 
 class Interrupter:
@@ -59,6 +81,7 @@ class Interrupter:
         self._mode = Mode.IDLE
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[object] | None = None
+        self.deferred = False
 
     def install(self) -> None:
         signal.signal(INTERRUPT_SIGNAL, self._on_signal)
@@ -97,9 +120,25 @@ class Interrupter:
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(task.cancel, self._cancellation.reason)
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._mode is Mode.SYNC and self._cancellation.requested:
+    def raise_deferred(self) -> None:
+        """Called by the capture path once it is safe: raise an interrupt it had to defer."""
+        if threading.get_ident() != self._main or self._mode is not Mode.SYNC:
+            return
+        if self._cancellation.requested:
+            self.deferred = False
             raise self._cancellation.exception()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._mode is not Mode.SYNC or not self._cancellation.requested:
+            return
+        if in_capture(frame):
+            # Inside the capture path (say, sequencing a print, or a lock it takes):
+            # raising here could leave its state half-updated. The capture path raises
+            # it on its way out (`raise_deferred`); the watcher also re-sends it.
+            self.deferred = True
+            return
+        self.deferred = False
+        raise self._cancellation.exception()
 
 
 class Watcher:
@@ -185,10 +224,13 @@ class Watcher:
 
     def _run(self) -> None:
         while not self._finished.is_set():
-            self._wake.wait(self._poll)
+            self._wake.wait(_DEFERRED_RETRY_SECONDS if self._interrupter.deferred else self._poll)
             self._wake.clear()
             if self._finished.is_set():
                 return
+            if self._interrupter.deferred:
+                self._interrupter.deferred = False
+                self._interrupter.interrupt()
             now = time.monotonic()
             if not self._cancellation.requested:
                 pending, self._pending = self._pending, None

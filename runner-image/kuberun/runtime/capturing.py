@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kuberun.contract import logrecord
 from kuberun.runtime.sequencing import Sequencer
@@ -75,14 +75,29 @@ def is_runner_internal(logger_name: str, pathname: str) -> bool:
     return logger_name.startswith("kuberun.") and pathname.startswith(_RUNNER_PACKAGE_DIR)
 
 
+class SafePoint(Protocol):
+    """Where the capture path lets a deferred interrupt out (see `cancelling.Interrupter`)."""
+
+    deferred: bool
+
+    def raise_deferred(self) -> None: ...
+
+
 class LogHandler(logging.Handler):
     """Sends accepted `logging` records to the sequencer."""
 
-    def __init__(self, sequencer: Sequencer, workspace: Workspace, level: int) -> None:
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        workspace: Workspace,
+        level: int,
+        safe_point: SafePoint | None = None,
+    ) -> None:
         super().__init__(logging.DEBUG)
         self._sequencer = sequencer
         self.workspace = workspace
         self._level = level
+        self._safe_point = safe_point
 
     def accepts(self, record: logging.LogRecord) -> bool:
         if self.workspace.owns(record.name, record.pathname):
@@ -95,6 +110,8 @@ class LogHandler(logging.Handler):
         if not self.accepts(record):
             return False
         self.emit(record)
+        if self._safe_point is not None and self._safe_point.deferred:
+            self._safe_point.raise_deferred()
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -174,10 +191,13 @@ class _BinaryAdapter(io.RawIOBase):
 class LineWriter(io.TextIOBase):
     """A `sys.stdout`/`sys.stderr` replacement that turns writes into records."""
 
-    def __init__(self, sequencer: Sequencer, source: str, fd: int) -> None:
+    def __init__(
+        self, sequencer: Sequencer, source: str, fd: int, safe_point: SafePoint | None = None
+    ) -> None:
         super().__init__()
         self._source = source
         self._fd = fd
+        self._safe_point = safe_point
         level = "INFO" if source == STDOUT else "ERROR"
         self._splitter = _LineSplitter(lambda line: sequencer.emit(level, "", source, line))
         self._buffer = _BinaryAdapter(self)
@@ -202,6 +222,8 @@ class LineWriter(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self._splitter.feed(text)
+        if self._safe_point is not None and self._safe_point.deferred:
+            self._safe_point.raise_deferred()
         return len(text)
 
     def flush(self) -> None:

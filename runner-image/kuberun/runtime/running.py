@@ -147,6 +147,7 @@ class Execution:
             self.sequencer,
             capturing.Workspace([], [], [self.logger_name]),
             logging.getLevelName(spec.log_level.value),
+            self.interrupter,
         )
         self.writers: list[capturing.LineWriter] = []
         self.fd_captures: list[capturing.FdCapture] = []
@@ -172,8 +173,8 @@ class Execution:
                 except OSError as exc:
                     self.warn(f"kuberun: cannot capture fd {fd}: {exc}")
         self.writers = [
-            capturing.LineWriter(self.sequencer, capturing.STDOUT, 1),
-            capturing.LineWriter(self.sequencer, capturing.STDERR, 2),
+            capturing.LineWriter(self.sequencer, capturing.STDOUT, 1, self.interrupter),
+            capturing.LineWriter(self.sequencer, capturing.STDERR, 2, self.interrupter),
         ]
         sys.stdout, sys.stderr = self.writers
         root = logging.getLogger()
