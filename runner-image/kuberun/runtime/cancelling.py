@@ -184,6 +184,12 @@ class Watcher:
         signal.signal(signal.SIGTERM, self._on_terminate)
         signal.signal(signal.SIGINT, self._on_interrupt)
 
+    def check_now(self) -> None:
+        """Read the cancel key once, before the code starts: a cancelled run never starts."""
+        reason = self._read_key()
+        if reason is not None:
+            self.request(reason)
+
     def finish(self) -> None:
         """The run has ended: stop watching (the watchdog no longer applies)."""
         self._finished.set()

@@ -199,6 +199,7 @@ class Execution:
 
     def run(self) -> int:
         self.install()
+        self.watcher.check_now()
         verdict = self.execute()
         self._run_atexit()
         return self.finalize(verdict)

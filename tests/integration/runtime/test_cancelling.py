@@ -99,12 +99,14 @@ def test_cancel_key_stops_the_code(
 def test_cancel_requested_before_start_runs_nothing(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    # The key is polled while the module starts; the sleep lets the first poll win.
-    req = runner.make_request(inline="import time\ntime.sleep(5)\nprint('should not run')\n")
+    req = runner.make_request(inline="print('should not run')\n")
     cancel(redis_client, req, "changed my mind")
-    finished = runner.run(tmp_path, req, redis_url=redis_url)
+    finished = runner.run(
+        tmp_path, req, redis_url=redis_url, env={"KUBERUN_CANCEL_POLL_SECONDS": "30"}
+    )
     assert finished.code == outcome.ExitCode.CANCELLED
     assert "should not run" not in runner.messages(redis_client, req)
+    assert finished.summary is not None and finished.summary.message == "changed my mind"
 
 
 def test_soft_deadline_times_out(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> None:
