@@ -2,19 +2,24 @@
 
 There is no container runtime, so an image name selects a command on this
 machine. Each rule matches the image *repository* (the name without tag or
-digest, registry prefix ignored) with a glob and says:
+digest, ``docker.io/library/`` ignored) with a glob and gives what the image
+itself would:
 
-* ``entrypoint``: the argv used when the container has no ``command`` (the
-  image's ENTRYPOINT); the container's ``args`` are appended;
-* ``replace``: program names in a container's own ``command``/``args[0]``
-  rewritten to local paths, e.g. ``python`` → the kubelet's interpreter.
+* ``entrypoint``: the image's ENTRYPOINT (may be empty);
+* ``cmd``: the image's CMD, used when the container has no ``args``;
+* ``replace``: program names rewritten when they start the argv, e.g.
+  ``python`` → the kubelet's interpreter.
 
-``{python}`` in any string is the kubelet's ``sys.executable`` (the project
-venv, where ``kuberun`` is installed). The defaults are below; a JSON file
-named by ``$KUBERUN_KUBELET_IMAGES`` (``{"rules": [...]}``, same shape)
-replaces them. Unknown images run their ``command`` as is (so ``busybox``
-style ``sh -c ...`` works with the host's shell); with no command they fail
-with the waiting reason ``ErrImagePull``, as an unpullable image would.
+Kubernetes' rules then apply: ``command`` replaces ENTRYPOINT (and drops CMD),
+``args`` replace CMD. ``{python}`` in any string is the kubelet's
+``sys.executable`` (the project venv, where ``kuberun`` is installed). The
+defaults below mirror the Dockerfiles (``ENTRYPOINT ["python", "-m",
+"kuberun.runtime"]``) and the ``python`` images (CMD ``python3``); any other
+image has an empty ENTRYPOINT and no CMD, so ``busybox``-style ``args: [sh,
+-c, ...]`` run with the host's programs, and a container with neither
+``command`` nor ``args`` fails with ``ErrImagePull``, as an unknown image would.
+A JSON file named by ``$KUBERUN_KUBELET_IMAGES`` (``{"rules": [...]}``, same
+shape) replaces the defaults.
 """
 
 from __future__ import annotations
@@ -38,28 +43,21 @@ PYTHON_NAMES = {
 
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
-        "match": "kuberun/runner",
-        "entrypoint": ["{python}", "-m", "kuberun.runtime"],
+        "match": pattern,
+        "entrypoint": ["{python}", "-m", module],
+        "cmd": None,
         "replace": PYTHON_NAMES,
-    },
-    {
-        "match": "*/kuberun/runner",
-        "entrypoint": ["{python}", "-m", "kuberun.runtime"],
-        "replace": PYTHON_NAMES,
-    },
-    {
-        "match": "kuberun/operator",
-        "entrypoint": ["{python}", "-m", "kuberun_operator"],
-        "replace": PYTHON_NAMES,
-    },
-    {
-        "match": "*/kuberun/operator",
-        "entrypoint": ["{python}", "-m", "kuberun_operator"],
-        "replace": PYTHON_NAMES,
-    },
-    {"match": "python", "entrypoint": ["{python}"], "replace": PYTHON_NAMES},
-    {"match": "*/python", "entrypoint": ["{python}"], "replace": PYTHON_NAMES},
-    {"match": "*", "entrypoint": None, "replace": PYTHON_NAMES},
+    }
+    for pattern, module in (
+        ("kuberun/runner", "kuberun.runtime"),
+        ("*/kuberun/runner", "kuberun.runtime"),
+        ("kuberun/operator", "kuberun_operator"),
+        ("*/kuberun/operator", "kuberun_operator"),
+    )
+] + [
+    {"match": "python", "entrypoint": [], "cmd": ["{python}"], "replace": PYTHON_NAMES},
+    {"match": "*/python", "entrypoint": [], "cmd": ["{python}"], "replace": PYTHON_NAMES},
+    {"match": "*", "entrypoint": [], "cmd": None, "replace": PYTHON_NAMES},
 ]
 
 
@@ -72,12 +70,13 @@ class Rule:
     """One row of the table."""
 
     match: str
-    entrypoint: tuple[str, ...] | None
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...] | None
     replace: dict[str, str]
 
 
 def repository(image: str) -> str:
-    """``docker.io/library/python:3.11@sha256:..`` → ``docker.io/library/python``."""
+    """``docker.io/library/python:3.11@sha256:..`` → ``python``."""
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)
     if ":" in last[-1]:
@@ -94,12 +93,13 @@ def load(path: str | None = None) -> list[Rule]:
     raw = DEFAULT_RULES if not path else json.loads(pathlib.Path(path).read_text())["rules"]
     rules = []
     for item in raw:
-        entry: Any = item.get("entrypoint")
+        cmd: Any = item.get("cmd")
         replace: Any = item.get("replace") or {}
         rules.append(
             Rule(
                 match=str(item["match"]),
-                entrypoint=tuple(str(a) for a in entry) if entry else None,
+                entrypoint=tuple(str(a) for a in item.get("entrypoint") or ()),
+                cmd=tuple(str(a) for a in cmd) if cmd is not None else None,
                 replace={str(k): str(v) for k, v in replace.items()},
             )
         )
@@ -118,11 +118,9 @@ def resolve(
     rule = next((r for r in rules if fnmatch.fnmatchcase(repo, r.match)), None)
     if rule is None:
         raise ImageError(f"no rule in the image table matches {image!r}")
-    if command:
-        argv = [*command, *args]
-    elif rule.entrypoint is not None:
-        argv = [*rule.entrypoint, *args]
-    else:
+    # command replaces ENTRYPOINT and drops CMD; args alone replace CMD.
+    argv = [*command, *args] if command else [*rule.entrypoint, *(args or rule.cmd or ())]
+    if not argv:
         raise ImageError(
             f"image {image!r} has no entrypoint in the image table; give the container a command"
         )
