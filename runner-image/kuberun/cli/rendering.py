@@ -20,7 +20,7 @@ def record_json(record: logrecord.LogRecord) -> str:
 def final_object(result: outcome.RunResult) -> dict[str, Any]:
     """The one JSON object `--output json` ends with."""
     error = result.error.model_dump(mode="json", exclude_none=True) if result.error else None
-    return {
+    data: dict[str, Any] = {
         "status": result.status.value,
         "reason": result.reason.value,
         "result": result.result,
@@ -30,6 +30,9 @@ def final_object(result: outcome.RunResult) -> dict[str, Any]:
         "lastSequence": result.last_sequence,
         "dropped": result.dropped,
     }
+    if result.variables is not None:  # only with --trace
+        data["variables"] = result.variables
+    return data
 
 
 def final_json(result: outcome.RunResult) -> str:
@@ -46,4 +49,6 @@ def final_text(result: outcome.RunResult) -> str:
         lines.append(f"error: {result.error.type}: {result.error.message}")
     if result.result is not None:
         lines.append("result: " + json.dumps(result.result, ensure_ascii=False, indent=2))
+    if result.variables is not None:
+        lines.append("variables: " + json.dumps(result.variables, ensure_ascii=False, indent=2))
     return "\n".join(lines)

@@ -91,12 +91,27 @@ def workflow(
     return mark(func) if func is not None else mark
 
 
+@overload
+def data_provider(func: F, /) -> F: ...
+
+
+@overload
 def data_provider(
     *,
     name: str | None = None,
     description: str | None = None,
     cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def data_provider(
+    func: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS,
+) -> F | Callable[[F], F]:
     """Mark a function as a data provider: it returns options `{label, value, metadata?}`."""
 
     def mark(target: F) -> F:
@@ -110,4 +125,4 @@ def data_provider(
         setattr(target, ENTRYPOINT_ATTRIBUTE, info)
         return target
 
-    return mark
+    return mark(func) if func is not None else mark

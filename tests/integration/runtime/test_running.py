@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -393,3 +394,63 @@ def test_termination_summary_stays_within_4096_bytes(tmp_path: Path) -> None:
     finished = runner.run(tmp_path, req)
     assert finished.summary is not None and finished.summary.error_type == "UserError"
     assert finished.summary_bytes <= outcome.SUMMARY_MAX_BYTES
+
+
+@pytest.mark.parametrize(
+    "source, entrypoint, variables",
+    [
+        (
+            "def calc(context, n: int = 3):\n    total = 0\n    api_token = 'abc'\n"
+            "    for i in range(n):\n        total += i\n    return total\n",
+            "calc",
+            {"n": 3, "total": 3, "api_token": "***", "i": 2},
+        ),
+        (
+            "import asyncio\nx = 41\nawait asyncio.sleep(0)\nresult = x + 1\n",
+            None,
+            {"x": 41, "result": 42},
+        ),
+    ],
+    ids=["workflow", "script"],
+)
+def test_tracing_puts_variables_in_the_result(
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    source: str,
+    entrypoint: str | None,
+    variables: dict[str, object],
+) -> None:
+    req = runner.make_request(inline=source, entrypoint=entrypoint)
+    req = req.model_copy(update={"spec": req.spec.model_copy(update={"tracing": True})})
+    finished = runner.run(tmp_path, req, redis_url=redis_url)
+    assert finished.code == 0, finished.stderr
+    captured = runner.result(redis_client, req).variables
+    assert captured is not None
+    assert {k: captured[k] for k in variables} == variables
+
+
+def test_sync_code_does_not_block_delivery(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = code(
+        """
+        import time
+        print("before the busy loop")
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            pass
+        """
+    )
+    req = runner.make_request(inline=source)
+    started = runner.start(tmp_path, req, redis_url=redis_url)
+    seen_at = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and started.process.poll() is None:
+        if "before the busy loop" in runner.messages(redis_client, req):
+            seen_at = time.monotonic() - t0
+            break
+        time.sleep(0.02)
+    assert started.process.poll() is None, "the busy loop ended before the line arrived"
+    assert seen_at is not None and seen_at < 2.5
+    assert started.wait(10).code == 0

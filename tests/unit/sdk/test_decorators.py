@@ -47,6 +47,14 @@ def test_data_provider_metadata() -> None:
     assert (info.kind, info.name, info.cache_ttl_seconds) == ("data_provider", "regions", 60)
     assert decorators.entrypoint_info(lambda: None) is None
 
+    @data_provider
+    def colors() -> list[dict[str, str]]:
+        return []
+
+    bare = decorators.entrypoint_info(colors)
+    assert bare is not None
+    assert (bare.name, bare.cache_ttl_seconds) == ("colors", decorators.DEFAULT_CACHE_TTL_SECONDS)
+
 
 def _annotated(ctx: ExecutionContext, a: int) -> None: ...
 def _named(context, a): ...
