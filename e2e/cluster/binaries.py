@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -38,6 +39,10 @@ PROGRAMS: dict[str, tuple[pathlib.Path, str]] = {
     "etcd": (KUBE_MODULE, "./cmd/etcd"),
     "helm": (HELM_MODULE, "helm.sh/helm/v3/cmd/helm"),
 }
+
+
+#: Bump when the way binaries are built changes (flags, programs), to rebuild the cache.
+BUILD_RECIPE = "2"
 
 
 class BuildError(RuntimeError):
@@ -97,6 +102,7 @@ def cache_key() -> str:
             digest.update((module / name).read_bytes())
     digest.update((KUBE_MODULE / "cmd" / "etcd" / "main.go").read_bytes())
     digest.update(_go_version().encode())
+    digest.update(BUILD_RECIPE.encode())
     return f"k8s-{v.kubernetes}_etcd-{v.etcd}_helm-{v.helm}_{digest.hexdigest()[:12]}"
 
 
@@ -125,14 +131,33 @@ def helm_path() -> pathlib.Path:
     return binary("helm")
 
 
+def _release_time(module: str, version: str) -> str:
+    """The release time the module proxy records (stamped as ``buildDate``)."""
+    result = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{module}@{version}"],
+        cwd=KUBE_MODULE,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        info = json.loads(result.stdout)
+        return str(json.loads(pathlib.Path(info["Info"]).read_text())["Time"])
+    except (ValueError, KeyError, OSError):
+        return "1970-01-01T00:00:00Z"
+
+
 def _ldflags(program: str, v: Versions) -> str:
     """Version stamps, the same variables hack/lib/version.sh sets upstream."""
     if program == "helm":
-        return f"-s -w -X helm.sh/helm/v3/internal/version.version={v.helm}"
+        return (
+            f"-s -w -X helm.sh/helm/v3/internal/version.version={v.helm}"
+            " -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+        )
     if program == "etcd":
         # etcd's version is a constant of go.etcd.io/etcd/api/v3/version.
         return "-s -w"
     major, minor = v.kubernetes.lstrip("v").split(".")[:2]
+    built = _release_time("k8s.io/kubernetes", v.kubernetes)
     flags = ["-s", "-w"]
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         flags += [
@@ -140,6 +165,7 @@ def _ldflags(program: str, v: Versions) -> str:
             f"-X {package}.gitMajor={major}",
             f"-X {package}.gitMinor={minor}",
             f"-X {package}.gitTreeState=clean",
+            f"-X {package}.buildDate={built}",
         ]
     return " ".join(flags)
 
