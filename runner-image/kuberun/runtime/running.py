@@ -185,10 +185,24 @@ class Execution:
         self.interrupter.install()
         self.watcher.install_signal_handlers()
         os._exit = self._user_exit  # type: ignore[assignment]
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
         sdk_context.activate(self.context)
         self.sender.start()
         self.watcher.start()
         threading.Thread(target=self._flush_partials, name="kuberun-partial", daemon=True).start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (multiprocessing, os.fork) has no sender thread: its output goes
+        as plain text to fd 1/2, which the parent's fd capture reads."""
+        if os.getpid() == self._pid:
+            return
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        stream_handler = logging.StreamHandler(sys.stderr)
+        stream_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(stream_handler)
 
     def _flush_partials(self) -> None:
         while not self._partial_stop.wait(0.2):

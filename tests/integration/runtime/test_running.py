@@ -454,3 +454,27 @@ def test_sync_code_does_not_block_delivery(
     assert started.process.poll() is None, "the busy loop ended before the line arrived"
     assert seen_at is not None and seen_at < 2.5
     assert started.wait(10).code == 0
+
+
+def test_output_of_forked_children_is_captured(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = code(
+        """
+        import logging, multiprocessing
+        def work(n):
+            print("child prints", n)
+            logging.getLogger("child").warning("child logs %d", n)
+            return n * 2
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            result = pool.map(work, [1, 2])
+        """
+    )
+    req = runner.make_request(inline=source)
+    finished = runner.run(tmp_path, req, redis_url=redis_url)
+    assert finished.code == 0, finished.stderr
+    messages = runner.messages(redis_client, req)
+    for n in (1, 2):
+        assert f"child prints {n}" in messages
+        assert f"WARNING child: child logs {n}" in messages
+    assert runner.result(redis_client, req).result == [2, 4]
