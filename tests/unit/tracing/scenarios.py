@@ -201,6 +201,30 @@ def scenario_restores_state(tracing: Any) -> None:
         assert cap.backend == "settrace", cap.backend
 
 
+def scenario_settrace_when_no_tool_id_is_free(tracing: Any) -> None:
+    monitoring: Any = getattr(sys, "monitoring", None)
+    taken = []
+    if monitoring is not None:  # 3.12+: take every free tool id, as busy profilers might
+        for tool in range(6):
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "busy")
+                taken.append(tool)
+    try:
+
+        async def entry(step: int) -> int:
+            value = step
+            await asyncio.sleep(0)
+            value += step
+            return value
+
+        cap = _capture(tracing, entry.__code__, lambda: asyncio.run(entry(3)))
+    finally:
+        for tool in taken:
+            monitoring.free_tool_id(tool)
+    assert cap.backend == "settrace", cap.backend
+    assert cap.variables == {"step": 3, "value": 6}, cap.variables
+
+
 def scenario_hostile_values(tracing: Any) -> None:
     class Hostile:
         def __repr__(self) -> str:
