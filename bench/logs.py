@@ -165,7 +165,7 @@ def analyse(
     return StreamReport(
         records=len(entries),
         lines=len(indices),
-        sequences=ordering.check_order(sequences, first=min(sequences, default=1)),
+        sequences=ordering.check_order(sequences, first=1),  # every stream starts at 1
         line_order=ordering.check_order(indices, first=0, expected=lines),
         bad_ids=bad_ids,
         first_emit=first_emit,
