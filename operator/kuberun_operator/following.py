@@ -10,6 +10,7 @@ new loop after a restart continues where the old one stopped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -141,7 +142,10 @@ class Follower:
 
     async def step(self) -> reconciling.Decision:
         """One observe-decide-act pass."""
-        rt, target = self.rt, self.target
+        rt = self.rt
+        target = dataclasses.replace(
+            self.target, generation=(self.body.get("metadata") or {}).get("generation")
+        )
         execution = parse_spec(self.body.get("spec"))
         current = self.status or parse_status(self.body.get("status"))
         attempt = current.attempt

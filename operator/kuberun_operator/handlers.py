@@ -38,8 +38,9 @@ def _runtime(memo: Any) -> Runtime:
     return rt
 
 
-def configure_kopf(kopf_settings: kopf.OperatorSettings) -> None:
+def configure_kopf(kopf_settings: kopf.OperatorSettings, cfg: Settings) -> None:
     """Server-side selectors for owned objects, our finalizer name, quiet k8s events."""
+    kopf_settings.peering.lifetime = cfg.peering_lifetime_seconds
     kopf_settings.watching.label_selectors["batch", "jobs"] = naming.SELECTOR
     kopf_settings.watching.label_selectors["v1", "pods"] = naming.SELECTOR
     kopf_settings.persistence.finalizer = FINALIZER
@@ -50,8 +51,8 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings) -> None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
     """Connect, rebuild state from the cluster, start admission and the HTTP endpoints."""
-    configure_kopf(settings)
     cfg: Settings = memo.settings
+    configure_kopf(settings, cfg)
     metrics: Metrics = memo.metrics
     kube = Kube(load_api_client(cfg.api_workers), cfg.api_workers)
     redis = RedisIO(cfg.redis_url, cfg.redis_timeout_seconds) if cfg.redis_url else None

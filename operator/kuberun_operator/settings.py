@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         ),
     )
     priority: int = Field(default=0, description="kopf peering priority of this replica.")
+    peering_lifetime_seconds: int = Field(
+        default=60,
+        ge=5,
+        description=(
+            "How long a silent peer counts as alive: a standby takes over this long after the"
+            " active replica dies; kopf's own default."
+        ),
+    )
     http_host: str = Field(default="0.0.0.0", description="Where health and metrics listen.")
     http_port: int = Field(
         default=8080, description="Port of /healthz, /readyz and /metrics (one port, one probe)."
