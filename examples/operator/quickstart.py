@@ -135,9 +135,11 @@ def main(argv: list[str]) -> int:
                 break
         except OSError:
             time.sleep(0.2)
-    manifest = yaml.safe_load(path.read_text())
-    sh("kubectl", "delete", "kx", manifest["metadata"]["name"], "--ignore-not-found", "--wait")
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in documents:
+        sh("kubectl", "delete", "kx", doc["metadata"]["name"], "--ignore-not-found", "--wait")
     sh("kubectl", "apply", "-f", str(path))
+    manifest = documents[0]  # followed to its end; the others keep running
     follow(manifest, redis.Redis.from_url(redis_url))
     print(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "wide"))
     status = json.loads(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o",
