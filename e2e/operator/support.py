@@ -14,6 +14,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -224,3 +225,33 @@ def stream_messages(
 
 def elapsed_since(start: float) -> float:
     return time.monotonic() - start
+
+
+class PodPeak:
+    """The most runner pods alive at once in a namespace, polled every 50 ms."""
+
+    def __init__(self, cluster: harness.Cluster, namespace: str) -> None:
+        self.cluster, self.namespace = cluster, namespace
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PodPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(Exception):
+                live = [
+                    p
+                    for p in pods_of(self.cluster, self.namespace)
+                    if p.status.phase in ("Pending", "Running")
+                    and not p.metadata.deletion_timestamp
+                ]
+                self.peak = max(self.peak, len(live))
+            time.sleep(0.05)

@@ -40,6 +40,9 @@ def test_success_with_result_logs_and_kubectl_wait(
     ids = [i for i, _ in messages]
     assert ids[:2] == ["0-1", "1-0"], ids  # queued, starting: before the runner's lines
     assert any(f["msg"] == "computing" for _, f in messages)
+    metrics = operator.metrics()
+    assert 'kuberun_executions_total{phase="SUCCESS",reason="Completed"} 1.0' in metrics
+    assert "kuberun_running_executions" in metrics and "kuberun_queue_length" in metrics
     job = support.jobs_of(cluster, ns)[0]
     assert job.spec.backoff_limit == 0 and job.metadata.owner_references[0].kind == "Execution"
 

@@ -34,6 +34,7 @@ def test_sigkill_with_twenty_in_flight_every_execution_ends_once_and_right(
             code, want = f"import time\ntime.sleep({0.5 + (i % 3)})\nresult = {i}", "SUCCESS"
         expected[name] = want
         support.create(cluster, ns, support.execution(name, code, gracePeriodSeconds=2))
+    peak = support.PodPeak(cluster, ns).__enter__()
     harness.wait_for(
         "some running, some queued",
         lambda: any(support.status(cluster, ns, n).get("phase") == "RUNNING" for n in expected),
@@ -52,7 +53,10 @@ def test_sigkill_with_twenty_in_flight_every_execution_ends_once_and_right(
         for name, want in expected.items()
     }
 
+    peak.__exit__()
     assert {n: s["phase"] for n, s in finals.items()} == expected
+    assert peak.peak <= 8, f"admission limit 8 broken across the restart: {peak.peak} pods"
+    assert operator.ready()
     jobs = support.jobs_of(cluster, ns)
     per_execution = collections.Counter(j.metadata.labels["kuberun.dev/execution"] for j in jobs)
     assert all(count == 1 for count in per_execution.values()), per_execution

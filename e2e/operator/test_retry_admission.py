@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from e2e import harness
@@ -55,39 +52,18 @@ def test_six_executions_limit_two_never_more_than_two_pods_and_start_in_order(
 ) -> None:
     ns = kx_namespace
     names = [f"batch-{i}" for i in range(6)]
-    peak = {"running": 0}
-    done = threading.Event()
-
-    def watch_pods() -> None:
-        while not done.is_set():
-            live = [
-                p
-                for p in support.pods_of(cluster, ns)
-                if p.status.phase in ("Pending", "Running") and not p.metadata.deletion_timestamp
-            ]
-            peak["running"] = max(peak["running"], len(live))
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch_pods, daemon=True)
-    watcher.start()
-    for name in names:  # same second → the name breaks the tie, so name order = age order
-        support.create(cluster, ns, support.execution(name, "import time\ntime.sleep(1.5)"))
-    try:
-        queued = support.wait_phase(cluster, ns, "batch-5", "PENDING")
-        harness.wait_for(
-            "queue position of batch-5",
-            lambda: (
-                support.status(cluster, ns, "batch-5").get("queuePosition") == 4
-                or support.status(cluster, ns, "batch-5").get("reason") != "Queued"
-            ),
+    with support.PodPeak(cluster, ns) as pods:
+        for name in names:  # same second → the name breaks the tie: name order = age order
+            support.create(cluster, ns, support.execution(name, "import time\ntime.sleep(1.5)"))
+        position = harness.wait_for(
+            "batch-5 queued with a position",
+            lambda: support.status(cluster, ns, "batch-5").get("queuePosition"),
             timeout=10,
+            interval=0.05,
         )
         finals = [support.wait_phase(cluster, ns, n, "SUCCESS", timeout=90) for n in names]
-    finally:
-        done.set()
-        watcher.join()
 
-    assert queued["reason"] in ("Queued", "Starting")
-    assert peak["running"] <= 2, peak
+    assert 1 <= position <= 4, position
+    assert pods.peak <= 2, pods.peak
     admitted = [s["admittedAt"] for s in finals]
     assert admitted == sorted(admitted), admitted
