@@ -34,6 +34,8 @@ from e2e.kubelet.settings import Settings
 logger = logging.getLogger("e2e.kubelet")
 
 TERMINAL = podworkers.TERMINAL
+#: A crashed pod worker is replaced (adopting its containers) after this long.
+CRASH_RETRY_SECONDS = 5.0
 
 
 class Kubelet:
@@ -66,6 +68,13 @@ class Kubelet:
             return
         uid = meta["uid"]
         worker = self.workers.get(uid)
+        if (
+            worker is not None
+            and worker.crashed_at is not None
+            and asyncio.get_running_loop().time() - worker.crashed_at > CRASH_RETRY_SECONDS
+        ):
+            del self.workers[uid]
+            worker = None
         if worker is not None and not worker.finished:
             worker.update(pod)
             return

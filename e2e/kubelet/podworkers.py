@@ -26,12 +26,16 @@ import shutil
 import signal
 from typing import Any
 
+import aiohttp
+
 from e2e.kubelet import cgroups, containers, envs, fields, images, kubeapi, statuses, volumes
 from e2e.kubelet.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("Succeeded", "Failed")
+#: Errors after which a write is retried: the API server restarting, a timeout, a 5xx.
+TRANSIENT = (kubeapi.ApiError, aiohttp.ClientError, TimeoutError, OSError)
 POLL_SECONDS = 0.1
 
 
@@ -104,6 +108,7 @@ class PodWorker:
         self.init_slots = [self._slot(c, previous_init) for c in spec.get("initContainers", [])]
         self.task: asyncio.Task[None] | None = None
         self.finished = False
+        self.crashed_at: float | None = None
 
     def _slot(self, spec: dict[str, Any], previous: dict[str, dict[str, Any]]) -> _Slot:
         report = statuses.Container(name=spec["name"], image=spec.get("image", ""))
@@ -137,10 +142,10 @@ class PodWorker:
         try:
             await self._run()
         except Exception:
+            # Containers keep running: the agent replaces a crashed worker with a
+            # new one that adopts them, as after a kubelet restart.
             logger.exception("pod %s/%s: worker failed", self.namespace, self.name)
-            for slot in [*self.init_slots, *self.slots]:
-                if slot.attempt is not None:
-                    slot.attempt.kill()
+            self.crashed_at = asyncio.get_running_loop().time()
         finally:
             self.finished = True
 
@@ -167,10 +172,11 @@ class PodWorker:
             self._collect_exits(self.slots)
             await self._restart_due(self.slots, paths)
             phase = self._phase()
-            await self._push(phase)
             if phase in TERMINAL:
+                await self._push_final(phase)
                 self._cleanup_cgroups()
                 return
+            await self._push(phase)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), POLL_SECONDS)
 
@@ -184,6 +190,8 @@ class PodWorker:
                 continue
             slot.attempt = attempt
             slot.report.attempt = attempt.number
+            # Attempt n follows n restarts, even if the last status write was lost.
+            slot.report.restart_count = max(slot.report.restart_count, attempt.number)
             pid = attempt.pid_info()
             if pid is not None:
                 slot.report.running_since = str(pid["startedAt"])
@@ -200,7 +208,7 @@ class PodWorker:
         while not self._stop.is_set():
             try:
                 return await volumes.materialise(self.client, self.pod, self.dir / "volumes")
-            except (volumes.VolumeError, kubeapi.ApiError, fields.FieldError) as error:
+            except (volumes.VolumeError, fields.FieldError, *TRANSIENT) as error:
                 for slot in [*self.init_slots, *self.slots]:
                     slot.report.waiting = ("ContainerCreating", f"volume setup failed: {error}")
                 await self._push("Pending")
@@ -229,7 +237,7 @@ class PodWorker:
                 await self._restart_due([slot], paths)
                 if slot.report.terminated is not None and slot.restart_at is None:
                     # restartPolicy Never: a failed init container fails the pod.
-                    await self._push("Failed")
+                    await self._push_final("Failed")
                     self._cleanup_cgroups()
                     return False
                 await self._push("Pending")
@@ -262,7 +270,7 @@ class PodWorker:
             slot.attempt = None
             slot.report.waiting = ("ErrImagePull", str(error))
             return
-        except (envs.ConfigError, fields.FieldError, kubeapi.ApiError) as error:
+        except (envs.ConfigError, fields.FieldError, *TRANSIENT) as error:
             slot.attempt = None
             slot.report.waiting = ("CreateContainerConfigError", str(error))
             return
@@ -437,7 +445,7 @@ class PodWorker:
         await self._terminate(grace)
         self.conditions.set("Ready", False, "PodFailed")
         self.conditions.set("ContainersReady", False, "PodFailed")
-        await self._push(
+        await self._push_final(
             "Failed",
             reason="DeadlineExceeded",
             message="Pod was active on the node longer than the specified deadline",
@@ -454,12 +462,19 @@ class PodWorker:
         current = self.pod.get("status", {}).get("phase")
         if current in TERMINAL:
             phase = current
-        await self._push(phase)
-        with contextlib.suppress(kubeapi.NotFound, kubeapi.Conflict):
-            await self.client.delete(
-                f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
-                {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}},
-            )
+        await self._push_final(phase)
+        while True:
+            try:
+                await self.client.delete(
+                    f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
+                    {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}},
+                )
+                break
+            except (kubeapi.NotFound, kubeapi.Conflict):
+                break
+            except TRANSIENT as error:
+                logger.warning("pod %s/%s: delete failed: %s", self.namespace, self.name, error)
+                await asyncio.sleep(1)
         logger.info("pod %s/%s: terminated and deleted", self.namespace, self.name)
 
     def _cleanup_cgroups(self) -> None:
@@ -472,7 +487,15 @@ class PodWorker:
 
     # -- status ------------------------------------------------------------------------
 
-    async def _push(self, phase: str, *, reason: str = "", message: str = "") -> None:
+    async def _push_final(self, phase: str, *, reason: str = "", message: str = "") -> None:
+        """Write a terminal status, retrying until the API server has it (or the pod is gone)."""
+        while True:
+            if await self._push(phase, reason=reason, message=message):
+                return
+            await asyncio.sleep(1)
+
+    async def _push(self, phase: str, *, reason: str = "", message: str = "") -> bool:
+        """Write the status if it changed; False when the write failed and should be retried."""
         if phase in TERMINAL:
             why = "PodCompleted" if phase == "Succeeded" else "PodFailed"
             self.conditions.set("Ready", False, why)
@@ -482,8 +505,13 @@ class PodWorker:
             ready = bool(self.slots) and all(s.running for s in self.slots)
             self.conditions.set("Ready", ready, "" if ready else "ContainersNotReady")
             self.conditions.set("ContainersReady", ready, "" if ready else "ContainersNotReady")
-            if not any(s.report.terminated is None and s.attempt is None for s in self.init_slots):
-                self.conditions.set("Initialized", True)
+            initialized = all(
+                s.report.terminated is not None and s.report.terminated["exitCode"] == 0
+                for s in self.init_slots
+            )
+            self.conditions.set(
+                "Initialized", initialized, "" if initialized else "ContainersNotInitialized"
+            )
         status = statuses.pod_status(
             phase=phase,
             conditions=self.conditions,
@@ -495,7 +523,7 @@ class PodWorker:
             message=message,
         )
         if status == self._last_status:
-            return
+            return True
         try:
             self.update(
                 await self.client.patch(
@@ -506,8 +534,14 @@ class PodWorker:
             self._last_status = status
         except kubeapi.NotFound:
             self.abandon()
-        except kubeapi.ApiError as error:
+        except kubeapi.Conflict as error:
+            # The uid precondition failed: a new pod has this name; ours is gone.
+            logger.warning("pod %s/%s: %s", self.namespace, self.name, error)
+            self.abandon()
+        except TRANSIENT as error:
             logger.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
+            return False
+        return True
 
 
 def remove_orphan(settings: Settings, directory: pathlib.Path) -> None:
