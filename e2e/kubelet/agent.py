@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from e2e.kubelet import images, kubeapi, logserver, node, podworkers
+from e2e.kubelet import images, kubeapi, logserver, node, podworkers, statuses
 from e2e.kubelet.settings import Settings
 
 logger = logging.getLogger("e2e.kubelet")
@@ -45,6 +45,8 @@ class Kubelet:
         self.client = client
         self.settings = settings
         self.workers: dict[str, podworkers.PodWorker] = {}
+        #: The Node's labels, for nodeSelector; set by ``amain`` after registering.
+        self.node_labels: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coroutine: Any) -> None:
@@ -62,7 +64,10 @@ class Kubelet:
                 and not meta.get("deletionTimestamp")
                 and spec.get("schedulerName", "default-scheduler") == "default-scheduler"
             ):
-                await self._bind(pod)
+                if self._fits(pod):
+                    await self._bind(pod)
+                else:
+                    await self._mark_unschedulable(pod)
             return
         if target != self.settings.node_name:
             return
@@ -123,6 +128,31 @@ class Kubelet:
                 uid = directory.name.rsplit("_", 1)[-1]
                 if uid not in present and uid not in self.workers:
                     podworkers.remove_orphan(self.settings, directory)
+
+    def _fits(self, pod: dict[str, Any]) -> bool:
+        """The scheduler's nodeSelector check (affinity, taints and resources are not checked)."""
+        selector = pod.get("spec", {}).get("nodeSelector") or {}
+        return all(self.node_labels.get(k) == v for k, v in selector.items())
+
+    async def _mark_unschedulable(self, pod: dict[str, Any]) -> None:
+        """Say why the pod stays Pending, as the scheduler's PodScheduled condition does."""
+        conditions = pod.get("status", {}).get("conditions", [])
+        if any(c["type"] == "PodScheduled" for c in conditions):
+            return
+        meta = pod["metadata"]
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node selector.",
+            "lastProbeTime": None,
+            "lastTransitionTime": statuses.now(),
+        }
+        with contextlib.suppress(kubeapi.ApiError):
+            await self.client.patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                {"status": {"conditions": [condition]}},
+            )
 
     async def _bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -233,7 +263,7 @@ async def amain(args: argparse.Namespace) -> None:
             key=args.tls_key,
             client_ca=args.client_ca,
         )
-    await node.register(client, settings.node_name, args.port)
+    kubelet.node_labels = await node.register(client, settings.node_name, args.port)
     heartbeat = asyncio.create_task(node.heartbeat(client, settings.node_name, args.port))
     main_task = asyncio.current_task()
     assert main_task is not None

@@ -82,8 +82,8 @@ def node_status(port: int) -> dict[str, Any]:
     }
 
 
-async def register(client: kubeapi.Client, name: str, port: int) -> None:
-    """Create the Node (or keep the existing one) and write its status."""
+async def register(client: kubeapi.Client, name: str, port: int) -> dict[str, str]:
+    """Create the Node (or keep the existing one), write its status, return its labels."""
     body = {
         "apiVersion": "v1",
         "kind": "Node",
@@ -102,7 +102,8 @@ async def register(client: kubeapi.Client, name: str, port: int) -> None:
         logger.info("registered node %s", name)
     except kubeapi.Conflict:
         logger.info("node %s exists; taking it over", name)
-    await client.patch(f"/api/v1/nodes/{name}/status", {"status": node_status(port)})
+    answer = await client.patch(f"/api/v1/nodes/{name}/status", {"status": node_status(port)})
+    return dict(answer["metadata"].get("labels", {}))
 
 
 async def _renew_lease(client: kubeapi.Client, name: str) -> None:

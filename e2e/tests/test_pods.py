@@ -372,3 +372,21 @@ def test_kubectl_logs_tail_and_previous(cluster: harness.Cluster, namespace: str
 
     assert tail.split("\n")[:2] == ["second 3", "second 4"]
     assert previous.split("\n")[0] == "first 0"
+
+
+def test_pod_whose_node_selector_matches_no_node_stays_pending(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod("picky", manifests.container("pass"), nodeSelector={"disk": "ssd-nowhere"}),
+    )
+
+    def unschedulable() -> object:
+        pod = cluster.core.read_namespaced_pod("picky", namespace)
+        conditions = {c.type: c for c in pod.status.conditions or []}
+        scheduled = conditions.get("PodScheduled")
+        return pod if scheduled is not None and scheduled.reason == "Unschedulable" else None
+
+    pod = harness.wait_for("the pod to be reported unschedulable", unschedulable, timeout=30)
+    assert pod.status.phase == "Pending" and not pod.spec.node_name
