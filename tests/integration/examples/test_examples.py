@@ -52,6 +52,13 @@ def test_hello() -> None:
     assert [r["source"] for r in records[:2]] == ["stdout", "log"]  # print, then logging
 
 
+def test_hello_traced_shows_the_script_variables() -> None:
+    _, final, _ = kuberun_run("examples/hello.py", "--trace")
+    variables = final["variables"]
+    assert variables["words"] == ["hello", "kuberun"]
+    assert "platform" not in variables and "logging" not in variables  # modules are code
+
+
 def test_workflow_with_parameters_and_helper_module() -> None:
     code, final, records = kuberun_run(
         "examples/workflows", "--entrypoint", "greet",
