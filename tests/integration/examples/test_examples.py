@@ -70,6 +70,15 @@ def test_workflow_with_parameters_and_helper_module() -> None:
     assert messages(records, "text") == ["shouting 'Hello, Ada'"] * 2  # the helper's logger
 
 
+def test_params_file_then_overrides() -> None:
+    _, final, _ = kuberun_run(
+        "examples/workflows", "--entrypoint", "greet",
+        "--params-file", "examples/params.json", "-p", "name=Bob",
+    )  # fmt: skip
+    assert final["result"]["greetings"] == ["Hello, Bob", "Hello, Bob"]
+    assert final["result"]["unused_parameters"] == {"ticket": "OPS-7"}
+
+
 def test_success_false_is_completed_with_errors() -> None:
     code, final, records = kuberun_run("examples/workflows", "--entrypoint", "check_orders")
     assert (code, final["status"]) == (10, "COMPLETED_WITH_ERRORS")
