@@ -38,7 +38,7 @@ def apply_crd(cluster: harness.Cluster) -> None:
 
 
 def prepare_namespace(cluster: harness.Cluster, namespace: str, redis_url: str) -> None:
-    """What the chart would install per namespace: the Redis Secret and runner account."""
+    """What a namespace needs: the runners' Redis Secret (the operator makes the account)."""
     cluster.kubectl(
         "-n",
         namespace,
@@ -48,7 +48,6 @@ def prepare_namespace(cluster: harness.Cluster, namespace: str, redis_url: str) 
         "kuberun-redis",
         f"--from-literal=url={redis_url}",
     )
-    cluster.kubectl("-n", namespace, "create", "serviceaccount", "kuberun-runner")
 
 
 @dataclass

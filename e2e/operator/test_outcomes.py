@@ -40,8 +40,16 @@ def test_success_with_result_logs_and_kubectl_wait(
     ids = [i for i, _ in messages]
     assert ids[:2] == ["0-1", "1-0"], ids  # queued, starting: before the runner's lines
     assert any(f["msg"] == "computing" for _, f in messages)
-    metrics = operator.metrics()
-    assert 'kuberun_executions_total{phase="SUCCESS",reason="Completed"} 1.0' in metrics
+    counted = 'kuberun_executions_total{phase="SUCCESS",reason="Completed"} 1.0'
+
+    def counted_metrics() -> str | None:
+        text = operator.metrics()
+        return text if counted in text else None
+
+    try:
+        metrics = harness.wait_for("the metric", counted_metrics, timeout=5)
+    except harness.WaitTimeout:
+        raise AssertionError(operator.metrics() + operator.logs()) from None
     assert "kuberun_running_executions" in metrics and "kuberun_queue_length" in metrics
     job = support.jobs_of(cluster, ns)[0]
     assert job.spec.backoff_limit == 0 and job.metadata.owner_references[0].kind == "Execution"
@@ -162,3 +170,20 @@ def test_large_result_is_referenced_not_inlined(
     key = status["resultRef"]["redisKey"]
     assert key == keys.result(kx_namespace, created["metadata"]["uid"], 1)
     assert redis_client.exists(key)
+
+
+def test_recreated_execution_of_the_same_name_runs_its_own_code(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    ns = kx_namespace
+    support.create(cluster, ns, support.execution("again", "result = 'first'"))
+    support.wait_phase(cluster, ns, "again", "SUCCESS")
+    cluster.kubectl("-n", ns, "delete", "kx", "again", "--wait=true")
+    # The old Job and request Secret may still be being collected: same names, not ours.
+    support.create(cluster, ns, support.execution("again", "result = 'second'"))
+
+    status = support.wait_phase(cluster, ns, "again", "SUCCESS", timeout=90)
+
+    assert status["result"] == "second"
+    account = cluster.core.read_namespaced_service_account("kuberun-runner", ns)
+    assert account.automount_service_account_token is False

@@ -5,7 +5,8 @@
     .venv/bin/python examples/operator/quickstart.py --down     # stop everything it started
 
 Brings up (or reuses) the local control plane (`python -m e2e.cluster up`), a
-Redis server, the CRD, the namespace's Redis Secret and runner ServiceAccount,
+Redis server, the CRD, the namespace's Redis Secret (the operator creates the
+runner ServiceAccount),
 and the operator (`python -m kuberun_operator`) in the background; applies the
 manifest, follows its log stream until it ends, and prints `kubectl get` and
 the status. Processes and files live in ~/.cache/kuberun/quickstart; the
@@ -14,6 +15,7 @@ commands it runs are printed so you can repeat them by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -52,7 +54,7 @@ def cluster_up() -> None:
     lines = sh(PY, "-m", "e2e.cluster", "up", cwd=REPO)
     for line in lines.splitlines():
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             ENV[key] = value.strip("'\"")
 
 
@@ -66,8 +68,9 @@ def background(name: str, argv: list[str], env: dict[str, str]) -> None:
             pass
     log = open(HOME / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     print(f"$ {' '.join(argv)} > {HOME / (name + '.log')} &", flush=True)
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+    )
     pid_file.write_text(str(proc.pid))
 
 
@@ -75,10 +78,8 @@ def down() -> None:
     for name in ("operator", "redis"):
         pid_file = HOME / f"{name}.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
             pid_file.unlink()
     sh(PY, "-m", "e2e.cluster", "down", cwd=REPO)
 
@@ -87,8 +88,9 @@ def follow(manifest: dict, client: redis.Redis) -> None:
     name = manifest["metadata"]["name"]
     uid = ""
     while not uid:
-        uid = sh("kubectl", "get", "kx", name, "-o", "jsonpath={.metadata.uid}", quiet=True,
-                 check=False)
+        uid = sh(
+            "kubectl", "get", "kx", name, "-o", "jsonpath={.metadata.uid}", quiet=True, check=False
+        )
         time.sleep(0.2)
     stream, last = keys.logs_stream(NAMESPACE, uid), "0-0"
     print(f"--- logs of {name} (Redis stream {stream}) ---")
@@ -100,7 +102,7 @@ def follow(manifest: dict, client: redis.Redis) -> None:
         phase = sh("kubectl", "get", "kx", name, "-o", "jsonpath={.status.phase}", quiet=True)
         if phase in ("SUCCESS", "COMPLETED_WITH_ERRORS", "FAILED", "TIMED_OUT", "CANCELLED"):
             time.sleep(0.3)
-            for entry_id, fields in client.xrange(stream, min=f"({last}"):
+            for _, fields in client.xrange(stream, min=f"({last}"):
                 record = logrecord.LogRecord.from_fields(fields)
                 print(f"[{record.source.value:6}] {record.level:7} {record.message}")
             return
@@ -115,18 +117,38 @@ def main(argv: list[str]) -> int:
     path = pathlib.Path(argv[0]) if argv else REPO / "examples" / "operator" / "hello.yaml"
     cluster_up()
     redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
-    background("redis", [shutil.which("redis-server") or "redis-server", "--port",
-                         str(REDIS_PORT), "--save", "", "--appendonly", "no"], ENV)
+    background(
+        "redis",
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(REDIS_PORT),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        ENV,
+    )
     sh("kubectl", "apply", "-f", str(REPO / "crds" / "executions.kuberun.dev.yaml"))
     sh("kubectl", "wait", "--for=condition=Established", "crd/executions.kuberun.dev")
-    secret = sh("kubectl", "create", "secret", "generic", "kuberun-redis",
-                f"--from-literal=url={redis_url}", "--dry-run=client", "-o", "yaml")
+    secret = sh(
+        "kubectl",
+        "create",
+        "secret",
+        "generic",
+        "kuberun-redis",
+        f"--from-literal=url={redis_url}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    )
     sh("kubectl", "apply", "-f", "-", input=secret)
-    account = sh("kubectl", "create", "serviceaccount", "kuberun-runner", "--dry-run=client",
-                 "-o", "yaml")
-    sh("kubectl", "apply", "-f", "-", input=account)
-    background("operator", [PY, "-m", "kuberun_operator"], {
-        **ENV, "KUBERUN_REDIS_URL": redis_url, "KUBERUN_HTTP_PORT": str(OPERATOR_PORT)})
+    background(
+        "operator",
+        [PY, "-m", "kuberun_operator"],
+        {**ENV, "KUBERUN_REDIS_URL": redis_url, "KUBERUN_HTTP_PORT": str(OPERATOR_PORT)},
+    )
     for _ in range(100):
         try:
             import urllib.request
@@ -142,13 +164,16 @@ def main(argv: list[str]) -> int:
     manifest = documents[0]  # followed to its end; the others keep running
     follow(manifest, redis.Redis.from_url(redis_url))
     print(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "wide"))
-    status = json.loads(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o",
-                           "jsonpath={.status}"))
+    status = json.loads(
+        sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "jsonpath={.status}")
+    )
     for field in ("phase", "reason", "message", "result", "error", "duration", "attempt"):
         if status.get(field) not in (None, ""):
             print(f"{field:10} {json.dumps(status[field])}")
-    print("\nnext: KUBECONFIG=" + ENV.get("KUBECONFIG", "") + " kubectl get kx -w;"
-          f" stop everything: {PY} {__file__} --down")
+    print(
+        "\nnext: KUBECONFIG=" + ENV.get("KUBECONFIG", "") + " kubectl get kx -w;"
+        f" stop everything: {PY} {__file__} --down"
+    )
     return 0
 
 

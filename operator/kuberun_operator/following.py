@@ -44,6 +44,7 @@ class Runtime:
     metrics: Metrics
     state: ClusterState
     ready: bool = False
+    accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -227,23 +228,62 @@ class Follower:
             await rt.kube.delete_job(target.namespace, action.name)
 
     async def create_attempt(self, execution: spec.ExecutionSpec, attempt: int) -> None:
-        """The request Secret, then the Job (each create is idempotent)."""
+        """The runner account (once per namespace), the request Secret, then the Job.
+
+        Each create is idempotent (409 = there). An object of the same name left by an
+        earlier Execution of the same name (being garbage collected) is not ours: then
+        nothing is created and the next pass tries again.
+        """
         if attempt in self.created:
             return
-        ref = manifests.ExecutionRef(self.target.name, self.target.namespace, self.target.uid)
-        await self.rt.kube.create(manifests.build_request_secret(ref, execution, attempt))
-        made = await self.rt.kube.create(
-            manifests.build_job_manifest(ref, execution, attempt, self.rt.settings)
-        )
+        rt, target = self.rt, self.target
+        if (
+            execution.service_account_name is None
+            and rt.settings.create_runner_service_account
+            and target.namespace not in rt.accounts_ready
+        ):
+            await rt.kube.create(manifests.build_service_account(target.namespace, rt.settings))
+            rt.accounts_ready.add(target.namespace)
+        ref = manifests.ExecutionRef(target.name, target.namespace, target.uid)
+        secret = manifests.build_request_secret(ref, execution, attempt)
+        if not await rt.kube.create(secret) and not self._ours(
+            await rt.kube.read_secret(target.namespace, secret["metadata"]["name"])
+        ):
+            self.logger.warning(
+                "%s/%s: Secret %s belongs to an earlier Execution; waiting for it to go",
+                target.namespace,
+                target.name,
+                secret["metadata"]["name"],
+            )
+            return
+        job = manifests.build_job_manifest(ref, execution, attempt, rt.settings)
+        made = await rt.kube.create(job)
+        if not made and not self._ours(
+            await rt.kube.read_job(target.namespace, job["metadata"]["name"])
+        ):
+            self.logger.warning(
+                "%s/%s: Job %s belongs to an earlier Execution; waiting for it to go",
+                target.namespace,
+                target.name,
+                job["metadata"]["name"],
+            )
+            return
         self.created.add(attempt)
         self.logger.info(
             "%s/%s attempt %s: Job %s %s",
-            self.target.namespace,
-            self.target.name,
+            target.namespace,
+            target.name,
             attempt,
-            naming.job_name(self.target.name, attempt),
+            job["metadata"]["name"],
             "created" if made else "already exists",
         )
+
+    def _ours(self, body: Mapping[str, Any] | None) -> bool:
+        """True when the object exists and carries this Execution's uid."""
+        if body is None:
+            return False  # gone since the 409: the next pass creates it
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return bool(labels.get(naming.UID_LABEL) == self.target.uid)
 
     def transitions(
         self, old: status.ExecutionStatus, new: status.ExecutionStatus, now: float

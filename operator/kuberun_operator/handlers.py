@@ -172,7 +172,13 @@ def _live(status: Any, **_: Any) -> bool:
 
 
 @kopf.daemon(
-    spec.GROUP, spec.VERSION, spec.PLURAL, id="follow", when=_live, cancellation_timeout=10
+    spec.GROUP,
+    spec.VERSION,
+    spec.PLURAL,
+    id="follow",
+    when=_live,
+    cancellation_backoff=5.0,
+    cancellation_timeout=10.0,
 )
 async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> None:
     """One loop per live Execution, from creation (or operator start) to terminal phase."""

@@ -110,12 +110,22 @@ class Kube:
         fn = {
             "Secret": self.core.create_namespaced_secret,
             "Job": self.batch.create_namespaced_job,
+            "ServiceAccount": self.core.create_namespaced_service_account,
         }[body["kind"]]
         try:
             await self._call(fn, namespace, body)
         except Conflict:
             return False
         return True
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            secret: dict[str, Any] = await self._call(
+                self.core.read_namespaced_secret, name, namespace
+            )
+        except NotFound:
+            return None
+        return secret
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

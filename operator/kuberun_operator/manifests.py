@@ -83,6 +83,20 @@ def build_request_secret(
     }
 
 
+def build_service_account(namespace: str, settings: Settings) -> dict[str, Any]:
+    """The runner account, created on first use in a namespace (its token is never mounted)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": settings.runner_service_account,
+            "namespace": namespace,
+            "labels": {naming.MANAGED_BY_LABEL: naming.MANAGED_BY},
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
 def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, dict[str, str]]:
     given = execution.resources or spec.Resources()
     requests = {k: v for k, v in (given.requests or spec.ResourceList()).model_dump().items() if v}

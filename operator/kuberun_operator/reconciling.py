@@ -31,6 +31,10 @@ POLL_SECONDS = 1.0
 # Grace given to the pod when the operator stops it after the cancellation grace
 # period has passed: SIGTERM, then SIGKILL a second later.
 HARD_STOP_GRACE_SECONDS = 1
+# How often to try again to create an attempt's Job that is not visible yet.
+CREATE_RETRY_SECONDS = 2.0
+# Status text fields are bounded by the CRD schema; longer ones are cut, never rejected.
+MAX_MESSAGE = 8192
 
 
 class RecordAt(enum.StrEnum):
@@ -268,9 +272,15 @@ def _follow_attempt(
     if ended is None:
         if job is None and pod is None:
             created = sm.parse_time(current.get("created_at")) or now
+            if draft.st["phase"] == Phase.PENDING:
+                # Never seen running: the Job may not exist yet (a crash between the status
+                # and the create, or watch lag). Creating is safe: a 409 means it exists.
+                _mirror_live(draft, observed, settings)  # the start deadline still applies
+                if draft.st["phase"] == Phase.PENDING:
+                    draft.actions.append(CreateAttempt(attempt))
+                    draft.requeue(CREATE_RETRY_SECONDS)
+                return
             if now - created < settings.missing_job_grace_seconds:
-                # Not seen yet: (re)create — a 409 when it exists is harmless.
-                draft.actions.append(CreateAttempt(attempt))
                 draft.requeue(settings.missing_job_grace_seconds - (now - created))
                 return
             ended = sm.AttemptOutcome(
@@ -538,7 +548,16 @@ def human_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def _clip(text: Any) -> Any:
+    if isinstance(text, str) and len(text) > MAX_MESSAGE:
+        return text[: MAX_MESSAGE - 15] + "…[truncated]"
+    return text
+
+
 def _freeze(draft: _Draft) -> Decision:
+    draft.st["message"] = _clip(draft.st.get("message"))
+    for attempt in draft.st["attempts"]:
+        attempt["message"] = _clip(attempt.get("message"))
     return Decision(
         status=status.ExecutionStatus.model_validate(draft.st),
         actions=tuple(draft.actions),

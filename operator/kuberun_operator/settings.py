@@ -27,6 +27,13 @@ class Settings(BaseSettings):
             " user code gets no API access unless an Execution asks for an account."
         ),
     )
+    create_runner_service_account: bool = Field(
+        default=True,
+        description=(
+            "Create the runner ServiceAccount in a namespace on first use; without it a"
+            " forgotten account leaves pods uncreatable until the start deadline."
+        ),
+    )
     redis_secret_name: str = Field(
         default="kuberun-redis",
         description="Secret (in the Execution's namespace) holding the Redis URL for runners.",

@@ -93,6 +93,24 @@ def test_created_job_not_yet_seen_is_created_again_idempotently() -> None:
     assert got.status.phase == Phase.PENDING
 
 
+def test_starting_attempt_without_job_after_a_long_outage_is_created_not_failed() -> None:
+    got = decide(started(phase=Phase.PENDING), now=f.T0 + 300)
+    assert got.status.phase == Phase.PENDING
+    assert got.actions == (rc.CreateAttempt(1),)
+
+
+def test_starting_attempt_without_job_past_the_start_deadline_fails_without_creating() -> None:
+    got = decide(started(phase=Phase.PENDING), now=f.T0 + 601)
+    assert (got.status.phase, got.status.reason) == (Phase.FAILED, Reason.START_TIMEOUT)
+    assert not any(isinstance(a, rc.CreateAttempt) for a in got.actions)
+
+
+def test_long_messages_are_cut_to_the_schema_bound() -> None:
+    pod = f.pod(phase="Failed", reason="Evicted", message="x" * 20000)
+    got = decide(started(), job=f.job(), pod=pod)
+    assert got.status.message is not None and len(got.status.message) <= rc.MAX_MESSAGE
+
+
 def test_job_gone_for_long_is_a_dead_runner() -> None:
     got = decide(started(), now=f.T0 + 60)
     assert (got.status.phase, got.status.reason) == (Phase.FAILED, Reason.RUNNER_DIED)
