@@ -1,0 +1,183 @@
+"""Install the chart into a real API server and run the operator with the chart's RBAC.
+
+A private control plane (etcd, kube-apiserver, kube-controller-manager from
+`e2e.cluster`, no kubelet: no pod needs to run) gets `helm install`; then the
+operator runs on this machine with the chart's environment and the *token of
+the chart's ServiceAccount*, so every API call it makes is checked against
+the least-privilege RBAC: admit an Execution (Secret, Job, status), cancel
+it (pod deletion, CANCELLED), delete it (finalizer). Any 403 fails the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "helm" / "kuberun"
+NAMESPACE = "kuberun-system"
+RELEASE = "kx"
+OPERATOR_ACCOUNT = f"{RELEASE}-kuberun-operator"
+pytestmark = pytest.mark.timeout(900)  # a cold binaries build; warm, the module takes ~40 s
+
+
+class Cluster:
+    def __init__(self, kubeconfig: Path, bins: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.bins = bins
+
+    def run(self, tool: str, *args: str, stdin: str | None = None) -> str:
+        completed = subprocess.run(
+            [str(self.bins / tool), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            check=False,
+        )
+        assert completed.returncode == 0, f"{tool} {args}: {completed.stderr}"
+        return completed.stdout
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return self.run("kubectl", *args, stdin=stdin)
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json"))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    from e2e.cluster import binaries, controlplane
+
+    state_dir = Path(tempfile.mkdtemp(prefix="kuberun-helm-"))
+    try:
+        state = controlplane.up(state_dir, kubelet=False)
+        yield Cluster(state.kubeconfig, binaries.bin_dir())
+    finally:
+        controlplane.down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            value = probe()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+    """A kubeconfig that authenticates as the chart's operator ServiceAccount."""
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = admin["clusters"][0]["cluster"]
+    ca = server.get("certificate-authority-data")
+    if ca is None:
+        ca = base64.b64encode(Path(server["certificate-authority"]).read_bytes()).decode()
+    token = cluster.kubectl("create", "token", OPERATOR_ACCOUNT, "-n", NAMESPACE).strip()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server["server"],
+                                                "certificate-authority-data": ca}}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "c", "user": "operator"}}],
+        "current-context": "operator",
+    }  # fmt: skip
+    path = directory / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def operator_env(cluster: Cluster) -> dict[str, str]:
+    """The literal env of the chart's operator container (secret refs left out: no Redis here)."""
+    manifest = cluster.run("helm", "get", "manifest", RELEASE, "-n", NAMESPACE)
+    deployment = next(d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {e["name"]: e["value"] for e in env if "value" in e}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.run(
+        "helm", "install", RELEASE, str(CHART), "-n", NAMESPACE, "--create-namespace",
+        "--set", "redis.url=redis://redis.invalid:6379/0",
+    )  # fmt: skip
+    runner = cluster.get("serviceaccount", "kuberun-runner", "-n", NAMESPACE)
+    assert runner["automountServiceAccountToken"] is False
+
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KUBERUN_")},
+        **operator_env(cluster),
+        "KUBERUN_HTTP_HOST": "127.0.0.1",
+        "KUBERUN_HTTP_PORT": str(port),
+        "KUBECONFIG": str(account_kubeconfig(cluster, tmp_path)),
+    }
+    log_path = tmp_path / "operator.log"
+    with log_path.open("wb") as log:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "kuberun_operator"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        )  # fmt: skip
+    try:
+        ready = f"http://127.0.0.1:{port}/readyz"
+        wait_for("/readyz", lambda: urllib.request.urlopen(ready, timeout=2).status == 200)
+
+        cluster.kubectl(
+            "apply", "-n", NAMESPACE, "-f", str(ROOT / "examples/executions/hello.yaml")
+        )
+        wait_for("the Job", lambda: cluster.get("job", "hello-1", "-n", NAMESPACE))
+        status = wait_for(
+            "status", lambda: cluster.get("execution", "hello", "-n", NAMESPACE).get("status")
+        )
+        assert status["phase"] in ("PENDING", "RUNNING"), status
+
+        cluster.kubectl(
+            "patch", "execution", "hello", "-n", NAMESPACE, "--type", "merge",
+            "-p", '{"spec": {"cancel": true}}',
+        )  # fmt: skip
+        wait_for(
+            "CANCELLED",
+            lambda: (
+                cluster.get("execution", "hello", "-n", NAMESPACE)["status"]["phase"] == "CANCELLED"
+            ),
+            timeout=90,
+        )
+        cluster.kubectl("delete", "execution", "hello", "-n", NAMESPACE, "--timeout=60s")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\noperator log:\n{log_path.read_text()[-4000:]}") from None
+    finally:
+        os.killpg(operator.pid, signal.SIGTERM)
+        try:
+            operator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(operator.pid, signal.SIGKILL)
+            operator.wait()
+    log_text = log_path.read_text(errors="replace")
+    assert "Forbidden" not in log_text and " 403" not in log_text, log_text[-4000:]
