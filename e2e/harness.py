@@ -106,6 +106,14 @@ class LocalCluster:
         self.stop_kubelet()
         self.start_kubelet()
 
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver (etcd and the rest keep running); pair with start_apiserver."""
+        self.state = controlplane.stop_apiserver(self.state)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port and wait until it is ready."""
+        self.state = controlplane.start_apiserver(self.state)
+
 
 @dataclasses.dataclass
 class Cluster:

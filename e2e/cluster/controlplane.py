@@ -37,6 +37,7 @@ from e2e.kubelet import cgroups
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 NODE_NAME = "kuberun-node"
 SERVICE_CIDR = "10.0.0.0/24"
+STOP_ORDER = ("kubelet", "kube-controller-manager", "kube-apiserver", "etcd")
 
 
 class ClusterError(RuntimeError):
@@ -273,6 +274,39 @@ def stop_kubelet(state: State) -> State:
     )
 
 
+def start_apiserver(state: State) -> State:
+    """Start kube-apiserver on the state's port and wait for ``/readyz``."""
+    p = pki.Pki(state.dir / "pki")
+    _, apiserver = proc.spawn(
+        "kube-apiserver",
+        _apiserver_argv(binaries.ensure_built(), state, p),
+        log=state.dir / "logs" / "kube-apiserver.log",
+    )
+    state = state.with_record(apiserver)
+    state.save()
+    context = _admin_ssl(p)
+    _wait(
+        "kube-apiserver /readyz",
+        lambda: _get(f"{state.server}/readyz", context)[0] == 200,
+        timeout=120,
+        watch=(apiserver,),
+    )
+    return state
+
+
+def stop_apiserver(state: State) -> State:
+    """Stop kube-apiserver only (tests of clients that must ride out an API outage)."""
+    record = state.record("kube-apiserver")
+    if record is not None:
+        # With clients still watching it drains for a long time; an outage need not wait.
+        proc.stop(record, timeout=3)
+    state = dataclasses.replace(
+        state, processes=tuple(r for r in state.processes if r.name != "kube-apiserver")
+    )
+    state.save()
+    return state
+
+
 def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
     """Start (or find running) the control plane in ``state_dir`` and return its state."""
     state_dir = state_dir or default_state_dir()
@@ -331,18 +365,8 @@ def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     state.save()
     _wait("etcd", lambda: proc.port_open(state.etcd_port), timeout=30, watch=(etcd,))
 
-    _, apiserver = proc.spawn(
-        "kube-apiserver", _apiserver_argv(bins, state, p), log=logs / "kube-apiserver.log"
-    )
-    state = state.with_record(apiserver)
-    state.save()
+    state = start_apiserver(state)
     context = _admin_ssl(p)
-    _wait(
-        "kube-apiserver /readyz",
-        lambda: _get(f"{state.server}/readyz", context)[0] == 200,
-        timeout=120,
-        watch=(apiserver,),
-    )
 
     kcm_port = proc.free_port()
     _, kcm = proc.spawn(
@@ -382,7 +406,10 @@ def down(state_dir: pathlib.Path | None = None) -> None:
     state = State.load(state_dir)
     if state is None:
         return
-    for record in reversed(state.processes):
+    # Clients before servers: kube-apiserver waits for open watches to drain
+    # before it exits, so it stops last but etcd, whatever the start order was.
+    order = {name: i for i, name in enumerate(STOP_ORDER)}
+    for record in sorted(state.processes, key=lambda r: order.get(r.name, -1)):
         proc.stop(record)
     cgroups.kill_tree(state.cgroup_parent, prune_ancestors=True)
     (state_dir / "state.json").unlink(missing_ok=True)

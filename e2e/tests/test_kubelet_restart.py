@@ -79,3 +79,22 @@ def test_pod_deleted_while_the_kubelet_is_down_is_stopped_after(
     cluster.wait_pod_gone(namespace, "orphan", timeout=30)
     local = cluster.local
     harness.wait_for("the process to end", lambda: not local.process_alive(pid), timeout=10)
+
+
+def test_pod_ending_during_an_api_server_outage_is_reported_after(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    assert cluster.local is not None
+    cluster.core.create_namespaced_pod(
+        namespace, manifests.pod("outage", manifests.container("import time; time.sleep(2)"))
+    )
+    cluster.wait_pod_phase(namespace, "outage", "Running")
+
+    cluster.local.stop_apiserver()
+    try:
+        time.sleep(4)
+    finally:
+        cluster.local.start_apiserver()
+
+    pod = cluster.wait_pod_phase(namespace, "outage", "Succeeded", timeout=60)
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 0

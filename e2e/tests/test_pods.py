@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -382,7 +383,7 @@ def test_pod_whose_node_selector_matches_no_node_stays_pending(
         manifests.pod("picky", manifests.container("pass"), nodeSelector={"disk": "ssd-nowhere"}),
     )
 
-    def unschedulable() -> object:
+    def unschedulable() -> Any:
         pod = cluster.core.read_namespaced_pod("picky", namespace)
         conditions = {c.type: c for c in pod.status.conditions or []}
         scheduled = conditions.get("PodScheduled")
@@ -390,3 +391,23 @@ def test_pod_whose_node_selector_matches_no_node_stays_pending(
 
     pod = harness.wait_for("the pod to be reported unschedulable", unschedulable, timeout=30)
     assert pod.status.phase == "Pending" and not pod.spec.node_name
+
+
+def test_cpu_limit_throttles_a_busy_loop(cluster: harness.Cluster, namespace: str) -> None:
+    script = (
+        "import time\n"
+        "start = time.monotonic()\n"
+        "while time.monotonic() - start < 2: pass\n"
+        "share = time.process_time() / (time.monotonic() - start)\n"
+        "open('/dev/termination-log', 'w').write(f'{share:.2f}')\n"
+    )
+    cluster.core.create_namespaced_pod(
+        namespace,
+        manifests.pod(
+            "spinner", manifests.container(script, resources={"limits": {"cpu": "200m"}})
+        ),
+    )
+
+    terminated = _terminated(cluster, namespace, "spinner")
+
+    assert float(terminated.message) < 0.4  # type: ignore[attr-defined]
