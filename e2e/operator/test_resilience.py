@@ -71,6 +71,49 @@ def test_sigkill_with_twenty_in_flight_every_execution_ends_once_and_right(
     assert all(count == 1 for count in pods_per_job.values()), pods_per_job
 
 
+FLAKY = """
+import json, os, time
+attempt = json.load(open(os.environ["KUBERUN_REQUEST_FILE"]))["identity"]["attempt"]
+time.sleep(0.5)
+if attempt < 2:
+    raise RuntimeError("first attempt fails")
+result = attempt
+"""
+
+
+def test_killed_again_and_again_retries_and_records_stay_exact(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator, redis_client
+) -> None:
+    ns = kx_namespace
+    uids = {}
+    for i in range(10):
+        body = support.execution(f"retry-{i}", FLAKY, retry={"limit": 2, "backoffSeconds": 1})
+        uids[f"retry-{i}"] = support.create(cluster, ns, body)["metadata"]["uid"]
+    for pause in (0.3, 1.2, 0.7, 2.0):  # kills land in different phases of the executions
+        time.sleep(pause)
+        operator.kill()
+        operator.start()
+
+    finals = {n: support.wait_phase(cluster, ns, n, "SUCCESS", timeout=120) for n in uids}
+
+    assert all(s["attempt"] == 2 and s["result"] == 2 for s in finals.values()), finals
+    assert all(
+        [a["phase"] for a in s["attempts"]] == ["FAILED", "SUCCESS"] for s in finals.values()
+    )
+    jobs = collections.Counter(
+        j.metadata.labels["kuberun.dev/execution"] for j in support.jobs_of(cluster, ns)
+    )
+    assert jobs == dict.fromkeys(uids, 2), jobs
+    for name, uid in uids.items():
+        engine = [
+            f["msg"]
+            for _, f in support.stream_messages(redis_client, ns, uid)
+            if f["source"] == "engine" and f.get("logger") == "kuberun.operator"
+        ]
+        assert len(engine) == len(set(engine)), f"{name}: duplicated engine records {engine}"
+        assert sum(m.startswith("starting attempt") for m in engine) == 2, engine
+
+
 def test_redis_down_outcome_comes_from_the_termination_message(
     cluster: harness.Cluster,
     kx_namespace: str,
