@@ -47,7 +47,9 @@ async def test_archives_every_line_once_even_when_run_twice(
     for seq in range(1, 2501):  # more than one XRANGE page
         record = logrecord.LogRecord(sequence=seq, timestamp=1.0 + seq, message=f"line {seq}")
         await client.xadd(stream, record.to_fields(), id=record.stream_id())
-    engine = logrecord.LogRecord(sequence=2501, timestamp=9999.0, source="engine", message="done")
+    engine = logrecord.LogRecord(
+        sequence=2501, timestamp=9999.0, source=logrecord.Source.ENGINE, message="done"
+    )
     await client.xadd(stream, engine.to_fields(), id="1-*")  # how the operator appends
 
     body = finished("u-42")
