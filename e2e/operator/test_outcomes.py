@@ -187,3 +187,43 @@ def test_recreated_execution_of_the_same_name_runs_its_own_code(
     assert status["result"] == "second"
     account = cluster.core.read_namespaced_service_account("kuberun-runner", ns)
     assert account.automount_service_account_token is False
+
+
+def test_runner_killed_without_a_verdict_fails(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    code = "import os, signal\nprint('bye')\nos.kill(os.getpid(), signal.SIGKILL)"
+    support.create(cluster, kx_namespace, support.execution("dies", code))
+
+    status = support.wait_phase(cluster, kx_namespace, "dies", "FAILED")
+
+    assert status["reason"] == "RunnerKilled", status
+    assert status["attempts"][0]["exitCode"] == 137
+    assert "signal 9" in status["message"]
+
+
+@pytest.mark.process_kubelet
+def test_hung_runner_is_killed_at_the_hard_deadline(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    ns = kx_namespace
+    code = (
+        "import signal, time\n"
+        "for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):\n"
+        "    signal.signal(s, signal.SIG_IGN)\n"
+        "while True:\n"
+        "    pass\n"
+    )
+    support.create(
+        cluster, ns, support.execution("hung", code, timeoutSeconds=2, gracePeriodSeconds=1)
+    )
+    support.wait_phase(cluster, ns, "hung", "RUNNING", timeout=30)
+    [pod] = support.pods_of(cluster, ns)
+    local = cluster.local
+    assert local is not None
+    pid = harness.wait_for("pid", lambda: local.container_pid(ns, pod.metadata.name, "runner"))
+
+    status = support.wait_phase(cluster, ns, "hung", "TIMED_OUT", timeout=60)
+
+    assert status["reason"] == "DeadlineExceeded"
+    harness.wait_for("process gone", lambda: not local.process_alive(pid), timeout=15)
