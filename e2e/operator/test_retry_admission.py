@@ -67,3 +67,19 @@ def test_six_executions_limit_two_never_more_than_two_pods_and_start_in_order(
     assert pods.peak <= 2, pods.peak
     admitted = [s["admittedAt"] for s in finals]
     assert admitted == sorted(admitted), admitted
+
+
+def test_higher_priority_starts_first(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    ns = kx_namespace
+    support.create(cluster, ns, support.execution("short", "import time\ntime.sleep(2)"))
+    support.create(cluster, ns, support.execution("long", "import time\ntime.sleep(6)"))
+    support.wait_phase(cluster, ns, "long", "RUNNING", timeout=30)
+    support.create(cluster, ns, support.execution("low", "pass"))
+    support.create(cluster, ns, support.execution("high", "pass", priority=10))
+
+    high = support.wait_phase(cluster, ns, "high", "SUCCESS", timeout=60)
+    low = support.wait_phase(cluster, ns, "low", "SUCCESS", timeout=60)
+
+    assert high["admittedAt"] < low["admittedAt"]
