@@ -151,10 +151,13 @@ class PodWorker:
 
     async def _run(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._adopt()
+        adopted = self._adopt()
         # Adopted containers keep the pod Running: never report a step backwards.
         await self._push(self._phase())
-        paths = await self._prepare_volumes()
+        if adopted:
+            paths: dict[str, pathlib.Path] | None = volumes.existing(self.pod, self.dir / "volumes")
+        else:
+            paths = await self._prepare_volumes()
         if paths is None:
             return await self._finish_stopped()
         self.conditions.set("PodReadyToStartContainers", True)
@@ -180,14 +183,16 @@ class PodWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), POLL_SECONDS)
 
-    def _adopt(self) -> None:
-        """Pick up attempts a previous kubelet process started."""
+    def _adopt(self) -> bool:
+        """Pick up attempts a previous kubelet process started; True if there were any."""
+        adopted = False
         for slot in [*self.init_slots, *self.slots]:
             attempt = containers.latest(
                 self.dir / "containers" / slot.name, lambda n, s=slot: self._group(s.name, n)
             )
             if attempt is None:
                 continue
+            adopted = True
             slot.attempt = attempt
             slot.report.attempt = attempt.number
             # Attempt n follows n restarts, even if the last status write was lost.
@@ -203,6 +208,7 @@ class PodWorker:
                 slot.name,
                 attempt.number,
             )
+        return adopted
 
     async def _prepare_volumes(self) -> dict[str, pathlib.Path] | None:
         while not self._stop.is_set():

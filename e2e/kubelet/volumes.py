@@ -126,6 +126,21 @@ def _host_path(source: dict[str, Any]) -> pathlib.Path:
     return host
 
 
+def existing(pod: dict[str, Any], root: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Name → directory of volumes materialised earlier (by a previous kubelet process).
+
+    Adopted containers have these bind-mounted: rewriting them would replace the
+    directories under the mounts, so a restarted kubelet reuses them as they are.
+    """
+    paths: dict[str, pathlib.Path] = {}
+    for volume in pod["spec"].get("volumes", []):
+        name = volume["name"]
+        paths[name] = (
+            pathlib.Path(volume["hostPath"]["path"]) if "hostPath" in volume else root / name
+        )
+    return paths
+
+
 async def materialise(
     client: kubeapi.Client, pod: dict[str, Any], root: pathlib.Path
 ) -> dict[str, pathlib.Path]:

@@ -14,12 +14,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.process_kubelet, pytest.mark.timeout(
 
 def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster, namespace: str) -> None:
     assert cluster.local is not None
+    cluster.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "cfg"}, "data": {"word": "still-here"}}
+    )
+    # Reads its volume only after the restart: the mount must still show the files.
     script = (
         "import time; print('working', flush=True); time.sleep(6); "
-        "open('/dev/termination-log', 'w').write('finished'); raise SystemExit(7)"
+        "open('/dev/termination-log', 'w').write(open('/etc/cfg/word').read()); "
+        "raise SystemExit(7)"
     )
+    container = manifests.container(script, volumeMounts=[{"name": "cfg", "mountPath": "/etc/cfg"}])
     cluster.core.create_namespaced_pod(
-        namespace, manifests.pod("steady", manifests.container(script))
+        namespace,
+        manifests.pod("steady", container, volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}]),
     )
     cluster.wait_pod_phase(namespace, "steady", "Running")
     pid = cluster.local.container_pid(namespace, "steady", "main")
@@ -31,7 +38,8 @@ def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster, namesp
     pod = cluster.wait_pod_phase(namespace, "steady", "Failed", timeout=30)
     status = pod.status.container_statuses[0]
     assert status.restart_count == 0
-    assert (status.state.terminated.exit_code, status.state.terminated.message) == (7, "finished")
+    terminated = status.state.terminated
+    assert (terminated.exit_code, terminated.message) == (7, "still-here")
 
 
 def test_pod_that_ends_while_the_kubelet_is_down_is_reported_after(
