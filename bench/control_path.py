@@ -282,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         support.prepare_namespace(cluster, ns, redis_server.url)
+        # The bare Jobs run first and use the runner account the operator would create.
+        cluster.core.create_namespaced_service_account(
+            ns, manifests.build_service_account(ns, settings)
+        )
         log = pathlib.Path(tempfile.mkdtemp(prefix="kuberun-bench-op-")) / "operator.log"
         op = support.Operator(
             cluster=cluster,
