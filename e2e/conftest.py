@@ -50,7 +50,7 @@ def _existing_kubeconfig() -> pathlib.Path | None:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[harness.Cluster]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
     """The cluster under test, shared by the whole session."""
     existing = _existing_kubeconfig()
     if existing is not None:
@@ -67,8 +67,17 @@ def cluster() -> Iterator[harness.Cluster]:
         yield harness.connect(state.kubeconfig, harness.LocalCluster(state))
     finally:
         controlplane.down(state_dir)
+        if request.session.testsfailed:
+            # CI keeps only the output: show what the node did before it is deleted.
+            _print_tail(state_dir / "logs" / "kubelet.log", lines=150)
         if not chosen:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _print_tail(path: pathlib.Path, *, lines: int) -> None:
+    if path.exists():
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        print(f"\n--- last {len(tail)} lines of {path} ---\n" + "\n".join(tail))
 
 
 @pytest.fixture

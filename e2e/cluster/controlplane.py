@@ -129,6 +129,13 @@ def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return 0, b""
 
 
+def _tail(path: pathlib.Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def _wait(
     what: str,
     check: Callable[[], bool],
@@ -142,11 +149,13 @@ def _wait(
             return
         for record in watch:
             if not proc.alive(record):
+                tail = _tail(pathlib.Path(record.log))
                 raise ClusterError(
-                    f"{record.name} exited while waiting for {what}; see {record.log}"
+                    f"{record.name} exited while waiting for {what}; {record.log} ends:\n{tail}"
                 )
         time.sleep(0.2)
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+    logs = "".join(f"\n{r.log} ends:\n{_tail(pathlib.Path(r.log))}" for r in watch)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{logs}")
 
 
 def _etcd_argv(bins: pathlib.Path, state_dir: pathlib.Path, port: int, peer: int) -> list[str]:
