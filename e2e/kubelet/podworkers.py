@@ -37,6 +37,8 @@ TERMINAL = ("Succeeded", "Failed")
 #: Errors after which a write is retried: the API server restarting, a timeout, a 5xx.
 TRANSIENT = (kubeapi.ApiError, aiohttp.ClientError, TimeoutError, OSError)
 POLL_SECONDS = 0.1
+#: Waiting reasons of a container that could not be created; retried every 2 s.
+RETRIED_WAITING = ("CreateContainerConfigError", "CreateContainerError", "ErrImagePull")
 
 
 def pod_dir(settings: Settings, pod: dict[str, Any]) -> pathlib.Path:
@@ -291,9 +293,15 @@ class PodWorker:
         log = self.log_path(slot.name)
         if log.exists() and number > 0:
             log.replace(self.dir / f"{slot.name}.previous.log")
-        attempt.group.create(limits_of(slot.spec, self.settings))
         shims = cgroups.shims_group(self.settings.cgroup_parent)
-        shims.mkdir(parents=True, exist_ok=True)
+        try:
+            attempt.group.create(limits_of(slot.spec, self.settings))
+            shims.mkdir(parents=True, exist_ok=True)
+        except (OSError, fields.FieldError) as error:
+            # No writable cgroup v1 hierarchy (or a bad limit): say so, as a runtime would.
+            slot.attempt = None
+            slot.report.waiting = ("CreateContainerError", f"cgroup setup failed: {error}")
+            return
         attempt.start(
             {
                 "argv": argv,
@@ -366,7 +374,7 @@ class PodWorker:
             if (
                 slot.attempt is None
                 and slot.report.waiting
-                and slot.report.waiting[0] in ("CreateContainerConfigError", "ErrImagePull")
+                and slot.report.waiting[0] in RETRIED_WAITING
             ):
                 # Retry a container that could not be created (a Secret appearing later).
                 if loop.time() >= (slot.restart_at or 0):

@@ -411,3 +411,28 @@ def test_cpu_limit_throttles_a_busy_loop(cluster: harness.Cluster, namespace: st
     terminated = _terminated(cluster, namespace, "spinner")
 
     assert float(terminated.message) < 0.4  # type: ignore[attr-defined]
+
+
+def test_missing_secret_holds_the_container_until_it_appears(
+    cluster: harness.Cluster, namespace: str
+) -> None:
+    container = manifests.container(
+        "import os; open('/dev/termination-log', 'w').write(os.environ['TOKEN'])",
+        env=[{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "late", "key": "token"}}}],
+    )
+    cluster.core.create_namespaced_pod(namespace, manifests.pod("patient", container))
+
+    def waiting_reason() -> str | None:
+        pod = cluster.core.read_namespaced_pod("patient", namespace)
+        statuses = pod.status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting.reason if waiting else None
+
+    assert harness.wait_for("the config error", waiting_reason) == "CreateContainerConfigError"
+    cluster.core.create_namespaced_secret(
+        namespace,
+        {"metadata": {"name": "late"}, "data": {"token": base64.b64encode(b"abc").decode()}},
+    )
+
+    terminated = _terminated(cluster, namespace, "patient")
+    assert (terminated.exit_code, terminated.message) == (0, "abc")  # type: ignore[attr-defined]
