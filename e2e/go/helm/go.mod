@@ -1,3 +1,5 @@
+// Builds helm for the e2e tests. Separate from ../kube because Helm 3.22
+// requires the v0.37 Kubernetes staging modules and Kubernetes 1.36 pins v0.36.
 module github.com/kuberun/kuberun/e2e/go/helm
 
 go 1.26.0

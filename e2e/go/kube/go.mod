@@ -1,3 +1,9 @@
+// Builds kube-apiserver, kube-controller-manager, kubectl and etcd for the
+// local e2e control plane (python -m e2e.cluster build). Kubernetes is not
+// meant to be required as a module: its staging modules are "replace"d to
+// ./staging in its own go.mod, so each of them is replaced here by the
+// published v0.36.3 of the same release (the list comes from the v1.36.3
+// go.mod; it changes between releases).
 module github.com/kuberun/kuberun/e2e/go/kube
 
 go 1.26.0
