@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -95,15 +96,16 @@ class LocalCluster:
         """True while that process (not a reuse of its pid) runs."""
         return processes.start_time(pid[0]) == pid[1]
 
-    def stop_kubelet(self) -> None:
-        self.state = controlplane.stop_kubelet(self.state)
+    def stop_kubelet(self, *, signum: int = signal.SIGTERM) -> None:
+        """Stop the kubelet (``signum=signal.SIGKILL`` plays a crash); containers keep running."""
+        self.state = controlplane.stop_kubelet(self.state, signum=signum)
         self.state.save()
 
     def start_kubelet(self) -> None:
         self.state = controlplane.start_kubelet(self.state)
 
-    def restart_kubelet(self) -> None:
-        self.stop_kubelet()
+    def restart_kubelet(self, *, signum: int = signal.SIGTERM) -> None:
+        self.stop_kubelet(signum=signum)
         self.start_kubelet()
 
     def stop_apiserver(self) -> None:

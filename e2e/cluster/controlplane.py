@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import ssl
 import sys
 import time
@@ -273,11 +274,14 @@ def start_kubelet(state: State) -> State:
     return state
 
 
-def stop_kubelet(state: State) -> State:
-    """Stop the process kubelet only (its containers keep running, as with a real one)."""
+def stop_kubelet(state: State, *, signum: int = signal.SIGTERM) -> State:
+    """Stop the process kubelet only (its containers keep running, as with a real one).
+
+    ``signum=SIGKILL`` plays a crash.
+    """
     record = state.record("kubelet")
     if record is not None:
-        proc.stop(record)
+        proc.stop(record, signum=signum)
     return dataclasses.replace(
         state, processes=tuple(r for r in state.processes if r.name != "kubelet")
     )

@@ -88,11 +88,11 @@ def spawn(
     return process, Record(name=name, pid=process.pid, start_time=started, log=str(log))
 
 
-def stop(record: Record, *, timeout: float = 15.0) -> None:
-    """SIGTERM the process, wait up to ``timeout`` seconds, then SIGKILL it."""
+def stop(record: Record, *, timeout: float = 15.0, signum: int = signal.SIGTERM) -> None:
+    """Send ``signum`` (SIGTERM), wait up to ``timeout`` seconds, then SIGKILL the process."""
     if not alive(record):
         return
-    os.kill(record.pid, signal.SIGTERM)
+    os.kill(record.pid, signum)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(record.pid)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import pathlib
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -242,6 +243,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def amain(args: argparse.Namespace) -> None:
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in args.state_dir.glob("kuberun-kubeapi-*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # from a kubelet that was killed
     client = kubeapi.Client(args.kubeconfig, workdir=args.state_dir)
     settings = Settings(
         node_name=args.node_name,

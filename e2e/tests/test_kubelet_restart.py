@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -12,7 +13,10 @@ from e2e.tests import manifests
 pytestmark = [pytest.mark.e2e, pytest.mark.process_kubelet, pytest.mark.timeout(120)]
 
 
-def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster, namespace: str) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])
+def test_running_pod_survives_a_kubelet_restart(
+    cluster: harness.Cluster, namespace: str, signum: int
+) -> None:
     assert cluster.local is not None
     cluster.core.create_namespaced_config_map(
         namespace, {"metadata": {"name": "cfg"}, "data": {"word": "still-here"}}
@@ -32,7 +36,7 @@ def test_running_pod_survives_a_kubelet_restart(cluster: harness.Cluster, namesp
     pid = cluster.local.container_pid(namespace, "steady", "main")
     assert pid is not None
 
-    cluster.local.restart_kubelet()
+    cluster.local.restart_kubelet(signum=signum)
 
     assert cluster.local.process_alive(pid), "a kubelet restart must not touch containers"
     pod = cluster.wait_pod_phase(namespace, "steady", "Failed", timeout=30)
