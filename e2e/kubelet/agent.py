@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from e2e.kubelet import images, kubeapi, logserver, node, podworkers, statuses
+from e2e.kubelet import events, images, kubeapi, logserver, node, podworkers, statuses
 from e2e.kubelet.settings import Settings
 
 logger = logging.getLogger("e2e.kubelet")
@@ -46,6 +46,7 @@ class Kubelet:
         self.client = client
         self.settings = settings
         self.workers: dict[str, podworkers.PodWorker] = {}
+        self.recorder = events.Recorder(client, settings.node_name)
         #: The Node's labels, for nodeSelector; set by ``amain`` after registering.
         self.node_labels: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -89,7 +90,7 @@ class Kubelet:
             if meta.get("deletionTimestamp"):
                 await self._delete_now(pod)
             return
-        worker = podworkers.PodWorker(self.client, self.settings, pod)
+        worker = podworkers.PodWorker(self.client, self.settings, pod, self.recorder)
         self.workers[uid] = worker
         worker.update(pod)
         worker.start()
@@ -166,6 +167,13 @@ class Kubelet:
         try:
             await self.client.create(
                 f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", body
+            )
+            self.recorder.emit(
+                pod,
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to "
+                f"{self.settings.node_name}",
+                component="default-scheduler",
             )
         except (kubeapi.Conflict, kubeapi.NotFound):
             pass

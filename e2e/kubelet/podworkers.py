@@ -28,7 +28,17 @@ from typing import Any
 
 import aiohttp
 
-from e2e.kubelet import cgroups, containers, envs, fields, images, kubeapi, statuses, volumes
+from e2e.kubelet import (
+    cgroups,
+    containers,
+    envs,
+    events,
+    fields,
+    images,
+    kubeapi,
+    statuses,
+    volumes,
+)
 from e2e.kubelet.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -88,8 +98,15 @@ class _Slot:
 class PodWorker:
     """Drives one pod; call :meth:`update` with every newer version of it."""
 
-    def __init__(self, client: kubeapi.Client, settings: Settings, pod: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: kubeapi.Client,
+        settings: Settings,
+        pod: dict[str, Any],
+        recorder: events.Recorder | None = None,
+    ) -> None:
         self.client = client
+        self.recorder = recorder
         self.settings = settings
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
@@ -275,21 +292,15 @@ class PodWorker:
                 self.settings.image_rules, slot.spec.get("image", ""), command, args
             )
         except images.ImageError as error:
-            slot.attempt = None
-            slot.report.waiting = ("ErrImagePull", str(error))
-            return
+            return self._waiting(slot, "ErrImagePull", str(error))
         except (envs.ConfigError, fields.FieldError, *TRANSIENT) as error:
-            slot.attempt = None
-            slot.report.waiting = ("CreateContainerConfigError", str(error))
-            return
+            return self._waiting(slot, "CreateContainerConfigError", str(error))
         attempt.dir.mkdir(parents=True, exist_ok=True)
         attempt.termination_log.touch()
         try:
             mounts = volumes.mounts(slot.spec, paths, attempt.termination_log)
         except volumes.VolumeError as error:
-            slot.attempt = None
-            slot.report.waiting = ("CreateContainerConfigError", str(error))
-            return
+            return self._waiting(slot, "CreateContainerConfigError", str(error))
         log = self.log_path(slot.name)
         if log.exists() and number > 0:
             log.replace(self.dir / f"{slot.name}.previous.log")
@@ -299,9 +310,7 @@ class PodWorker:
             shims.mkdir(parents=True, exist_ok=True)
         except (OSError, fields.FieldError) as error:
             # No writable cgroup v1 hierarchy (or a bad limit): say so, as a runtime would.
-            slot.attempt = None
-            slot.report.waiting = ("CreateContainerError", f"cgroup setup failed: {error}")
-            return
+            return self._waiting(slot, "CreateContainerError", f"cgroup setup failed: {error}")
         attempt.start(
             {
                 "argv": argv,
@@ -320,6 +329,7 @@ class PodWorker:
         slot.report.waiting = None
         pid = attempt.pid_info()
         slot.report.running_since = str(pid["startedAt"]) if pid else statuses.now()
+        self._event("Started", f"Started container {slot.name}")
         logger.info(
             "pod %s/%s: started container %s attempt %d: %s",
             self.namespace,
@@ -341,6 +351,10 @@ class PodWorker:
             policy = self.pod["spec"].get("restartPolicy", "Always")
             code = slot.report.terminated["exitCode"]
             if policy == "Always" or (policy == "OnFailure" and code != 0):
+                if code != 0:
+                    self._event(
+                        "BackOff", f"Back-off restarting failed container {slot.name}", warning=True
+                    )
                 backoff = min(2.0**slot.report.restart_count, self.settings.max_restart_backoff)
                 slot.restart_at = asyncio.get_running_loop().time() + backoff
 
@@ -424,6 +438,7 @@ class PodWorker:
         ]
         for slot in running:
             assert slot.attempt is not None
+            self._event("Killing", f"Stopping container {slot.name}")
             slot.attempt.signal(signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
@@ -455,6 +470,11 @@ class PodWorker:
         self._cleanup_cgroups()
 
     async def _finish_deadline(self) -> None:
+        self._event(
+            "DeadlineExceeded",
+            "Pod was active on the node longer than the specified deadline",
+            warning=True,
+        )
         grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
         await self._terminate(grace)
         self.conditions.set("Ready", False, "PodFailed")
@@ -500,6 +520,17 @@ class PodWorker:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- status ------------------------------------------------------------------------
+
+    def _event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        if self.recorder is not None:
+            self.recorder.emit(self.pod, reason, message, warning=warning)
+
+    def _waiting(self, slot: _Slot, reason: str, message: str) -> None:
+        """Report a container that cannot be created; an event when the reason is new."""
+        if slot.report.waiting is None or slot.report.waiting[0] != reason:
+            self._event("Failed", f"Error: {reason}: {message}", warning=True)
+        slot.attempt = None
+        slot.report.waiting = (reason, message)
 
     async def _push_final(self, phase: str, *, reason: str = "", message: str = "") -> None:
         """Write a terminal status, retrying until the API server has it (or the pod is gone)."""

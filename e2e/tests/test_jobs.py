@@ -35,6 +35,16 @@ def test_plain_job_completes_with_output_and_message(
     assert terminated.started_at is not None and terminated.finished_at is not None
     assert "hello from" in cluster.kubectl("logs", "-n", namespace, "job/hello").stdout
 
+    def pod_event_reasons() -> set[str] | None:
+        reasons = {
+            e.reason
+            for e in cluster.core.list_namespaced_event(namespace).items
+            if e.involved_object.name == pod.metadata.name
+        }
+        return reasons if {"Scheduled", "Started"} <= reasons else None
+
+    harness.wait_for("the pod's Scheduled and Started events", pod_event_reasons, timeout=10)
+
 
 def test_failing_job_respects_backoff_limit(cluster: harness.Cluster, namespace: str) -> None:
     cluster.batch.create_namespaced_job(

@@ -429,6 +429,14 @@ def test_missing_secret_holds_the_container_until_it_appears(
         return waiting.reason if waiting else None
 
     assert harness.wait_for("the config error", waiting_reason) == "CreateContainerConfigError"
+    harness.wait_for(
+        "a Failed event",
+        lambda: any(
+            e.reason == "Failed" and e.type == "Warning"
+            for e in cluster.core.list_namespaced_event(namespace).items
+            if e.involved_object.name == "patient"
+        ),
+    )
     cluster.core.create_namespaced_secret(
         namespace,
         {"metadata": {"name": "late"}, "data": {"token": base64.b64encode(b"abc").decode()}},
