@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup servers check lint types layers test test-unit test-integration test-e2e fmt bench demo
+.PHONY: setup check lint types layers test-unit test-integration test-e2e fmt bench demo demo-down
 
 setup: ## venv with the runner, the operator and the dev tools; apt servers when root
 	bash scripts/setup.sh
@@ -38,3 +38,11 @@ check: lint types layers
 
 bench:
 	$(BIN)/python -m bench
+
+# The main job, from nothing: set up, bring up the local control plane, Redis and
+# the operator, apply examples/operator/hello.yaml, follow its logs, show its status.
+demo: setup
+	$(BIN)/python examples/operator/quickstart.py
+
+demo-down:
+	$(BIN)/python examples/operator/quickstart.py --down
