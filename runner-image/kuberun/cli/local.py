@@ -127,6 +127,7 @@ class LocalRun:
             time.monotonic() + self.options.timeout_seconds + self.options.grace_seconds
         )
         previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        previous_term = signal.signal(signal.SIGTERM, self._on_terminate)
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "kuberun.runtime"],
@@ -144,6 +145,7 @@ class LocalRun:
                 self._follow_stream()
         finally:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
             if self._process is not None and self._process.poll() is None:
                 self._kill_group(signal.SIGKILL)
                 self._process.wait()
@@ -171,6 +173,12 @@ class LocalRun:
                 self._signal(signal.SIGINT)
         elif self._killed_by is None:
             self.notice("killing the runner")
+            self._escalate("user")
+
+    def _on_terminate(self, signum: int, frame: object) -> None:
+        """The CLI itself is being stopped: take the runner down with it, quickly."""
+        if self._killed_by is None and self._running():
+            self.notice("terminated: killing the runner")
             self._escalate("user")
 
     def _signal(self, signum: int) -> None:

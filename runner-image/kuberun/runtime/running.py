@@ -20,6 +20,7 @@ import faulthandler
 import inspect
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -105,6 +106,7 @@ class Execution:
             max_retry_seconds=settings.max_retry_seconds,
             after_batch=self.echo.flush if self.echo is not None else None,
             warn=self.warn,
+            on_consumer_gone=self._consumer_gone,
         )
         self.sequencer = sequencing.Sequencer(
             attempt=identity.attempt,
@@ -191,11 +193,20 @@ class Execution:
         self.watcher.start()
         threading.Thread(target=self._flush_partials, name="kuberun-partial", daemon=True).start()
 
+    def _consumer_gone(self) -> None:
+        """`kuberun run` died (its record pipe broke): nobody will see this run; stop it."""
+        self.watcher.request("the kuberun run process reading the records is gone")
+
     def _after_fork_in_child(self) -> None:
         """A forked child (multiprocessing, os.fork) has no sender thread: its output goes
         as plain text to fd 1/2, which the parent's fd capture reads."""
         if os.getpid() == self._pid:
             return
+        # The runner's signal handlers only make sense in the runner: a pool worker
+        # must die on SIGTERM (Pool.terminate) as it would without the runner.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(cancelling.INTERRUPT_SIGNAL, signal.SIG_DFL)
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         root = logging.getLogger()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from kuberun.runtime.records import Entry
-from kuberun.runtime.transports import Transport, TransportError
+from kuberun.runtime.transports import ConsumerGone, Transport, TransportError
 
 _FIRST_RETRY_SECONDS = 0.05
 
@@ -41,6 +41,7 @@ class Sender:
         max_retry_seconds: float,
         after_batch: Callable[[], None] | None = None,
         warn: Callable[[str], None] | None = None,
+        on_consumer_gone: Callable[[], None] | None = None,
     ) -> None:
         self._transport = transport
         self._capacity = capacity
@@ -48,6 +49,7 @@ class Sender:
         self._backpressure = backpressure_seconds
         self._max_retry = max_retry_seconds
         self._after_batch = after_batch
+        self._on_consumer_gone = on_consumer_gone
         self._warn = warn or (lambda text: print(text, file=sys.__stderr__))
         self._queue: collections.deque[Entry] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
@@ -123,6 +125,13 @@ class Sender:
             try:
                 self._transport.send(batch)
             except TransportError as exc:
+                if isinstance(exc, ConsumerGone):
+                    # Nobody will ever read again: stop sending (what is left is counted
+                    # as undelivered) and tell the runtime.
+                    self.healthy = False
+                    if self._on_consumer_gone is not None:
+                        self._on_consumer_gone()
+                    return False
                 if self.healthy:
                     self._warn(f"kuberun: log delivery failing, buffering and retrying: {exc}")
                 self.healthy = False

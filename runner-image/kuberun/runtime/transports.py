@@ -30,6 +30,10 @@ class TransportError(Exception):
     """A batch could not be sent now; the sender retries."""
 
 
+class ConsumerGone(TransportError):
+    """The reader of the pipe is gone for good (`kuberun run` was killed)."""
+
+
 class Transport(Protocol):
     def send(self, batch: Sequence[Entry]) -> None: ...
 
@@ -89,6 +93,8 @@ class PipeTransport:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
+        except BrokenPipeError as exc:
+            raise ConsumerGone(f"record pipe: {exc}") from exc
         except OSError as exc:
             raise TransportError(f"record pipe: {exc}") from exc
 

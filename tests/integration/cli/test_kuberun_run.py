@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 
@@ -311,3 +312,22 @@ def test_redis_transport_success(tmp_path: Path, redis_url: str) -> None:
     assert data["result"] == {"greeted": "Lin", "times": 1}
     records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert [r["message"] for r in records[:2]] == ["hello Lin #0", "greeted Lin"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_the_runner_never_outlives_the_cli(tmp_path: Path, signum: int) -> None:
+    ticker = """
+        import time
+        print("started", flush=True)
+        while True:
+            print("tick", flush=True)
+            time.sleep(0.05)
+    """
+    process = start("run", str(script(tmp_path, ticker)), "--output", "text")
+    wait_started(process)
+    runners = psutil.Process(process.pid).children(recursive=True)
+    assert runners
+    process.send_signal(signum)
+    process.communicate(timeout=20)
+    _, alive = psutil.wait_procs(runners, timeout=5)
+    assert not alive, f"runner processes left behind: {alive}"

@@ -481,3 +481,26 @@ def test_output_of_forked_children_is_captured(
         assert f"child prints {n}" in messages
         assert f"WARNING child: child logs {n}" in messages
     assert runner.result(redis_client, req).result == [0, 0]
+
+
+def test_multiprocessing_pool_workers_behave_as_without_the_runner(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = code(
+        """
+        import multiprocessing
+        def work(n):
+            print("worker got", n)
+            return n * n
+        with multiprocessing.get_context("fork").Pool(2) as pool:  # terminate() on exit
+            result = pool.map(work, range(6))
+        """
+    )
+    req = runner.make_request(inline=source)
+    finished = runner.run(tmp_path, req, redis_url=redis_url, timeout=20)
+    assert finished.code == 0, finished.stderr
+    assert runner.result(redis_client, req).result == [0, 1, 4, 9, 16, 25]
+    messages = runner.messages(redis_client, req)
+    assert sorted(m for m in messages if m.startswith("worker got")) == [
+        f"worker got {n}" for n in range(6)
+    ]
