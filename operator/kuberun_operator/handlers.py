@@ -38,12 +38,27 @@ def _runtime(memo: Any) -> Runtime:
     return rt
 
 
+class NoEssenceDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """A diff base that skips kopf's per-event deep copy of every body.
+
+    kopf builds an "essence" (a deep copy minus system fields) of each object on
+    every event, for on.create/on.update/on.field change detection. This operator
+    has no change handlers — only event handlers, one daemon and startup/cleanup —
+    so the copy is pure overhead: a quarter of the operator's CPU in the burst
+    benchmark, mostly on the Pod and Job events it watches.
+    """
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return {}
+
+
 def configure_kopf(kopf_settings: kopf.OperatorSettings, cfg: Settings) -> None:
     """Server-side selectors for owned objects, our finalizer name, quiet k8s events."""
     kopf_settings.peering.lifetime = cfg.peering_lifetime_seconds
     kopf_settings.watching.label_selectors["batch", "jobs"] = naming.SELECTOR
     kopf_settings.watching.label_selectors["v1", "pods"] = naming.SELECTOR
     kopf_settings.persistence.finalizer = FINALIZER
+    kopf_settings.persistence.diffbase_storage = NoEssenceDiffBase()
     kopf_settings.posting.level = logging.WARNING
     kopf_settings.watching.server_timeout = 300
 
