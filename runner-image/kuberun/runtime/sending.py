@@ -140,7 +140,8 @@ class Sender:
                 delay = min(delay * 2, self._max_retry)
                 continue
             except Exception as exc:  # a bug in a transport must not kill the sender silently
-                self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
+                if self.healthy:
+                    self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
                 self.healthy = False
                 if self._abandon.wait(delay):
                     return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -35,3 +36,15 @@ def test_text_format() -> None:
     entry = records.Entry(1, 0.25, "INFO", "", "stdout", "hi", 1)
     text = records.format_text(entry)
     assert text.endswith(".250 INFO    stdout: hi")
+
+
+def test_hand_packed_xadd_is_what_the_redis_client_would_send() -> None:
+    from redis.connection import Connection
+
+    from kuberun.runtime.transports import pack_xadd
+
+    entry = records.Entry(3, 1.5, "INFO", "app", "log", "héllo\r\nworld $5", 2, "exc\n")
+    fields = [part for pair in entry.fields().items() for part in pair]
+    connection: Any = Connection  # redis-py leaves Connection untyped
+    expected = b"".join(connection().pack_command("XADD", "k", entry.stream_id(), *fields))
+    assert pack_xadd(b"k", entry) == expected
