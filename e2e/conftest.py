@@ -20,6 +20,7 @@ import os
 import pathlib
 import re
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ import kubernetes
 import pytest
 
 from e2e import harness
-from e2e.cluster import binaries, controlplane
+from e2e.cluster import binaries, controlplane, processes
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +65,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
     )
     try:
         state = controlplane.up(state_dir)
+        _start_watchdog(state_dir, remove=not chosen)
         yield harness.connect(state.kubeconfig, harness.LocalCluster(state))
     finally:
         controlplane.down(state_dir)
@@ -72,6 +74,26 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
             _print_tail(state_dir / "logs" / "kubelet.log", lines=150)
         if not chosen:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _start_watchdog(state_dir: pathlib.Path, *, remove: bool) -> None:
+    """Have the cluster brought down even if this pytest process is killed."""
+    me = os.getpid()
+    argv = [
+        sys.executable,
+        "-m",
+        "e2e.cluster.watchdog",
+        str(me),
+        str(processes.start_time(me)),
+        str(state_dir),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(controlplane.REPO_ROOT)}
+    processes.spawn(
+        "watchdog",
+        [*argv, *(["--remove"] if remove else [])],
+        log=state_dir / "logs" / "watchdog.log",
+        env=env,
+    )
 
 
 def _print_tail(path: pathlib.Path, *, lines: int) -> None:
