@@ -88,10 +88,12 @@ class LocalRun:
         options: Options,
         on_record: Callable[[logrecord.LogRecord], None],
         notice: Callable[[str], None],
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self.options = options
         self.on_record = on_record
         self.notice = notice
+        self.flush = flush  # after each chunk of records: output is buffered in between
         self.request = build_request(options)
         self._dir = Path(tempfile.mkdtemp(prefix="kuberun-run-"))
         self._termination = self._dir / "termination-log"
@@ -243,10 +245,12 @@ class LocalRun:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     self._handle_pipe_line(line)
+                self.flush()
         finally:
             os.close(fd)
         if buffer:
             self._handle_pipe_line(buffer)
+        self.flush()
 
     def _wait_exit(self) -> None:
         while self._running():
@@ -259,7 +263,9 @@ class LocalRun:
             return
         kind = message.pop("type")
         if kind == "record":
-            self._deliver(logrecord.LogRecord.model_validate(message))
+            # The runner wrote it from a validated model; skip re-validating a million lines.
+            message["source"] = logrecord.Source(message.get("source", "log"))
+            self._deliver(logrecord.LogRecord.model_construct(**message))
         elif kind == "result":
             self._result = outcome.RunResult.model_validate(message)
 
@@ -296,6 +302,7 @@ class LocalRun:
             for entry_id, fields in entries:
                 last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 self._deliver(logrecord.LogRecord.from_fields(fields))
+            self.flush()
             if draining and not entries:
                 break
         try:

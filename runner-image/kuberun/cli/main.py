@@ -110,15 +110,19 @@ def run_command(args: argparse.Namespace) -> int:
 
     def on_record(record: logrecord.LogRecord) -> None:
         if json_output:
-            print(rendering.record_json(record), file=sys.stderr, flush=True)
+            sys.stderr.write(rendering.record_json(record) + "\n")
         else:
-            print(rendering.record_text(record), flush=True)
+            sys.stdout.write(rendering.record_text(record) + "\n")
+
+    def flush() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
     def notice(text: str) -> None:
         print(f"kuberun: {text}", file=sys.stderr, flush=True)
 
     try:
-        execution = local.LocalRun(options, on_record, notice)
+        execution = local.LocalRun(options, on_record, notice, flush)
     except pydantic.ValidationError as exc:
         _fail(f"invalid options: {exc}")
     try:

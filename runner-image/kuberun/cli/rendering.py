@@ -14,7 +14,18 @@ def record_text(record: logrecord.LogRecord) -> str:
 
 
 def record_json(record: logrecord.LogRecord) -> str:
-    return record.model_dump_json(by_alias=True, exclude_none=True)
+    data = {
+        "sequence": record.sequence,
+        "timestamp": record.timestamp,
+        "level": record.level,
+        "logger": record.logger,
+        "source": record.source.value,
+        "message": record.message,
+        "attempt": record.attempt,
+    }
+    if record.exception is not None:
+        data["exception"] = record.exception
+    return json.dumps(data, ensure_ascii=False)
 
 
 def final_object(result: outcome.RunResult) -> dict[str, Any]:
