@@ -249,7 +249,8 @@ def kubelet_argv(state: State) -> list[str]:
 
 
 def start_kubelet(state: State) -> State:
-    """Start the process kubelet in the background and wait for its Node to be Ready."""
+    """Start the process kubelet in the background; wait until it synced and the Node is Ready."""
+    (state.kubelet_dir / "ready").unlink(missing_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     _, record = proc.spawn(
@@ -270,6 +271,13 @@ def start_kubelet(state: State) -> State:
         conditions = json.loads(body).get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
+    def kubelet_ready() -> bool:
+        try:
+            return (state.kubelet_dir / "ready").read_text() == str(record.pid)
+        except FileNotFoundError:
+            return False
+
+    _wait("the kubelet to register and sync", kubelet_ready, timeout=60, watch=(record,))
     _wait("the node to be Ready", node_ready, timeout=60, watch=(record,))
     return state
 

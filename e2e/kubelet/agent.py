@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import pathlib
 import shutil
 import signal
@@ -208,11 +209,20 @@ class Kubelet:
 
         return path, running
 
+    def _announce_ready(self) -> None:
+        """Write ``<state>/ready`` (our pid) once registered and synced: starters wait for it."""
+        marker = self.settings.state_dir / "ready"
+        if not marker.exists():
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(str(os.getpid()))
+            tmp.replace(marker)
+
     async def run_forever(self) -> None:
         while True:
             try:
                 listing = await self.client.get("/api/v1/pods")
                 await self.sync(listing["items"])
+                self._announce_ready()
                 version = listing["metadata"]["resourceVersion"]
                 async for event in self.client.watch("/api/v1/pods", resource_version=version):
                     kind = event.get("type")
@@ -251,6 +261,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def amain(args: argparse.Namespace) -> None:
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    (args.state_dir / "ready").unlink(missing_ok=True)
     for leftover in args.state_dir.glob("kuberun-kubeapi-*"):
         shutil.rmtree(leftover, ignore_errors=True)  # from a kubelet that was killed
     client = kubeapi.Client(args.kubeconfig, workdir=args.state_dir)
