@@ -75,6 +75,8 @@ class Sender:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._abandon.is_set():
                         return False
+                    if wait is None and not self.healthy:
+                        return False  # the transport failed while we waited: stop waiting
                     self._cond.wait(remaining)
             self._queue.append(entry)
             self.offered += 1
@@ -118,6 +120,11 @@ class Sender:
             if self._after_batch is not None:
                 self._after_batch()
 
+    def _set_unhealthy(self) -> None:
+        with self._cond:
+            self.healthy = False
+            self._cond.notify_all()  # producers waiting for room stop waiting
+
     def _deliver(self, batch: list[Entry]) -> bool:
         """Send until it goes through (True) or the close deadline abandons it (False)."""
         delay = _FIRST_RETRY_SECONDS
@@ -128,13 +135,13 @@ class Sender:
                 if isinstance(exc, ConsumerGone):
                     # Nobody will ever read again: stop sending (what is left is counted
                     # as undelivered) and tell the runtime.
-                    self.healthy = False
+                    self._set_unhealthy()
                     if self._on_consumer_gone is not None:
                         self._on_consumer_gone()
                     return False
                 if self.healthy:
                     self._warn(f"kuberun: log delivery failing, buffering and retrying: {exc}")
-                self.healthy = False
+                self._set_unhealthy()
                 if self._abandon.wait(delay):
                     return False
                 delay = min(delay * 2, self._max_retry)
@@ -142,7 +149,7 @@ class Sender:
             except Exception as exc:  # a bug in a transport must not kill the sender silently
                 if self.healthy:
                     self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
-                self.healthy = False
+                self._set_unhealthy()
                 if self._abandon.wait(delay):
                     return False
                 delay = min(delay * 2, self._max_retry)

@@ -224,7 +224,7 @@ def test_second_ctrl_c_kills_code_that_ignores_the_first(tmp_path: Path) -> None
     t0 = time.monotonic()
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert time.monotonic() - t0 < 3  # not the 30 s grace period
+    assert time.monotonic() - t0 < 10  # not the 30 s grace period
     assert "killing the runner" in err
     assert process.returncode == outcome.ExitCode.CANCELLED
     assert "── CANCELLED (Cancelled)" in out
@@ -242,7 +242,7 @@ def test_deadline_plus_grace_kills_a_runner_that_cannot_answer(tmp_path: Path) -
         "run", str(script(tmp_path, frozen)), "--timeout", "1", "--grace", "1", "--output", "json"
     )
     elapsed = time.monotonic() - t0
-    assert 2.0 <= elapsed < 8.0
+    assert 2.0 <= elapsed < 15.0
     assert done.returncode == outcome.ExitCode.TIMED_OUT, done.stderr
     data = final(done)
     assert (data["status"], data["reason"]) == ("TIMED_OUT", "DeadlineExceeded")
@@ -265,7 +265,7 @@ def test_code_ignoring_sigterm_is_stopped_after_the_grace_period(tmp_path: Path)
     done = kuberun(
         "run", str(script(tmp_path, ignorer)), "--timeout", "1", "--grace", "2", "--output", "json"
     )
-    assert time.monotonic() - t0 < 8
+    assert time.monotonic() - t0 < 15
     assert done.returncode == outcome.ExitCode.TIMED_OUT, done.stderr
     data = final(done)
     assert data["status"] == "TIMED_OUT"
@@ -329,5 +329,5 @@ def test_the_runner_never_outlives_the_cli(tmp_path: Path, signum: int) -> None:
     assert runners
     process.send_signal(signum)
     process.communicate(timeout=20)
-    _, alive = psutil.wait_procs(runners, timeout=5)
+    _, alive = psutil.wait_procs(runners, timeout=15)
     assert not alive, f"runner processes left behind: {alive}"

@@ -61,7 +61,7 @@ STUBBORN = textwrap.dedent(
 
 
 def wait_for_start(client: redis.Redis, req: RunRequest) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "started" in runner.messages(client, req):
             return
@@ -84,8 +84,8 @@ def test_cancel_key_stops_the_code(
     wait_for_start(redis_client, req)
     t0 = time.monotonic()
     cancel(redis_client, req, "cancelled by alice")
-    finished = started.wait(10)
-    assert time.monotonic() - t0 < 2.0
+    finished = started.wait(30)
+    assert time.monotonic() - t0 < 5.0  # generous for a loaded CI machine; the code never ends
     assert finished.code == outcome.ExitCode.CANCELLED
     assert finished.summary is not None
     assert (finished.summary.status, finished.summary.reason) == (Phase.CANCELLED, Reason.CANCELLED)
@@ -113,7 +113,7 @@ def test_soft_deadline_times_out(tmp_path: Path, redis_url: str, redis_client: r
     req = runner.make_request(inline=SYNC_SLEEPER, timeout=1)
     t0 = time.monotonic()
     finished = runner.run(tmp_path, req, redis_url=redis_url)
-    assert 1.0 <= time.monotonic() - t0 < 3.0
+    assert 1.0 <= time.monotonic() - t0 < 8.0
     assert finished.code == outcome.ExitCode.TIMED_OUT
     assert finished.summary is not None
     assert (finished.summary.status, finished.summary.reason) == (
@@ -145,7 +145,7 @@ def test_sigterm_is_a_cancel_with_flush(
     if key_reason:
         cancel(redis_client, req, key_reason)
     started.process.send_signal(signal.SIGTERM)
-    finished = started.wait(10)
+    finished = started.wait(30)
     assert finished.code == outcome.ExitCode.CANCELLED
     assert finished.summary is not None
     assert finished.summary.message == (key_reason or "terminated")
@@ -161,9 +161,9 @@ def test_code_ignoring_cancellation_is_ended_after_the_grace_period(
     t0 = time.monotonic()
     started.process.send_signal(signal.SIGTERM)  # ignored by the code's own handler
     cancel(redis_client, req, "stop now")
-    finished = started.wait(10)
+    finished = started.wait(30)
     elapsed = time.monotonic() - t0
-    assert 0.9 <= elapsed < 3.0  # grace (2 s) minus the flush reserve (1 s)
+    assert 0.9 <= elapsed < 6.0  # grace (2 s) minus the flush reserve (1 s), plus load
     assert finished.code == outcome.ExitCode.CANCELLED
     assert finished.summary is not None
     assert "did not stop within the 2 s grace period" in (finished.summary.message or "")

@@ -437,7 +437,7 @@ def test_sync_code_does_not_block_delivery(
         """
         import time
         print("before the busy loop")
-        end = time.monotonic() + 3
+        end = time.monotonic() + 6
         while time.monotonic() < end:
             pass
         """
@@ -452,8 +452,8 @@ def test_sync_code_does_not_block_delivery(
             break
         time.sleep(0.02)
     assert started.process.poll() is None, "the busy loop ended before the line arrived"
-    assert seen_at is not None and seen_at < 2.5
-    assert started.wait(10).code == 0
+    assert seen_at is not None and seen_at < 5
+    assert started.wait(30).code == 0
 
 
 def test_output_of_forked_children_is_captured(

@@ -103,3 +103,32 @@ def test_backpressure_waits_for_a_healthy_but_slow_transport() -> None:
         assert s.offer(entry(n))  # waits for room instead of dropping
     assert s.close(2.0) == 0
     assert [n for batch in transport.batches for n in batch] == list(range(1, 101))
+
+
+def test_a_producer_waiting_for_room_stops_waiting_when_the_transport_fails() -> None:
+    release = threading.Event()
+
+    class Hanging(FlakyTransport):
+        def send(self, batch: Sequence[Entry]) -> None:
+            release.wait(1.0)  # the first send hangs, then fails
+            self.up.clear()
+            super().send(batch)
+
+    transport = Hanging()
+    s = Sender(
+        transport,
+        capacity=10,
+        batch_records=10,
+        backpressure_seconds=5.0,
+        max_retry_seconds=0.05,
+        warn=lambda text: None,
+    )
+    s.start()
+    threading.Timer(0.1, release.set).start()
+    started = time.monotonic()
+    accepted = [s.offer(entry(n)) for n in range(1, 40)]
+    # Producers waited (the transport looked healthy) only until the send failed,
+    # not for the 5 s backpressure budget; then they were refused at once.
+    assert time.monotonic() - started < 1.0
+    assert not all(accepted)
+    s.close(0.1)
