@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kuberun.contract.request import RunRequest
+from kuberun.contract.request import CONFIGMAP_SOURCE_DIR, RunRequest
 from kuberun.runtime import errors
 from kuberun.sdk import decorators
 
@@ -94,6 +94,9 @@ def load_program(request: RunRequest) -> Program | None:
         _register_lines(INLINE_FILENAME, inline)
         return Program(compile_source(inline, INLINE_FILENAME), "inline", INLINE_FILENAME)
     path = request.source_path or request.spec.source.path
+    config_map = request.spec.source.config_map
+    if path is None and config_map is not None:
+        path = f"{CONFIGMAP_SOURCE_DIR}/{config_map.key}"  # where the operator mounts it
     if path is None:
         raise errors.InvalidSource(
             "the request has no code: spec.source.inline is empty and no source_path was given"

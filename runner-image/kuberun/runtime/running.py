@@ -219,6 +219,8 @@ class Execution:
         while not self._partial_stop.wait(0.2):
             for writer in self.writers:
                 writer.flush_partial(older_than=self.settings.partial_line_seconds)
+            if self.echo is not None:
+                self.echo.flush()  # also while the sender is stuck retrying an absent Redis
 
     # --- running ------------------------------------------------------------
 

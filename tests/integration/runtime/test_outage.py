@@ -51,6 +51,9 @@ def test_lines_are_buffered_while_redis_is_down_and_delivered_after_restart(
     redis_server.stop()
     try:
         time.sleep(1.5)
+        # Meanwhile the echo on stdout (what `kubectl logs` shows) keeps up.
+        echoed = (tmp_path / "stdout").read_text()
+        assert "line 20" in echoed, echoed[-500:]
         redis_server.start()
         finished = started.wait(30)
         client = redis_server.client()
