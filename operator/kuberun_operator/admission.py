@@ -65,3 +65,17 @@ def plan(candidates: Iterable[Candidate], max_running: int, max_per_namespace: i
         running=len(holding) + len(admit),
         waiting=len(positions),
     )
+
+
+# Positions up to here are always written exactly: "you are next" must be true.
+EXACT_POSITIONS = 10
+# Beyond that, a position is rewritten only when it moved by this fraction: in a
+# queue of hundreds, every start would otherwise rewrite every queued status.
+POSITION_STEP = 0.2
+
+
+def worth_publishing(written: int | None, position: int) -> bool:
+    """Whether a queue position differs enough from the one in status to write it."""
+    if written is None or position <= EXACT_POSITIONS:
+        return written != position
+    return abs(written - position) >= written * POSITION_STEP

@@ -113,49 +113,54 @@ async def cleanup(memo: Any, **_: Any) -> None:
 async def admission_loop(rt: Runtime) -> None:
     """Grant slots whenever the set of live executions changes; publish queue positions.
 
-    Positions are pushed to daemons (which write them to status) at most every
-    `queue_status_interval_seconds`: a changing queue would otherwise patch every
-    queued Execution on every start.
+    `state.positions` holds the *published* positions, the ones daemons write to
+    status. They are published at most every `queue_status_interval_seconds`, and
+    beyond the first few only when they moved noticeably: a changing queue of
+    hundreds would otherwise rewrite every queued Execution on every start.
     """
     state = rt.state
-    published: dict[str, int] = {}
     last_publish = 0.0
     loop = asyncio.get_running_loop()
     while True:
         await state.admission_changed.wait()
         state.admission_changed.clear()
         try:
-            last_publish, published = _admit(rt, last_publish, published, loop)
+            last_publish = _admit(rt, last_publish, loop)
         except Exception:  # one bad round must not stop admission for good
             rt.metrics.reconcile_errors.inc()
             LOG.exception("admission round failed; retrying")
             loop.call_later(1.0, state.admission_changed.set)
 
 
-def _admit(
-    rt: Runtime, last_publish: float, published: dict[str, int], loop: asyncio.AbstractEventLoop
-) -> tuple[float, dict[str, int]]:
-    """One admission round; returns when positions were last published, and which."""
+def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
+    """One admission round; returns when positions were last published."""
     state, cfg = rt.state, rt.settings
     plan = admission.plan(state.candidates(), cfg.max_running, cfg.max_running_per_namespace)
     for uid in plan.admit:
         state.granted.add(uid)
+        state.positions.pop(uid, None)
         state.wake(uid)
-    state.positions = dict(plan.positions)
     rt.metrics.running.set(plan.running)
     rt.metrics.queue_length.set(plan.waiting)
-    changed = [uid for uid, pos in plan.positions.items() if published.get(uid) != pos]
+    for uid in [u for u in state.positions if u not in plan.positions]:
+        del state.positions[uid]
+    changed = [
+        uid
+        for uid, pos in plan.positions.items()
+        if admission.worth_publishing(state.positions.get(uid), pos)
+    ]
     if not changed:
-        return last_publish, published
+        return last_publish
     now = time.monotonic()
-    if now - last_publish >= cfg.queue_status_interval_seconds:
-        for uid in changed:
-            state.wake(uid)
-        return now, dict(plan.positions)
-    loop.call_later(
-        cfg.queue_status_interval_seconds - (now - last_publish), state.admission_changed.set
-    )
-    return last_publish, published
+    if now - last_publish < cfg.queue_status_interval_seconds:
+        loop.call_later(
+            cfg.queue_status_interval_seconds - (now - last_publish), state.admission_changed.set
+        )
+        return last_publish
+    for uid in changed:
+        state.positions[uid] = plan.positions[uid]
+        state.wake(uid)
+    return now
 
 
 @kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)

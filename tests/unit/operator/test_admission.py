@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kuberun_operator import admission as adm
 
 
@@ -38,3 +40,22 @@ def test_full_namespace_does_not_block_others() -> None:
 def test_ties_broken_by_name() -> None:
     plan = adm.plan([cand("b"), cand("a")], 1, 1)
     assert plan.admit == ("a",)
+
+
+@pytest.mark.parametrize(
+    "written, position, publish",
+    [
+        (None, 40, True),
+        (3, 2, True),
+        (2, 2, False),
+        (11, 10, True),
+        (100, 95, False),
+        (100, 80, True),
+        (50, 41, False),
+        (50, 40, True),
+    ],
+)
+def test_positions_near_the_front_are_exact_far_ones_coarse(
+    written: int | None, position: int, publish: bool
+) -> None:
+    assert adm.worth_publishing(written, position) is publish
