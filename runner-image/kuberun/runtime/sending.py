@@ -26,6 +26,9 @@ from kuberun.runtime.records import Entry
 from kuberun.runtime.transports import ConsumerGone, Transport, TransportError
 
 _FIRST_RETRY_SECONDS = 0.05
+# After waking for a first record, wait this long for more: a burst then goes out
+# in one batch (one round trip, one wakeup) instead of dribbling out record by record.
+_LINGER_SECONDS = 0.002
 
 
 class Sender:
@@ -106,12 +109,17 @@ class Sender:
     def _run(self) -> None:
         while True:
             with self._cond:
+                woke = False
                 while not self._queue and not self._closing:
                     self._idle = True
                     self._cond.wait()
                     self._idle = False
+                    woke = True
                 if not self._queue:
                     return
+            if woke and not self._closing and len(self._queue) < self._batch_records:
+                time.sleep(_LINGER_SECONDS)  # let a burst gather into one batch
+            with self._cond:
                 count = min(len(self._queue), self._batch_records)
                 batch = [self._queue.popleft() for _ in range(count)]
                 self._cond.notify_all()  # producers waiting for room

@@ -50,9 +50,12 @@ def test_lines_are_buffered_while_redis_is_down_and_delivered_after_restart(
     redis_client.config_set("save", "3600 1")
     redis_server.stop()
     try:
-        time.sleep(1.5)
         # Meanwhile the echo on stdout (what `kubectl logs` shows) keeps up.
-        echoed = (tmp_path / "stdout").read_text()
+        deadline = time.monotonic() + 15
+        echoed = ""
+        while "line 20" not in echoed and time.monotonic() < deadline:
+            time.sleep(0.05)
+            echoed = (tmp_path / "stdout").read_text()
         assert "line 20" in echoed, echoed[-500:]
         redis_server.start()
         finished = started.wait(30)
@@ -89,6 +92,7 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     tmp_path: Path, redis_server: RedisServer, redis_url: str, redis_client: redis.Redis
 ) -> None:
     down, up = tmp_path / "redis-down", tmp_path / "redis-up"
+    burst_done = tmp_path / "burst-done"
     source = textwrap.dedent(
         f"""
         import os, time
@@ -99,6 +103,7 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
         wait_for({str(down)!r})
         for i in range(500):
             print("burst", i)
+        open({str(burst_done)!r}, "w").close()
         wait_for({str(up)!r})
         print("after the outage")
         """
@@ -113,8 +118,10 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     wait_for_lines(redis_client, req, 1)
     redis_server.stop()
     down.touch()
-    time.sleep(1.5)
-    redis_server.start()
+    deadline = time.monotonic() + 30
+    while not burst_done.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    redis_server.start()  # only once the whole burst met the outage
     up.touch()
     finished = started.wait(30)
     assert finished.code == 0, finished.stderr
