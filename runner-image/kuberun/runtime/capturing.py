@@ -36,6 +36,8 @@ STDOUT = logrecord.Source.STDOUT.value
 STDERR = logrecord.Source.STDERR.value
 LOG = logrecord.Source.LOG.value
 _RUNNER_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+# The runner's own threads are all named so; whatever they log is the runner's business.
+RUNNER_THREAD_PREFIX = "kuberun-"
 
 
 class Workspace:
@@ -100,6 +102,8 @@ class LogHandler(logging.Handler):
         self._safe_point = safe_point
 
     def accepts(self, record: logging.LogRecord) -> bool:
+        if record.threadName and record.threadName.startswith(RUNNER_THREAD_PREFIX):
+            return False  # e.g. redis-py warning about the sender's own connection
         if self.workspace.owns(record.name, record.pathname):
             return record.levelno >= self._level
         if is_runner_internal(record.name, record.pathname):

@@ -66,6 +66,16 @@ def test_handler_levels(name: str, level: int, pathname: str, accepted: bool) ->
         assert (entries[0].message, entries[0].logger, entries[0].source) == ("m x", name, "log")
 
 
+def test_records_from_the_runners_own_threads_are_not_the_users() -> None:
+    entries: list[Entry] = []
+    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
+    record = _record("redis.connection", logging.ERROR, "/site-packages/redis/connection.py")
+    record.threadName = "kuberun-sender"
+    handler.handle(record)
+    assert entries == []
+
+
 def test_bad_format_arguments_do_not_lose_the_line() -> None:
     entries: list[Entry] = []
     seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
