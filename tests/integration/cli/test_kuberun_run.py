@@ -331,3 +331,27 @@ def test_the_runner_never_outlives_the_cli(tmp_path: Path, signum: int) -> None:
     process.communicate(timeout=20)
     _, alive = psutil.wait_procs(runners, timeout=15)
     assert not alive, f"runner processes left behind: {alive}"
+
+
+def test_big_parameters_odd_bytes_and_a_missing_newline_over_the_pipe(tmp_path: Path) -> None:
+    source = """
+        import os, sys
+        def main(context, blob: str):
+            sys.stdout.buffer.write(b"bad \\xff bytes\\n")
+            os.write(1, b"from fd 1 \\xfe\\n")
+            print("no newline", end="")
+            return len(blob)
+    """
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"blob": "x" * 1_000_000}))
+    done = kuberun(
+        "run", str(script(tmp_path, source)), "--params-file", str(params), "--output", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert final(done)["result"] == 1_000_000
+    messages = [
+        json.loads(line)["message"] for line in done.stderr.splitlines() if line.startswith("{")
+    ]
+    assert "bad \ufffd bytes" in messages
+    assert "from fd 1 \ufffd" in messages
+    assert "no newline" in messages

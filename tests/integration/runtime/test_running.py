@@ -504,3 +504,13 @@ def test_multiprocessing_pool_workers_behave_as_without_the_runner(
     assert sorted(m for m in messages if m.startswith("worker got")) == [
         f"worker got {n}" for n in range(6)
     ]
+
+
+def test_an_unwritable_termination_log_is_reported_and_ignored(tmp_path: Path) -> None:
+    req = runner.make_request(inline="result = 1\n")
+    finished = runner.run(
+        tmp_path, req, env={"KUBERUN_TERMINATION_LOG": str(tmp_path / "missing" / "term")}
+    )
+    assert finished.code == 0
+    assert "cannot write the termination summary" in finished.stderr
+    assert "SUCCESS (Completed)" in finished.stdout
