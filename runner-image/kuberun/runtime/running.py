@@ -288,12 +288,12 @@ class Execution:
             return run()
         from kuberun.runtime import tracing  # a colleague's module; only loaded when asked
 
-        with tracing.VariableCapture(target_code=code) as capture:
-            try:
+        capture = tracing.VariableCapture(target_code=code)
+        try:
+            with capture:
                 return run()
-            finally:
-                self._variables = capture.variables
-        return None  # pragma: no cover  (mypy: the with block may swallow)
+        finally:
+            self._variables = capture.variables  # also when the code raised
 
     def _run_body(self, program: loading.Program, namespace: dict[str, Any]) -> None:
         def body() -> None:
