@@ -355,3 +355,46 @@ def test_big_parameters_odd_bytes_and_a_missing_newline_over_the_pipe(tmp_path: 
     assert "bad \ufffd bytes" in messages
     assert "from fd 1 \ufffd" in messages
     assert "no newline" in messages
+
+
+@pytest.mark.timeout(240)
+def test_a_million_lines_over_the_pipe_in_bounded_memory(tmp_path: Path) -> None:
+    flood = """
+        import logging
+        log = logging.getLogger("flood")
+        for i in range(1_000_000):
+            log.info("line %d", i)
+    """
+    env = env_without_redis()
+    env["KUBERUN_MAX_LOG_LINES"] = "2000000"
+    records = tmp_path / "records.jsonl"
+    t0 = time.monotonic()
+    with open(records, "wb") as sink:
+        process = subprocess.Popen(
+            [*KUBERUN, "run", str(script(tmp_path, flood)), "--output", "json"],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            env=env,
+        )
+        cli = psutil.Process(process.pid)
+        peak = {"cli": 0, "runner": 0}
+        while process.poll() is None:
+            try:
+                peak["cli"] = max(peak["cli"], cli.memory_info().rss)
+                for child in cli.children():
+                    peak["runner"] = max(peak["runner"], child.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        out = process.stdout.read() if process.stdout else b""
+    elapsed = time.monotonic() - t0
+    assert process.returncode == 0
+    data = json.loads(out.decode().splitlines()[-1])
+    assert (data["lastSequence"], data["dropped"]) == (1_000_001, 0)  # + the final record
+    with open(records, "rb") as lines:
+        assert sum(1 for line in lines if line.startswith(b'{"sequence"')) == 1_000_001
+    print(
+        f"\n1M lines via kuberun run (pipe): {elapsed:.1f} s, peak RSS runner"
+        f" {peak['runner'] / 2**20:.0f} MiB, CLI {peak['cli'] / 2**20:.0f} MiB"
+    )
+    assert peak["runner"] < 200 * 2**20 and peak["cli"] < 200 * 2**20
