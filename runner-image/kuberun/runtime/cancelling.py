@@ -49,6 +49,9 @@ _CAPTURE_FILES = frozenset(
     for name in ("capturing.py", "sequencing.py", "sending.py", "echoing.py", "records.py")
 )
 _INVOKING_FILE = str(_RUNTIME_DIR / "running.py")
+# How long async code gets to reach an `await` after its task was cancelled, before
+# the main thread is interrupted as for sync code (only when the loop is blocked).
+ASYNC_ESCALATE_SECONDS = 1.0
 # While an interrupt is deferred, the watcher retries this often.
 _DEFERRED_RETRY_SECONDS = 0.01
 
@@ -82,6 +85,9 @@ class Interrupter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[object] | None = None
         self.deferred = False
+        self._probe: threading.Event | None = None
+        self._cancelled_task_at: float | None = None
+        self._escalated = False
 
     def install(self) -> None:
         signal.signal(INTERRUPT_SIGNAL, self._on_signal)
@@ -117,19 +123,40 @@ class Interrupter:
         if mode is Mode.SYNC and self._main is not None:
             signal.pthread_kill(self._main, INTERRUPT_SIGNAL)
         elif mode is Mode.ASYNC and loop is not None and task is not None:
+            probe = threading.Event()
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(task.cancel, self._cancellation.reason)
+                loop.call_soon_threadsafe(probe.set)
+                self._probe, self._cancelled_task_at = probe, time.monotonic()
+
+    def escalate_if_blocked(self) -> None:
+        """Async code that never awaits (a CPU-bound loop) never sees its task cancelled:
+        when the loop has not run our probe `ASYNC_ESCALATE_SECONDS` after the cancel,
+        interrupt the main thread as for sync code. A loop that is merely busy with
+        the code's own async cleanup runs the probe, and is left alone."""
+        probe, since = self._probe, self._cancelled_task_at
+        if probe is None or since is None or probe.is_set() or self._escalated:
+            return
+        if self._mode is Mode.ASYNC and time.monotonic() - since >= ASYNC_ESCALATE_SECONDS:
+            self._escalated = True
+            if self._main is not None:
+                signal.pthread_kill(self._main, INTERRUPT_SIGNAL)
+
+    def _raises_now(self) -> bool:
+        """Whether an interrupt signal should raise into the code that is running."""
+        if not self._cancellation.requested:
+            return False
+        return self._mode is Mode.SYNC or (self._mode is Mode.ASYNC and self._escalated)
 
     def raise_deferred(self) -> None:
         """Called by the capture path once it is safe: raise an interrupt it had to defer."""
-        if threading.get_ident() != self._main or self._mode is not Mode.SYNC:
+        if threading.get_ident() != self._main or not self._raises_now():
             return
-        if self._cancellation.requested:
-            self.deferred = False
-            raise self._cancellation.exception()
+        self.deferred = False
+        raise self._cancellation.exception()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._mode is not Mode.SYNC or not self._cancellation.requested:
+        if not self._raises_now():
             return
         if in_capture(frame):
             # Inside the capture path (say, sequencing a print, or a lock it takes):
@@ -237,6 +264,7 @@ class Watcher:
             if self._interrupter.deferred:
                 self._interrupter.deferred = False
                 self._interrupter.interrupt()
+            self._interrupter.escalate_if_blocked()
             now = time.monotonic()
             if not self._cancellation.requested:
                 pending, self._pending = self._pending, None

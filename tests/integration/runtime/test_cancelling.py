@@ -170,3 +170,53 @@ def test_code_ignoring_cancellation_is_ended_after_the_grace_period(
     messages = runner.messages(redis_client, req)
     assert "ignoring ExecutionCancelled" in messages
     assert messages[-1].startswith("CANCELLED (Cancelled)")
+
+
+ASYNC_CPU_BOUND = textwrap.dedent(
+    """
+    async def main(context):
+        print("started")
+        n = 0
+        while True:  # never awaits: a task cancel alone would never land
+            n += 1
+    """
+)
+ASYNC_SLOW_CLEANUP = textwrap.dedent(
+    """
+    import asyncio
+    async def main(context):
+        print("started")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(2)  # async cleanup: the loop stays responsive
+            print("cleaned up")
+            raise
+    """
+)
+
+
+def test_async_code_that_never_awaits_is_interrupted(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    req = runner.make_request(inline=ASYNC_CPU_BOUND, grace=30)
+    started = runner.start(tmp_path, req, redis_url=redis_url)
+    wait_for_start(redis_client, req)
+    t0 = time.monotonic()
+    cancel(redis_client, req, "stop spinning")
+    finished = started.wait(30)
+    assert time.monotonic() - t0 < 10  # not the 30 s grace watchdog
+    assert finished.code == outcome.ExitCode.CANCELLED
+    assert finished.summary is not None and finished.summary.message == "stop spinning"
+
+
+def test_async_cleanup_after_a_cancel_is_not_interrupted(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    req = runner.make_request(inline=ASYNC_SLOW_CLEANUP, grace=30)
+    started = runner.start(tmp_path, req, redis_url=redis_url)
+    wait_for_start(redis_client, req)
+    cancel(redis_client, req, "please stop")
+    finished = started.wait(30)
+    assert finished.code == outcome.ExitCode.CANCELLED
+    assert "cleaned up" in runner.messages(redis_client, req)
