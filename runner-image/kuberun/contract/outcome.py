@@ -91,6 +91,9 @@ class RunResult(Model):
     )
     result_bytes: int = 0
     variables: dict[str, Any] | None = Field(default=None, description="Captured when tracing.")
+    cache_hit: bool | None = Field(
+        default=None, description="Data providers: True when the result came from the shared cache."
+    )
 
     def summary(self) -> TerminationSummary:
         """The short form for the termination message."""
@@ -103,6 +106,7 @@ class RunResult(Model):
             dropped=self.dropped,
             result_bytes=self.result_bytes,
             duration_ms=self.duration_ms,
+            cache_hit=self.cache_hit,
         )
 
 
@@ -117,6 +121,7 @@ class TerminationSummary(Model):
     dropped: int = 0
     result_bytes: int = 0
     duration_ms: int = 0
+    cache_hit: bool | None = None
 
     def encode(self, limit: int = SUMMARY_MAX_BYTES) -> bytes:
         """JSON of at most `limit` bytes; the message (then error type) is shortened to fit."""

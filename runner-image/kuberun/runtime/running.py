@@ -34,6 +34,7 @@ from kuberun.contract import outcome
 from kuberun.contract.request import RunRequest
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import (
+    caching,
     cancelling,
     capturing,
     invoking,
@@ -66,6 +67,12 @@ _LEVEL_OF_VERDICT = {
     Phase.TIMED_OUT: "ERROR",
     Phase.FAILED: "ERROR",
 }
+
+
+def _cacheable_options(value: Any) -> Any | None:
+    """The JSON form of valid data-provider options; None for anything not to be shared."""
+    verdict = outcomes.from_result(value, data_provider=True)
+    return verdict.result if verdict.status is Phase.SUCCESS else None
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -156,6 +163,7 @@ class Execution:
         self._finalizing = threading.Lock()
         self._loop_runner: asyncio.Runner | None = None
         self._variables: dict[str, Any] | None = None
+        self._cache_hit: bool | None = None
         self._partial_stop = threading.Event()
 
     # --- setting up -------------------------------------------------------
@@ -266,7 +274,7 @@ class Execution:
             info = decorators.entrypoint_info(func)
             if info is not None and info.timeout_seconds:
                 self._shorten_deadline(float(info.timeout_seconds))
-            value = self._call(func)
+            value = self._call_through_cache(func, info)
             kind = info.kind if info is not None else decorators.Kind.WORKFLOW
             return outcomes.from_result(value, data_provider=kind is decorators.Kind.DATA_PROVIDER)
         assert namespace is not None
@@ -274,6 +282,22 @@ class Execution:
         if inspect.isfunction(main) or inspect.iscoroutinefunction(main):
             return outcomes.from_result(self._call(main))
         return outcomes.from_result(namespace.get("result"))
+
+    def _call_through_cache(
+        self, func: Callable[..., Any], info: decorators.EntrypointInfo | None
+    ) -> Any:
+        """Call the entrypoint, through the shared cache when it is a cached data provider."""
+        plan = caching.policy(self.request, info) if self.client is not None else None
+        if plan is None or self.client is None:
+            return self._call(func)
+        cache = caching.SharedCache(
+            self.client,
+            check=self.context.check_cancelled,
+            note=lambda message: self.sequencer.engine("INFO", message),
+        )
+        fetched = cache.fetch(plan, lambda: self._call(func), _cacheable_options)
+        self._cache_hit = fetched.hit
+        return fetched.value
 
     def _shorten_deadline(self, seconds: float) -> None:
         deadline = self._started_monotonic + seconds
@@ -429,6 +453,7 @@ class Execution:
             dropped=counts.dropped + undelivered,
             result_bytes=verdict.result_bytes,
             variables=self._variables,
+            cache_hit=self._cache_hit,
         )
         if undelivered:
             self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
