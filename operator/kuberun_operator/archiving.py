@@ -201,6 +201,8 @@ class Connection(Protocol):
 
     def transaction(self) -> Any: ...
 
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
 
 class Pool(Protocol):
     """The part of an asyncpg pool the archive uses."""
@@ -219,6 +221,16 @@ class Archive:
         async with self._pool.acquire() as conn:
             await conn.execute(SCHEMA)
 
+    async def missing(self, uids: Sequence[str]) -> set[str]:
+        """Which of these executions are not archived yet (the restart sweep asks)."""
+        if not uids:
+            return set()
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT uid FROM kuberun_executions WHERE uid = ANY($1::text[])", list(uids)
+            )
+        return set(uids) - {row["uid"] for row in rows}
+
     async def store(self, row: ExecutionRow, logs: Sequence[LogRow]) -> None:
         """Upsert the execution and add any log rows not archived yet, in one transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -230,9 +242,7 @@ class Archive:
 class StreamReader(Protocol):
     """The part of a `redis.asyncio.Redis` client that reading a log stream needs."""
 
-    async def xrange(
-        self, name: str, min: str = "-", max: str = "+", count: int | None = None
-    ) -> list[tuple[Any, dict[Any, Any]]]: ...
+    def xrange(self, name: Any, min: Any = "-", max: Any = "+", count: Any = None) -> Any: ...
 
 
 async def read_stream(
@@ -243,7 +253,9 @@ async def read_stream(
     entries: list[tuple[Any, dict[Any, Any]]] = []
     start = "-"
     while True:
-        batch = await client.xrange(key, min=start, max="+", count=page)
+        batch: list[tuple[Any, dict[Any, Any]]] = await client.xrange(
+            key, min=start, max="+", count=page
+        )
         entries.extend(batch)
         if len(batch) < page:
             return entries

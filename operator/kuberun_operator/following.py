@@ -21,7 +21,7 @@ import pydantic
 
 from kuberun.contract import spec, status
 from kuberun.contract.statuses import Phase
-from kuberun_operator import manifests, naming, reconciling
+from kuberun_operator import archiving, manifests, naming, reconciling
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, NotFound
@@ -43,6 +43,7 @@ class Runtime:
     redis: RedisIO | None
     metrics: Metrics
     state: ClusterState
+    archive: archiving.Archive | None = None
     ready: bool = False
     accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 import kopf
 
-from kuberun.contract import spec
+from kuberun.contract import keys, spec
 from kuberun.contract.statuses import Phase
-from kuberun_operator import admission, health, naming
+from kuberun_operator import admission, archiving, health, naming
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.following import Follower, Runtime
 from kuberun_operator.kubeio import Kube, load_api_client
@@ -74,6 +76,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     state = ClusterState()
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     memo.runtime = rt
+    if cfg.archive_dsn:
+        memo.archive_pool = await asyncpg.create_pool(cfg.archive_dsn, min_size=1, max_size=4)
+        rt.archive = archiving.Archive(memo.archive_pool)
+        await rt.archive.ensure_schema()
     app = health.build_app(metrics.registry, lambda: rt.ready)
     memo.http = await health.serve(app, cfg.http_host, cfg.http_port)
     # Admission state comes from the cluster, not from memory: list before watching.
@@ -86,6 +92,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
             state.observe_pod(body)
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    if rt.archive is not None:
+        rt.tasks.append(asyncio.create_task(archive_sweep(rt, namespaces), name="kuberun-archive"))
     rt.ready = True
     logger.info(
         "kuberun operator ready: %d live executions, limits %d global / %d per namespace",
@@ -93,6 +101,37 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         cfg.max_running,
         cfg.max_running_per_namespace,
     )
+
+
+async def archive_terminal(rt: Runtime, body: Mapping[str, Any]) -> None:
+    """Archive one terminal Execution with its logs; a failure is logged and left to
+    the next start's sweep (archiving is idempotent)."""
+    if rt.archive is None:
+        return
+    meta = body["metadata"]
+    stream = keys.logs_stream(meta["namespace"], meta["uid"])
+    try:
+        client = rt.redis.client if rt.redis is not None else None
+        await archiving.archive_execution(rt.archive, client, body, stream)
+    except Exception:
+        LOG.exception(
+            "%s/%s: not archived (retried at the next start)", meta["namespace"], meta["name"]
+        )
+
+
+async def archive_sweep(rt: Runtime, namespaces: list[str | None]) -> None:
+    """At start: archive terminal Executions a previous run ended but did not archive."""
+    assert rt.archive is not None
+    for namespace in namespaces:
+        bodies = [
+            body
+            for body in await rt.kube.list_all("Execution", namespace=namespace)
+            if (body.get("status") or {}).get("phase") in TERMINAL
+        ]
+        missing = await rt.archive.missing([b["metadata"]["uid"] for b in bodies])
+        for body in bodies:
+            if body["metadata"]["uid"] in missing:
+                await archive_terminal(rt, body)
 
 
 @kopf.on.cleanup()
@@ -106,6 +145,8 @@ async def cleanup(memo: Any, **_: Any) -> None:
             await task
     if rt.redis is not None:
         await rt.redis.close()
+    if rt.archive is not None:
+        await memo.archive_pool.close()
     await memo.http.cleanup()
     rt.kube.close()
 
@@ -206,7 +247,16 @@ async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> N
     follower = Follower(rt, body, LOG)
     uid = follower.target.uid
     try:
-        await follower.run(stopped)
+        final = await follower.run(stopped)
+        if final is not None and final.phase is not None and final.phase.terminal:
+            await archive_terminal(
+                rt,
+                {
+                    "metadata": dict(body["metadata"]),
+                    "spec": dict(body["spec"]),
+                    "status": final.model_dump(by_alias=True, mode="json", exclude_none=True),
+                },
+            )
         if (
             stopped.reason is not None
             and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason

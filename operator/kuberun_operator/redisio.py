@@ -74,6 +74,12 @@ class RedisIO:
             log.warning("unreadable result of %s/%s attempt %s: %s", namespace, uid, attempt, exc)
             return None, True
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying client, for readers such as the archive's stream reader."""
+        client: aioredis.Redis = self._client
+        return client
+
     async def engine_record(
         self, namespace: str, uid: str, record: reconciling.EngineRecord, now: float
     ) -> bool:

@@ -139,6 +139,13 @@ class Settings(BaseSettings):
             " without it the operator still works from termination messages alone."
         ),
     )
+    archive_dsn: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL DSN of the archive (finished executions and their full logs); unset, so"
+            " a first install needs no database. Redis keeps logs only for a day."
+        ),
+    )
     redis_timeout_seconds: float = Field(
         default=2.0,
         description="Socket timeout of Redis calls, so a dead Redis never stalls a reconcile.",

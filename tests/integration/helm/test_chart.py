@@ -104,6 +104,7 @@ def test_every_operator_setting_is_mapped_with_its_default(
         "runner.jobTtlSeconds=3600",
         "peering.enabled=true",
         "redis.url=redis://redis:6379/0",
+        "archive.existingSecret=kuberun-archive",
     ]
     env = env_of(render(helm, *optional))
     expected = {f"KUBERUN_{name.upper()}" for name in Settings.model_fields}
