@@ -446,6 +446,8 @@ def _record_logs(draft: _Draft, ended: sm.AttemptOutcome, observed: Observed) ->
         complete=summary.dropped == 0,
         dropped=summary.dropped,
     ).model_dump()
+    if summary.cache_hit is not None:  # a data provider said where its options came from
+        draft.st["cache"] = status.CacheStatus(hit=summary.cache_hit).model_dump()
 
 
 def _record_result(

@@ -374,3 +374,15 @@ def test_reconcile_is_stable_on_repeat() -> None:
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert rc.human_duration(seconds) == text
+
+
+@pytest.mark.parametrize("hit", [True, False, None], ids=["hit", "miss", "not-a-provider"])
+def test_cache_status_comes_from_the_runner_summary(hit: bool | None) -> None:
+    pod = f.pod(
+        phase="Succeeded",
+        state=f.terminated(
+            0, reason="Completed", message=summary(Phase.SUCCESS, Reason.COMPLETED, cache_hit=hit)
+        ),
+    )
+    got = decide(started(), job=f.job(complete=True), pod=pod)
+    assert got.status.cache == (None if hit is None else status.CacheStatus(hit=hit))
