@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check lint types layers test-unit test-integration test-e2e fmt bench demo demo-down
+.PHONY: setup check lint types layers test-unit test-integration test-e2e fmt bench bench-logs bench-control demo demo-down
 
 setup: ## venv with the runner, the operator and the dev tools; apt servers when root
 	bash scripts/setup.sh
@@ -38,6 +38,12 @@ check: lint types layers
 
 bench:
 	$(BIN)/python -m bench
+
+bench-logs:
+	$(BIN)/python -m bench logs
+
+bench-control:
+	$(BIN)/python -m bench control --burst-baseline
 
 # The main job, from nothing: set up, bring up the local control plane, Redis and
 # the operator, apply examples/operator/hello.yaml, follow its logs, show its status.
