@@ -8,7 +8,9 @@ PY=${PY:-python3.11}
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
-[ -x /usr/lib/postgresql/15/bin/postgres ] || command -v postgres >/dev/null || need_apt+=(postgresql)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v openssl >/dev/null || need_apt+=(openssl)          # the control plane's PKI
+command -v unshare >/dev/null || need_apt+=(util-linux)       # the process kubelet's mounts
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
