@@ -21,7 +21,7 @@ import pydantic
 
 from kuberun.contract import spec, status
 from kuberun.contract.statuses import Phase
-from kuberun_operator import archiving, manifests, naming, reconciling
+from kuberun_operator import archiving, cachehits, manifests, naming, reconciling
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, NotFound
@@ -162,6 +162,11 @@ class Follower:
         )
         if attempt >= 1 and ended:
             run_result, checked = await self.result(attempt)
+        cached = None
+        if attempt == 0 and rt.redis is not None and isinstance(execution, spec.ExecutionSpec):
+            key = cachehits.lookup_key(execution, target.namespace)
+            if key is not None:
+                cached = await rt.redis.read_cache(key)
         now = time.time()
         decision = reconciling.reconcile(
             target,
@@ -175,6 +180,7 @@ class Follower:
                 queue_position=rt.state.positions.get(target.uid),
                 run_result=run_result,
                 result_checked=checked,
+                cached=cached,
             ),
             rt.settings,
         )

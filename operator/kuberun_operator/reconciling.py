@@ -80,12 +80,20 @@ class EngineRecord:
 
     at: RecordAt
     attempt: int
-    kind: str  # queued | starting | timed_out | cancelled | retrying | failed
+    kind: str  # queued | starting | timed_out | cancelled | retrying | failed | cache_hit
     message: str
     level: str = "INFO"
 
 
 Action = CreateAttempt | SetCancelKey | DeletePod | DeleteJob | EngineRecord
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """A data provider's options found in the shared cache before any pod ran."""
+
+    key: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ class Observed:
     queue_position: int | None = None
     run_result: outcome.RunResult | None = None
     result_checked: bool = False  # the caller asked Redis (run_result None = unavailable)
+    cached: CachedResult | None = None  # the shared cache answered (see `cachehits`)
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,9 @@ def reconcile(
         phase = Phase.CANCELLING
 
     if phase == Phase.PENDING and attempt == 0:
+        if observed.cached is not None and phase != Phase.CANCELLING:
+            _answer_from_cache(draft, observed.cached, settings, now)
+            return _freeze(draft)
         if observed.admitted:
             _start_attempt(draft, target, execution, 1, now)
         else:
@@ -197,6 +209,27 @@ def reconcile(
 
     _follow_attempt(draft, target, execution, observed, settings)
     return _freeze(draft)
+
+
+def _answer_from_cache(draft: _Draft, cached: CachedResult, settings: Settings, now: float) -> None:
+    """End as SUCCESS/CacheHit with the cached options: no Job, no pod."""
+    size = len(json.dumps(cached.value, default=str).encode())
+    if size <= settings.inline_result_max_bytes:
+        draft.st.update(result=cached.value, result_ref=None)
+    else:
+        draft.st.update(
+            result=None, result_ref=status.ResultRef(redis_key=cached.key, bytes=size).model_dump()
+        )
+    draft.st.update(result_available=True, cache=status.CacheStatus(hit=True).model_dump())
+    _finish(draft, now, Phase.SUCCESS, Reason.CACHE_HIT, "answered from the shared cache", None)
+    draft.actions.append(
+        EngineRecord(
+            RecordAt.AFTER_ATTEMPT,
+            0,
+            "cache_hit",
+            f"answered from the shared cache ({cached.key}); no pod was started",
+        )
+    )
 
 
 def _start_attempt(

@@ -9,6 +9,7 @@ timing out on every reconcile while Redis is down.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -54,6 +55,24 @@ class RedisIO:
             self._failed("cancel", exc)
             return False
         return True
+
+    async def read_cache(self, key: str) -> reconciling.CachedResult | None:
+        """A shared-cache entry, or None (missing, unreadable, or Redis away: then the
+        execution simply runs)."""
+        if not self._available():
+            return None
+        try:
+            raw = await self._client.get(key)
+        except (RedisError, OSError) as exc:
+            self._failed("cache", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return reconciling.CachedResult(key=key, value=json.loads(raw))
+        except ValueError:
+            log.warning("unreadable cache entry %s", key)
+            return None
 
     async def read_result(
         self, namespace: str, uid: str, attempt: int

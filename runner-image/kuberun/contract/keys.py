@@ -44,6 +44,12 @@ def params_hash(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def cache_scope(organization: str | None, namespace: str) -> str:
+    """Who shares cache entries: an organization, or else only one namespace (never
+    two tenants by accident)."""
+    return organization or f"namespace:{namespace}"
+
+
 def cache_entry(organization: str, provider: str, parameters: dict[str, Any]) -> str:
     """A cached data-provider result, shared by one organization."""
     return f"{PREFIX}:cache:{organization}:{provider}:{params_hash(parameters)}"

@@ -68,7 +68,7 @@ def policy(request: RunRequest, info: decorators.EntrypointInfo | None) -> Polic
         ttl = spec.cache.ttl_seconds
     if not ttl:
         return None
-    scope = spec.organization or f"namespace:{request.identity.namespace}"
+    scope = keys.cache_scope(spec.organization, request.identity.namespace)
     return Policy(
         entry_key=keys.cache_entry(scope, info.name, spec.parameters),
         lock_key=keys.cache_lock(scope, info.name, spec.parameters),

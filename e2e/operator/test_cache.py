@@ -1,0 +1,82 @@
+"""The shared data-provider cache on a real cluster: concurrent executions compute
+once, and a later one is answered from the cache without a pod."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from e2e import harness
+from e2e.operator import support
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+
+def provider(counter: Path) -> str:
+    return textwrap.dedent(
+        f"""
+        import time
+        from kuberun import data_provider
+
+        @data_provider(name="regions", cache_ttl_seconds=300)
+        def regions(cloud: str = "aws"):
+            with open({str(counter)!r}, "a") as f:
+                f.write("computed\\n")
+            time.sleep(2)
+            return [{{"label": cloud.upper(), "value": cloud}}]
+        """
+    )
+
+
+def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator, tmp_path: Path
+) -> None:
+    ns = kx_namespace
+    counter = tmp_path / "computations"
+    code = provider(counter)
+    names = ["first-a", "first-b", "first-c"]
+    for name in names:
+        support.create(
+            cluster,
+            ns,
+            support.execution(
+                name, code, entrypoint="regions", parameters={"cloud": "gcp"}, organization="acme"
+            ),
+        )
+    ended = [support.wait_phase(cluster, ns, name, "SUCCESS", timeout=90) for name in names]
+    assert all(s["result"] == [{"label": "GCP", "value": "gcp"}] for s in ended)
+    assert counter.read_text().count("computed") == 1
+    assert sorted(s["cache"]["hit"] for s in ended) == [False, True, True]
+    jobs_before = {j.metadata.name for j in support.jobs_of(cluster, ns)}
+    assert len(jobs_before) == 3
+
+    support.create(
+        cluster,
+        ns,
+        support.execution(
+            "later", code, entrypoint="regions", parameters={"cloud": "gcp"}, organization="acme"
+        ),
+    )
+    later = support.wait_phase(cluster, ns, "later", "SUCCESS")
+    assert (later["reason"], later["cache"]["hit"]) == ("CacheHit", True)
+    assert later["result"] == [{"label": "GCP", "value": "gcp"}]
+    assert {j.metadata.name for j in support.jobs_of(cluster, ns)} == jobs_before  # no new Job
+    assert counter.read_text().count("computed") == 1
+
+    support.create(
+        cluster,
+        ns,
+        support.execution(
+            "refresh",
+            code,
+            entrypoint="regions",
+            parameters={"cloud": "gcp"},
+            organization="acme",
+            cache={"bypass": True},
+        ),
+    )
+    refreshed = support.wait_phase(cluster, ns, "refresh", "SUCCESS", timeout=90)
+    assert refreshed["reason"] == "Completed" and refreshed["cache"]["hit"] is False
+    assert counter.read_text().count("computed") == 2

@@ -1,0 +1,29 @@
+"""Which cache entry could answer an Execution without a pod.
+
+A data provider's runner stores its options in the shared cache
+(`kuberun.runtime.caching`, keys from `kuberun.contract.keys`). Before asking
+for a pod, the operator looks up the same entry: a hit ends the execution as
+SUCCESS (reason CacheHit) at once. The lookup can only use what the spec says,
+so it applies when `spec.entrypoint` is the provider's own name (the usual
+form); anything else just runs, and the runner still answers from the cache.
+
+Pure: the key is computed here, the GET happens in `redisio`.
+"""
+
+from __future__ import annotations
+
+from kuberun.contract import keys, spec
+
+
+def lookup_key(execution: spec.ExecutionSpec, namespace: str) -> str | None:
+    """The cache entry that may hold this execution's result, or None when it must run.
+
+    None for scripts (no entrypoint), `cache.bypass`, and `cache.ttlSeconds: 0`;
+    a cancelled execution never needs one either.
+    """
+    if execution.entrypoint is None or execution.cancel:
+        return None
+    if execution.cache is not None and (execution.cache.bypass or execution.cache.ttl_seconds == 0):
+        return None
+    scope = keys.cache_scope(execution.organization, namespace)
+    return keys.cache_entry(scope, execution.entrypoint, execution.parameters)
