@@ -8,7 +8,7 @@ Brings up (or reuses) the local control plane (`python -m e2e.cluster up`), a
 Redis server, the CRD, the namespace's Redis Secret (the operator creates the
 runner ServiceAccount),
 and the operator (`python -m kuberun_operator`) in the background; applies the
-manifest, follows its log stream until it ends, and prints `kubectl get` and
+manifest, follows its log stream with `kuberun logs -f` until it ends, prints `kubectl get` and
 the status. Processes and files live in ~/.cache/kuberun/quickstart; the
 commands it runs are printed so you can repeat them by hand.
 """
@@ -24,11 +24,9 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
-import redis
 import yaml
-
-from kuberun.contract import keys, logrecord
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HOME = pathlib.Path.home() / ".cache" / "kuberun" / "quickstart"
@@ -84,29 +82,14 @@ def down() -> None:
     sh(PY, "-m", "e2e.cluster", "down", cwd=REPO)
 
 
-def follow(manifest: dict, client: redis.Redis) -> None:
+def follow(manifest: dict[str, Any], redis_url: str) -> None:
+    """`kuberun logs -f`: the Execution's log stream, live, until it ends."""
     name = manifest["metadata"]["name"]
-    uid = ""
-    while not uid:
-        uid = sh(
-            "kubectl", "get", "kx", name, "-o", "jsonpath={.metadata.uid}", quiet=True, check=False
-        )
+    while not sh("kubectl", "get", "kx", name, "--ignore-not-found", "-o", "name", quiet=True):
         time.sleep(0.2)
-    stream, last = keys.logs_stream(NAMESPACE, uid), "0-0"
-    print(f"--- logs of {name} (Redis stream {stream}) ---")
-    while True:
-        for entry_id, fields in client.xrange(stream, min=f"({last}", count=500):
-            last = entry_id.decode()
-            record = logrecord.LogRecord.from_fields(fields)
-            print(f"[{record.source.value:6}] {record.level:7} {record.message}")
-        phase = sh("kubectl", "get", "kx", name, "-o", "jsonpath={.status.phase}", quiet=True)
-        if phase in ("SUCCESS", "COMPLETED_WITH_ERRORS", "FAILED", "TIMED_OUT", "CANCELLED"):
-            time.sleep(0.3)
-            for _, fields in client.xrange(stream, min=f"({last}"):
-                record = logrecord.LogRecord.from_fields(fields)
-                print(f"[{record.source.value:6}] {record.level:7} {record.message}")
-            return
-        time.sleep(0.3)
+    argv = [PY, "-m", "kuberun.cli", "logs", name, "-n", NAMESPACE, "-f", "--redis", redis_url]
+    print("$", " ".join(argv), flush=True)
+    subprocess.run(argv, env=ENV, check=False)
 
 
 def main(argv: list[str]) -> int:
@@ -162,7 +145,7 @@ def main(argv: list[str]) -> int:
         sh("kubectl", "delete", "kx", doc["metadata"]["name"], "--ignore-not-found", "--wait")
     sh("kubectl", "apply", "-f", str(path))
     manifest = documents[0]  # followed to its end; the others keep running
-    follow(manifest, redis.Redis.from_url(redis_url))
+    follow(manifest, redis_url)
     print(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "wide"))
     status = json.loads(
         sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "jsonpath={.status}")

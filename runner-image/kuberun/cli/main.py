@@ -1,4 +1,5 @@
-"""`kuberun` — the command line. `kuberun run PATH` runs one execution locally.
+"""`kuberun` — the command line. `kuberun run PATH` runs one execution locally;
+`kuberun logs NAME` prints (or follows) an Execution's logs from a cluster's Redis.
 
 Exit code: 0 only for SUCCESS; otherwise the runner's code for the verdict
 (`kuberun.contract.outcome.ExitCode`); 2 for a usage error.
@@ -14,8 +15,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import pydantic
+import redis
 
-from kuberun.cli import local, parameters, rendering
+from kuberun.cli import following, local, parameters, rendering
 from kuberun.contract import logrecord, outcome, request, spec
 from kuberun.contract.statuses import Phase
 
@@ -79,6 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="use a real Redis (stream, cancel key, result) instead of a pipe",
     )
     run.add_argument("--output", choices=["text", "json"], default="text")
+
+    logs = commands.add_parser(
+        "logs",
+        help="print an Execution's logs from Redis, in order (-f to follow)",
+        description=(
+            "Print the log stream of an Execution in a cluster: every attempt's records and"
+            " the operator's engine records, in their one order. The uid comes from kubectl"
+            " unless --uid is given."
+        ),
+    )
+    logs.add_argument("name", help="the Execution's name")
+    logs.add_argument("-n", "--namespace", help="its namespace (kubectl's current one if unset)")
+    logs.add_argument("--uid", help="its uid (skips kubectl; needs -n)")
+    logs.add_argument("-f", "--follow", action="store_true", help="wait for more until it ends")
+    logs.add_argument(
+        "--redis",
+        default=os.environ.get(request.REDIS_URL_ENV) or None,
+        metavar="URL",
+        help="the Redis the runners write to (default: KUBERUN_REDIS_URL)",
+    )
+    logs.add_argument("--kubectl", metavar="PATH", help="kubectl to use (default: on PATH)")
+    logs.add_argument("--output", choices=["text", "json"], default="text")
     return parser
 
 
@@ -136,10 +160,46 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
 
 
+def logs_command(args: argparse.Namespace) -> int:
+    if not args.redis:
+        _fail("logs are read from Redis: pass --redis URL or set KUBERUN_REDIS_URL")
+    binary = following.find_kubectl(args.kubectl)
+    kubectl = following.Kubectl(binary, args.namespace) if binary else None
+    namespace, uid = args.namespace, args.uid
+    try:
+        if uid is None:
+            if kubectl is None:
+                _fail("kubectl not found: pass --kubectl PATH, or --uid with -n")
+            namespace, uid = following.locate(kubectl, args.name)
+        elif namespace is None:
+            _fail("--uid needs -n NAMESPACE")
+        show = rendering.record_json if args.output == "json" else rendering.record_text
+        client = redis.Redis.from_url(args.redis, socket_connect_timeout=5)
+        finished = following.PhaseWatch(kubectl, args.name) if kubectl else (lambda: False)
+        shown = following.follow(
+            client,
+            following.stream_key(namespace, uid),
+            lambda record: print(show(record), flush=True),
+            follow=args.follow,
+            finished=finished,
+        )
+    except following.ExecutionNotFound as exc:
+        _fail(f"execution {args.name}: {exc}")
+    except redis.RedisError as exc:
+        _fail(f"cannot read the logs from Redis: {exc}")
+    except KeyboardInterrupt:
+        return 0
+    if shown == 0 and not args.follow:
+        print(f"kuberun: no log records for {namespace}/{args.name} (yet)", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         raise SystemExit(run_command(args))
+    if args.command == "logs":
+        raise SystemExit(logs_command(args))
     _fail(f"unknown command {args.command}")  # pragma: no cover
 
 
