@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from kuberun.contract import keys, logrecord, spec
+from kuberun.contract import logrecord, spec
 from kuberun.contract.statuses import Phase
 
 # How long one XREAD waits before the command looks at the phase again.
@@ -70,31 +70,31 @@ def terminal(phase: str) -> bool:
         return False
 
 
-def follow(
+def show_stream(
     client: redis.Redis,
     stream: str,
     show: Callable[[logrecord.LogRecord], None],
     *,
-    follow: bool,
+    keep_following: bool,
     finished: Callable[[], bool],
 ) -> int:
-    """Print every record of `stream` in order; with `follow`, until `finished()` and drained.
+    """Show every record of `stream` in order; when following, until `finished()` and drained.
 
     Returns the number of records shown.
     """
     last, shown = "0-0", 0
     done = False
     while True:
-        if follow:
+        if keep_following:
             reply: Any = client.xread({stream: last}, count=PAGE, block=BLOCK_MS)
             entries = reply[0][1] if reply else []
         else:
-            entries = client.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=PAGE)
+            entries = client.xrange(stream, min=f"({last}", count=PAGE)  # exclusive of `last`
         for entry_id, fields in entries:
             last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             show(logrecord.LogRecord.from_fields(fields))
             shown += 1
-        if not follow:
+        if not keep_following:
             if len(entries) < PAGE:
                 return shown
             continue
@@ -127,7 +127,3 @@ def locate(kubectl: Kubectl, name: str) -> tuple[str, str]:
     if len(found) != 2:
         raise ExecutionNotFound(f"kubectl did not return the namespace and uid of {name}")
     return found[0], found[1]
-
-
-def stream_key(namespace: str, uid: str) -> str:
-    return keys.logs_stream(namespace, uid)

@@ -18,7 +18,7 @@ import pydantic
 import redis
 
 from kuberun.cli import following, local, parameters, rendering
-from kuberun.contract import logrecord, outcome, request, spec
+from kuberun.contract import keys, logrecord, outcome, request, spec
 from kuberun.contract.statuses import Phase
 
 USAGE_ERROR = 2
@@ -176,11 +176,11 @@ def logs_command(args: argparse.Namespace) -> int:
         show = rendering.record_json if args.output == "json" else rendering.record_text
         client = redis.Redis.from_url(args.redis, socket_connect_timeout=5)
         finished = following.PhaseWatch(kubectl, args.name) if kubectl else (lambda: False)
-        shown = following.follow(
+        shown = following.show_stream(
             client,
-            following.stream_key(namespace, uid),
+            keys.logs_stream(namespace, uid),
             lambda record: print(show(record), flush=True),
-            follow=args.follow,
+            keep_following=args.follow,
             finished=finished,
         )
     except following.ExecutionNotFound as exc:
