@@ -117,9 +117,7 @@ class SharedCache:
         must not be cached (an invalid result is never shared).
         """
         if not plan.read:
-            value = compute()
-            self._store(plan, cacheable(value))
-            return Fetched(value, hit=False)
+            return self._compute_and_store(plan, compute, cacheable)
         waiting_noted = False
         try:
             while True:
@@ -177,9 +175,7 @@ class SharedCache:
                 cached = self._get(plan)  # filled between our miss and our lock
                 if cached is not None:
                     return cached
-            value = compute()
-            self._store(plan, cacheable(value))
-            return Fetched(value, hit=False)
+            return self._compute_and_store(plan, compute, cacheable)
         finally:
             done.set()
             renewer.join()
@@ -189,6 +185,13 @@ class SharedCache:
                 pass  # expired while computing; someone else may hold it now
             except redis.RedisError as exc:
                 self._note(f"cache lock not released ({exc}); it expires by itself")
+
+    def _compute_and_store(
+        self, plan: Policy, compute: Callable[[], Any], cacheable: Callable[[Any], Any | None]
+    ) -> Fetched:
+        value = compute()
+        self._store(plan, cacheable(value))
+        return Fetched(value, hit=False)
 
     def _renew(self, lock: redis.lock.Lock, done: threading.Event) -> None:
         while not done.wait(self._lock_ttl / 3):
