@@ -84,16 +84,19 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     memo.http = await health.serve(app, cfg.http_host, cfg.http_port)
     # Admission state comes from the cluster, not from memory: list before watching.
     namespaces: list[str | None] = list(cfg.namespaces) or [None]
+    ended: list[dict[str, Any]] = []  # for the archive's catch-up sweep
     for namespace in namespaces:
         for body in await kube.list_all("Execution", namespace=namespace):
             state.observe_execution(body)
+            if (body.get("status") or {}).get("phase") in TERMINAL:
+                ended.append(body)
         for body in await kube.list_all("Job", naming.SELECTOR, namespace):
             state.observe_job(body)
         for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
             state.observe_pod(body)
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
     if rt.archive is not None:
-        rt.tasks.append(asyncio.create_task(archive_sweep(rt, namespaces), name="kuberun-archive"))
+        rt.tasks.append(asyncio.create_task(archive_sweep(rt, ended), name="kuberun-archive"))
     rt.ready = True
     logger.info(
         "kuberun operator ready: %d live executions, limits %d global / %d per namespace",
@@ -119,19 +122,14 @@ async def archive_terminal(rt: Runtime, body: Mapping[str, Any]) -> None:
         )
 
 
-async def archive_sweep(rt: Runtime, namespaces: list[str | None]) -> None:
-    """At start: archive terminal Executions a previous run ended but did not archive."""
+async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
+    """At start: archive the terminal Executions (listed by startup) that a previous run
+    ended but did not archive."""
     assert rt.archive is not None
-    for namespace in namespaces:
-        bodies = [
-            body
-            for body in await rt.kube.list_all("Execution", namespace=namespace)
-            if (body.get("status") or {}).get("phase") in TERMINAL
-        ]
-        missing = await rt.archive.missing([b["metadata"]["uid"] for b in bodies])
-        for body in bodies:
-            if body["metadata"]["uid"] in missing:
-                await archive_terminal(rt, body)
+    missing = await rt.archive.missing([body["metadata"]["uid"] for body in ended])
+    for body in ended:
+        if body["metadata"]["uid"] in missing:
+            await archive_terminal(rt, body)
 
 
 @kopf.on.cleanup()
