@@ -3,31 +3,15 @@ once, and a later one is answered from the cache without a pod."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from e2e import harness
 from e2e.operator import support
+from tests.support.data_providers import counting_provider
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-def provider(counter: Path) -> str:
-    return textwrap.dedent(
-        f"""
-        import time
-        from kuberun import data_provider
-
-        @data_provider(name="regions", cache_ttl_seconds=300)
-        def regions(cloud: str = "aws"):
-            with open({str(counter)!r}, "a") as f:
-                f.write("computed\\n")
-            time.sleep(2)
-            return [{{"label": cloud.upper(), "value": cloud}}]
-        """
-    )
 
 
 def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
@@ -35,7 +19,7 @@ def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
 ) -> None:
     ns = kx_namespace
     counter = tmp_path / "computations"
-    code = provider(counter)
+    code = counting_provider(counter, seconds=2)
     names = ["first-a", "first-b", "first-c"]
     for name in names:
         support.create(

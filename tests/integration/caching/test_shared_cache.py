@@ -3,7 +3,6 @@ concurrent misses compute once, hits skip the code, failures are never shared.""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,7 @@ import redis
 from kuberun.contract import keys, spec
 from kuberun.contract.statuses import Phase
 from tests.integration.runtime import runner
-
-
-def provider_source(counter: Path, *, fail: bool = False) -> str:
-    return textwrap.dedent(
-        f"""
-        import time
-        from kuberun import data_provider
-
-        @data_provider(name="regions", cache_ttl_seconds=60)
-        def regions(cloud: str = "aws"):
-            with open({str(counter)!r}, "a") as f:
-                f.write("computed\\n")
-            time.sleep(1.0)
-            if {fail!r}:
-                raise RuntimeError("backend down")
-            return [{{"label": cloud.upper(), "value": cloud}}]
-        """
-    )
+from tests.support.data_providers import counting_provider
 
 
 def provider_request(source: str, **spec_fields: Any) -> Any:
@@ -46,7 +28,7 @@ def test_concurrent_misses_compute_once_and_all_get_the_result(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     counter = tmp_path / "counter"
-    source = provider_source(counter)
+    source = counting_provider(counter, ttl=60)
     started = [
         runner.start(tmp_path / f"run{i}", provider_request(source), redis_url=redis_url)
         for i in range(6)
@@ -75,7 +57,7 @@ def test_bypass_recomputes_and_refreshes(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     counter = tmp_path / "counter"
-    source = provider_source(counter)
+    source = counting_provider(counter, ttl=60)
     runner.run(tmp_path / "first", provider_request(source), redis_url=redis_url)
     bypass = provider_request(source, cache=spec.Cache(bypass=True))
     runner.run(tmp_path / "bypass", bypass, redis_url=redis_url)
@@ -87,7 +69,7 @@ def test_a_failure_is_not_cached_and_waiters_compute_after_it(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     counter = tmp_path / "counter"
-    failing = provider_source(counter, fail=True)
+    failing = counting_provider(counter, fail=True, ttl=60)
     started = [
         runner.start(tmp_path / f"run{i}", provider_request(failing), redis_url=redis_url)
         for i in range(3)
@@ -104,7 +86,7 @@ def test_organizations_do_not_share(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     counter = tmp_path / "counter"
-    source = provider_source(counter)
+    source = counting_provider(counter, ttl=60)
     runner.run(tmp_path / "acme", provider_request(source), redis_url=redis_url)
     other = provider_request(source, organization="globex")
     runner.run(tmp_path / "globex", other, redis_url=redis_url)
