@@ -1,4 +1,4 @@
-"""Build the control-plane binaries from the pinned Go modules, once per version.
+"""Build the cluster's binaries (control plane, scheduler, kubelet) from the pinned Go modules, once per version.
 
 The Go modules under ``e2e/go/`` pin every version (``kube`` holds Kubernetes
 and etcd, ``helm`` holds Helm: Helm 3.22 requires the 0.37 staging modules while
@@ -35,6 +35,8 @@ HELM_MODULE = GO_ROOT / "helm"
 PROGRAMS: dict[str, tuple[pathlib.Path, str]] = {
     "kube-apiserver": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver"),
     "kube-controller-manager": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
+    "kube-scheduler": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
+    "kubelet": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubelet"),
     "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl"),
     "etcd": (KUBE_MODULE, "./cmd/etcd"),
     "helm": (HELM_MODULE, "helm.sh/helm/v3/cmd/helm"),
