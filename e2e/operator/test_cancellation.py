@@ -39,7 +39,7 @@ def test_async_code_is_cancelled_within_a_second(
     assert records[-1][1]["source"] == "engine" and "cancelled" in records[-1][1]["msg"]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_cpu_loop_that_never_checks_is_stopped_after_the_grace_period(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:

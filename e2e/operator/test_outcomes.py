@@ -87,7 +87,7 @@ def test_user_error_fails_with_its_message(
     assert "amount must be positive" in status["error"]["message"]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_timeout_stops_a_sleeping_process(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator, redis_client
 ) -> None:
@@ -202,7 +202,7 @@ def test_runner_killed_without_a_verdict_fails(
     assert "signal 9" in status["message"]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_hung_runner_is_killed_at_the_hard_deadline(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:

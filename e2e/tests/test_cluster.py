@@ -25,7 +25,7 @@ def test_kubectl_reports_the_pinned_version(cluster: harness.Cluster) -> None:
         assert version["serverVersion"]["gitVersion"] == pinned
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_helm_reports_the_pinned_version() -> None:
     out = subprocess.run(
         [str(binaries.helm_path()), "version", "--short"],
@@ -49,7 +49,7 @@ def test_finished_job_is_removed_by_its_ttl(cluster: harness.Cluster, namespace:
     harness.wait_for("the job and its pod to be collected", gone, timeout=60)
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_up_and_down_leave_no_process_or_port(cluster: harness.Cluster) -> None:
     with tempfile.TemporaryDirectory(prefix="kuberun-updown-") as directory:
         state = controlplane.up(pathlib.Path(directory))

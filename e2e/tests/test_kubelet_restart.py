@@ -10,7 +10,7 @@ import pytest
 from e2e import harness
 from e2e.tests import manifests
 
-pytestmark = [pytest.mark.e2e, pytest.mark.process_kubelet, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.local_node, pytest.mark.timeout(120)]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])

@@ -282,7 +282,7 @@ def test_fallback_to_logs_on_error_fills_the_message(
     assert "last words" in terminated.message  # type: ignore[attr-defined]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_pids_limit_stops_a_thread_bomb(cluster: harness.Cluster, namespace: str) -> None:
     script = (
         "import threading, time\n"
