@@ -24,7 +24,10 @@ LABEL org.opencontainers.image.title="kuberun operator" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /install /usr/local
-# Non-root, read-only friendly: the operator writes nothing to disk.
+# Non-root, read-only friendly: the operator writes nothing to disk. The uid has a
+# passwd entry because kopf names its peering identity after the user (getpass).
+RUN echo "kuberun:x:65532:65532:kuberun operator:/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "kuberun:x:65532:" >> /etc/group
 USER 65532:65532
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

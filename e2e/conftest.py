@@ -31,11 +31,13 @@ import pytest
 
 from e2e import harness
 from e2e.cluster import binaries, controlplane, processes
-from e2e.node import images
+from e2e.node import containerd, images
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "local_node: needs the node started on this machine (cluster.local)")
+    config.addinivalue_line(
+        "markers", "local_node: needs the node started on this machine (cluster.local)"
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -60,6 +62,9 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
     if existing is not None:
         state = harness.local_state_for(existing)
         local = harness.LocalCluster(state) if state is not None else None
+        if state is not None:
+            # A cluster kept across runs gets the images of this checkout.
+            containerd.import_images(state.containerd, images.ensure_built())
         yield harness.connect(existing, local)
         return
     chosen = os.environ.get("KUBERUN_E2E_STATE_DIR")

@@ -309,8 +309,7 @@ def start_kubelet(state: State) -> State:
     insecure.verify_mode = ssl.CERT_NONE
     _wait(
         "the kubelet's /healthz",
-        lambda: _get(f"http://127.0.0.1:{state.kubelet_healthz_port}/healthz", insecure)[0]
-        == 200,
+        lambda: _get(f"http://127.0.0.1:{state.kubelet_healthz_port}/healthz", insecure)[0] == 200,
         timeout=60,
         watch=(record,),
     )

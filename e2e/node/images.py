@@ -161,10 +161,21 @@ def pause_key() -> str:
 
 
 #: The files each Dockerfile copies, beside the Dockerfile itself.
-RUNNER_INPUTS = ("runner-image/Dockerfile", "pyproject.toml", "README.md", "images/runner.lock",
-                 "runner-image/kuberun")
-OPERATOR_INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "images/operator.lock",
-                   "runner-image/kuberun", "operator/kuberun_operator")
+RUNNER_INPUTS = (
+    "runner-image/Dockerfile",
+    "pyproject.toml",
+    "README.md",
+    "images/runner.lock",
+    "runner-image/kuberun",
+)
+OPERATOR_INPUTS = (
+    "Dockerfile",
+    "pyproject.toml",
+    "README.md",
+    "images/operator.lock",
+    "runner-image/kuberun",
+    "operator/kuberun_operator",
+)
 
 
 def app_key(inputs: Sequence[str]) -> str:

@@ -133,8 +133,12 @@ def config(
         "crashLoopBackOff": {"maxContainerRestartPeriod": "2s"},
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
-                         "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
         "evictionPressureTransitionPeriod": "5s",
         "nodeStatusUpdateFrequency": "4s",
         "nodeStatusReportFrequency": "1m",
@@ -210,8 +214,12 @@ def start(
 
 def cleanup_shared_dirs() -> None:
     """The kubelet writes a few paths outside its root dir whatever it is told; tidy them."""
-    for path in ("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/plugins_registry",
-                 "/var/lib/kubelet/plugins", "/var/lib/kubelet/pod-resources"):
+    for path in (
+        "/var/lib/kubelet/device-plugins",
+        "/var/lib/kubelet/plugins_registry",
+        "/var/lib/kubelet/plugins",
+        "/var/lib/kubelet/pod-resources",
+    ):
         with contextlib.suppress(OSError):
             directory = pathlib.Path(path)
             if directory.is_dir() and not any(directory.iterdir()):

@@ -84,9 +84,11 @@ def operator(
 ) -> Iterator[support.Operator]:
     op = support.operator_for(
         cluster, kx_namespace, redis_server.url, tmp_path / "operator.log", operator_env
-    ).start()
-    yield op
-    op.stop()
+    )
+    try:
+        yield op.start()
+    finally:
+        op.stop()
     support.release_finalizers(cluster, kx_namespace)
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:

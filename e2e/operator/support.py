@@ -123,7 +123,8 @@ class ChartOperator:
 
     @property
     def release(self) -> str:
-        return f"kr-{self.namespace}"[:40].rstrip("-")
+        """Unique per test: the namespace's random suffix (cluster-scoped RBAC is named by it)."""
+        return f"kr-{self.namespace.rsplit('-', 1)[-1]}"
 
     @property
     def selector(self) -> str:
@@ -173,8 +174,8 @@ class ChartOperator:
             values = self.log_path.with_suffix(".values.json")
             values.parent.mkdir(parents=True, exist_ok=True)
             values.write_text(json.dumps(self.values()))
-            self._helm("install", self.release, str(CHART), "--skip-crds", "-f", str(values))
             self.installed = True
+            self._helm("install", self.release, str(CHART), "--skip-crds", "-f", str(values))
         harness.wait_for("the operator pod ready", self._fresh_and_ready, timeout=120, interval=0.2)
         return self
 
@@ -273,6 +274,7 @@ class ProcessOperator:
             "KUBERUN_NAMESPACES": json.dumps([self.namespace]),
             "KUBERUN_HTTP_PORT": str(self.port),
             "KUBERUN_HTTP_HOST": "127.0.0.1",
+            "KUBERUN_RUNNER_IMAGE": images.planned().runner.ref,
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
@@ -429,8 +431,20 @@ def elapsed_since(start: float) -> float:
     return time.monotonic() - start
 
 
+def _runs_code(pod: Any) -> bool:
+    """A pod starting or running its runner: the slot admission counts.
+
+    A runner that has exited frees its slot at once (the operator reads the
+    termination message), although the kubelet reports the pod's own phase a
+    moment later.
+    """
+    if pod.metadata.deletion_timestamp or pod.status.phase not in ("Pending", "Running"):
+        return False
+    return not any(c.state.terminated for c in pod.status.container_statuses or [])
+
+
 class PodPeak:
-    """The most runner pods alive at once in a namespace, polled every 50 ms."""
+    """The most runner pods running code at once in a namespace, polled every 50 ms."""
 
     def __init__(self, cluster: harness.Cluster, namespace: str) -> None:
         self.cluster, self.namespace = cluster, namespace
@@ -449,11 +463,6 @@ class PodPeak:
     def _run(self) -> None:
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                live = [
-                    p
-                    for p in pods_of(self.cluster, self.namespace)
-                    if p.status.phase in ("Pending", "Running")
-                    and not p.metadata.deletion_timestamp
-                ]
+                live = [p for p in pods_of(self.cluster, self.namespace) if _runs_code(p)]
                 self.peak = max(self.peak, len(live))
             time.sleep(0.05)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import textwrap
 import time
 
@@ -189,11 +192,19 @@ def test_recreated_execution_of_the_same_name_runs_its_own_code(
     assert account.automount_service_account_token is False
 
 
+@pytest.mark.local_node
 def test_runner_killed_without_a_verdict_fails(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:
-    code = "import os, signal\nprint('bye')\nos.kill(os.getpid(), signal.SIGKILL)"
+    # The runner is its container's PID 1, which ignores a SIGKILL sent from inside
+    # its own PID namespace: the kill comes from the host, as the OOM killer's would.
+    code = "import time\nprint('bye')\ntime.sleep(600)"
     support.create(cluster, kx_namespace, support.execution("dies", code))
+    support.wait_phase(cluster, kx_namespace, "dies", "RUNNING", timeout=30)
+    [pod] = support.pods_of(cluster, kx_namespace)
+    assert cluster.local is not None
+    pid = harness.wait_container_pid(cluster.local, kx_namespace, pod.metadata.name, "runner")
+    os.kill(pid[0], signal.SIGKILL)
 
     status = support.wait_phase(cluster, kx_namespace, "dies", "FAILED")
 
@@ -227,3 +238,38 @@ def test_hung_runner_is_killed_at_the_hard_deadline(
 
     assert status["reason"] == "DeadlineExceeded"
     harness.wait_for("process gone", lambda: not local.process_alive(pid), timeout=15)
+
+
+LOCKED_DOWN = """
+import os, pathlib
+print("echo from the runner", os.getuid())
+try:
+    pathlib.Path("/probe").write_text("x")
+    root_writable = True
+except OSError:
+    root_writable = False
+pathlib.Path("/tmp/scratch").write_text("ok")
+pathlib.Path(os.path.expanduser("~/.cache")).mkdir(exist_ok=True)
+result = {
+    "uid": os.getuid(),
+    "gid": os.getgid(),
+    "root_writable": root_writable,
+    "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+}
+"""
+
+
+def test_runner_pod_is_locked_down_and_kubectl_logs_shows_its_echo(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    support.create(cluster, kx_namespace, support.execution("locked", LOCKED_DOWN))
+
+    status = support.wait_phase(cluster, kx_namespace, "locked", "SUCCESS", timeout=60)
+
+    assert status["result"] == {"uid": 65532, "gid": 65532, "root_writable": False, "token": False}
+    [pod] = support.pods_of(cluster, kx_namespace)
+    [container] = pod.spec.containers
+    assert container.security_context.read_only_root_filesystem is True
+    assert not any(v.projected for v in pod.spec.volumes or [])  # no API token volume
+    log = cluster.kubectl("-n", kx_namespace, "logs", pod.metadata.name).stdout
+    assert "echo from the runner 65532" in log

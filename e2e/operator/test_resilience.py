@@ -61,7 +61,10 @@ def test_sigkill_with_twenty_in_flight_every_execution_ends_once_and_right(
     per_execution = collections.Counter(j.metadata.labels["kuberun.dev/execution"] for j in jobs)
     assert all(count == 1 for count in per_execution.values()), per_execution
     started = {n for n, s in finals.items() if s["attempt"] >= 1}
-    assert set(per_execution) == started
+    # A cancel the runner did not finish within its grace (on 2 busy cores) ends with
+    # the operator deleting its Job; every other started execution keeps its one Job.
+    ran_to_the_end = {n for n in started if expected[n] != "CANCELLED"}
+    assert ran_to_the_end <= set(per_execution) <= started
     for name, final in finals.items():
         if expected[name] == "SUCCESS":
             assert final["result"] == int(name.split("-")[1])

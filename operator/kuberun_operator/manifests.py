@@ -17,6 +17,10 @@ from kuberun_operator.settings import Settings
 RUNNER_CONTAINER = "runner"
 REQUEST_VOLUME = "request"
 SOURCE_VOLUME = "source"
+SCRATCH_VOLUME = "scratch"
+#: Writable places on the read-only root filesystem, from one emptyDir: temp files
+#: and the home directory (where libraries keep caches and config).
+SCRATCH_MOUNTS = {"/tmp": "tmp", "/home/runner": "home"}
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,17 @@ def build_job_manifest(
     ]
     mounts: list[dict[str, Any]] = [
         {"name": REQUEST_VOLUME, "mountPath": request.REQUEST_DIR_DEFAULT, "readOnly": True},
+        *(
+            {"name": SCRATCH_VOLUME, "mountPath": path, "subPath": sub}
+            for path, sub in SCRATCH_MOUNTS.items()
+        ),
     ]
     volumes: list[dict[str, Any]] = [
         {
             "name": REQUEST_VOLUME,
             "secret": {"secretName": naming.request_secret_name(ref.name, attempt)},
         },
+        {"name": SCRATCH_VOLUME, "emptyDir": {}},
     ]
     config_map = execution.source.config_map
     if config_map is not None:
@@ -174,10 +183,11 @@ def build_job_manifest(
         "terminationMessagePath": request.TERMINATION_LOG_DEFAULT,
         "terminationMessagePolicy": "File",
         "securityContext": {
-            # The "restricted" Pod Security Standard; the root filesystem stays writable
-            # because user code may write temp files where it likes.
+            # The "restricted" Pod Security Standard, and a read-only root filesystem:
+            # user code writes to /tmp and its home (an emptyDir), nothing else.
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
     }

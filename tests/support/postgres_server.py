@@ -54,7 +54,9 @@ def _run(argv: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres(host: str = "127.0.0.1", subnet: str | None = None) -> Iterator[PostgresServer]:
+def running_postgres(
+    host: str = "127.0.0.1", subnet: str | None = None
+) -> Iterator[PostgresServer]:
     """A fresh PostgreSQL server (trust auth) for the duration of the block.
 
     It listens on loopback and on ``host``; clients from ``subnet`` (a bridge the

@@ -107,3 +107,17 @@ def test_long_names_fit_kubernetes_limits() -> None:
     assert len(job_name) <= 63 and job_name.endswith("-10")
     assert naming.job_name(name, 10) != naming.job_name("a" * 249, 10)
     assert len(naming.labels(name, "u", 1)[naming.NAME_LABEL]) <= 63
+
+
+def test_root_filesystem_is_read_only_with_scratch_for_tmp_and_home() -> None:
+    pod = build()["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    scratch = {
+        m["mountPath"]: m.get("subPath")
+        for m in container["volumeMounts"]
+        if m["name"] == manifests.SCRATCH_VOLUME
+    }
+    assert scratch == {"/tmp": "tmp", "/home/runner": "home"}
+    assert {"name": manifests.SCRATCH_VOLUME, "emptyDir": {}} in pod["volumes"]
+    assert pod["automountServiceAccountToken"] is False
