@@ -26,6 +26,10 @@ ONE_SOURCE_RULE = (
 )
 ONE_SOURCE_MESSAGE = "source must set exactly one of inline, configMap or path"
 RETRYABLE = [Phase.FAILED.value, Phase.TIMED_OUT.value, Phase.COMPLETED_WITH_ERRORS.value]
+# Spec fields a user may change after creation. `cancel` is the GitOps way to stop
+# a run; every other field describes the run itself, which has started (or is queued
+# as it was asked): changing it would silently not apply, so the API server refuses.
+MUTABLE_SPEC_FIELDS = frozenset({"cancel"})
 
 _KEEP = ("minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "description")
 
@@ -89,12 +93,46 @@ def spec_schema() -> dict[str, Any]:
     source["x-kubernetes-validations"] = [{"rule": ONE_SOURCE_RULE, "message": ONE_SOURCE_MESSAGE}]
     retry_on = schema["properties"]["retry"]["properties"]["on"]["items"]
     retry_on["enum"] = list(RETRYABLE)
+    schema["x-kubernetes-validations"] = immutability_rules(schema)
     return schema
 
 
+def immutability_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """CEL transition rules: every spec field but `cancel` keeps its value after creation.
+
+    One rule per field, so the error names the field. A rule on the spec (not on
+    the field) sees a field being added or removed, which a rule on the field
+    itself would not: transition rules run only where old and new both exist.
+    Free-form JSON (`parameters`, `env`) compares by value too.
+    """
+    rules = []
+    for name in schema["properties"]:
+        if name in MUTABLE_SPEC_FIELDS:
+            continue
+        rules.append(
+            {
+                "rule": (
+                    f"has(self.{name}) == has(oldSelf.{name})"
+                    f" && (!has(self.{name}) || self.{name} == oldSelf.{name})"
+                ),
+                "message": (
+                    f"spec.{name} cannot change after the Execution is created; only spec.cancel"
+                    " can (create a new Execution to run with other settings)"
+                ),
+                "fieldPath": f".{name}",
+                "reason": "FieldValueForbidden",
+            }
+        )
+    return rules
+
+
 def status_schema() -> dict[str, Any]:
-    """The status's structural schema."""
-    return _schema_of(status.ExecutionStatus)
+    """The status's structural schema; conditions are a map list keyed by type (metav1)."""
+    schema = _schema_of(status.ExecutionStatus)
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return schema
 
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
