@@ -31,7 +31,22 @@ RETRYABLE = [Phase.FAILED.value, Phase.TIMED_OUT.value, Phase.COMPLETED_WITH_ERR
 # as it was asked): changing it would silently not apply, so the API server refuses.
 MUTABLE_SPEC_FIELDS = frozenset({"cancel"})
 
-_KEEP = ("minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "description")
+# What a map's key pattern means, for the CRD's error message.
+KEY_KINDS = {
+    spec.LABEL_KEY_PATTERN: "a label key ([prefix/]name, e.g. example.com/team)",
+    spec.EXTENDED_RESOURCE_PATTERN: "a domain-qualified resource name (e.g. nvidia.com/gpu)",
+}
+
+_KEEP = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "enum",
+    "description",
+    "maxProperties",
+)
 
 
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +74,10 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     out.update({k: node[k] for k in _KEEP if k in node})
     if kind == "object":
         props = node.get("properties")
+        if not props and (
+            node.get("patternProperties") or isinstance(node.get("additionalProperties"), dict)
+        ):
+            return _map(node, out, defs)
         if not props:
             out["x-kubernetes-preserve-unknown-fields"] = True
             return out
@@ -72,6 +91,44 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if "minItems" in node:
             out["minItems"] = node["minItems"]
     return out
+
+
+def _map(node: dict[str, Any], out: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A `dict[K, V]`: a map of V, its keys' pattern and length checked in CEL.
+
+    Structural schemas have no patternProperties or propertyNames, so the key rule
+    pydantic states as those becomes an `x-kubernetes-validations` rule.
+    """
+    patterns = node.get("patternProperties") or {}
+    if len(patterns) > 1:
+        raise ValueError(f"a map may have one key pattern, not {sorted(patterns)}")
+    if patterns:
+        ((key_pattern, value),) = patterns.items()
+    else:
+        key_pattern, value = None, node["additionalProperties"]
+    out["additionalProperties"] = _structural(value, defs)
+    checks = []
+    if key_pattern is not None:
+        checks.append(f"k.matches({_cel_string(key_pattern)})")
+    max_key = (node.get("propertyNames") or {}).get("maxLength")
+    if max_key is not None:
+        checks.append(f"size(k) <= {max_key}")
+    if checks:
+        out["x-kubernetes-validations"] = [
+            {
+                "rule": f"self.all(k, {' && '.join(checks)})",
+                "message": f"every key must be {KEY_KINDS.get(key_pattern or '', 'valid')}"
+                + (f", at most {max_key} characters" if max_key else ""),
+            }
+        ]
+    return out
+
+
+def _cel_string(text: str) -> str:
+    """A CEL raw string literal holding `text` (regexes keep their backslashes)."""
+    if "'" in text:
+        raise ValueError(f"cannot quote {text!r} for CEL")
+    return f"r'{text}'"
 
 
 def _free(node: dict[str, Any]) -> dict[str, Any]:
