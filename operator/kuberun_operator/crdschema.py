@@ -189,6 +189,9 @@ def status_schema() -> dict[str, Any]:
     conditions = schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
+    # Served (defaulted on every read) before the operator has written anything, so a new
+    # Execution reads "generation 1 not observed yet": InProgress to kstatus, not Current.
+    schema["default"] = {"observedGeneration": 0}
     return schema
 
 
