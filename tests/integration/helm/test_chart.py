@@ -60,9 +60,15 @@ def env_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(docs)["env"]}
 
 
-def rules(docs: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
+OPERATOR = "kx-kuberun-operator"
+
+
+def rules(
+    docs: list[dict[str, Any]], kind: str, prefix: str = OPERATOR
+) -> Iterator[dict[str, Any]]:
+    """The rules of the `kind` roles named `prefix...` (by default: the operator's own)."""
     for doc in docs:
-        if doc["kind"] == kind:
+        if doc["kind"] == kind and doc["metadata"]["name"].startswith(prefix):
             yield from doc["rules"]
 
 
