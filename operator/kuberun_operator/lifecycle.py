@@ -8,7 +8,8 @@ repeated post after a crash is a 409, not a second Event.
 
     old → new                                   Event (type)
     (none) → PENDING                            Queued (Normal)
-    not RUNNING → RUNNING                       Started (Normal)
+    an attempt gains its start time             Started (Normal; also for a run so short
+                                                that RUNNING was never seen)
     reason becomes Retrying                     Retrying (Warning)
     → SUCCESS                                   Succeeded (Normal)
     → FAILED or COMPLETED_WITH_ERRORS           Failed (Warning)
@@ -63,16 +64,20 @@ def events_for(old: status.ExecutionStatus, new: status.ExecutionStatus) -> list
     out: list[LifecycleEvent] = []
     if old.phase is None and new.phase is not None:
         out.append(LifecycleEvent("Queued", "Normal", "queued for a slot", 0))
-    if new.phase == Phase.RUNNING and old.phase != Phase.RUNNING:
-        out.append(
-            LifecycleEvent("Started", "Normal", f"attempt {new.attempt} started", new.attempt)
-        )
+    for attempt in _newly_started(old, new):
+        out.append(LifecycleEvent("Started", "Normal", f"attempt {attempt} started", attempt))
     if new.reason == Reason.RETRYING and old.reason != Reason.RETRYING:
         out.append(LifecycleEvent("Retrying", "Warning", new.message or "retrying", new.attempt))
     if new.phase is not None and new.phase.terminal and new.phase != old.phase:
         reason, kind = _TERMINAL_EVENT[new.phase]
         out.append(LifecycleEvent(reason, kind, _detail(new), new.attempt))
     return out
+
+
+def _newly_started(old: status.ExecutionStatus, new: status.ExecutionStatus) -> list[int]:
+    """Attempts whose runner start time is known in `new` and was not in `old`."""
+    before = {a.attempt for a in old.attempts if a.start_time is not None}
+    return [a.attempt for a in new.attempts if a.start_time is not None and a.attempt not in before]
 
 
 def event_name(ref: ExecutionRef, event: LifecycleEvent) -> str:

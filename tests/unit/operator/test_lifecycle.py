@@ -16,9 +16,19 @@ REF = ExecutionRef(name="nightly", namespace="team", uid="uid-1")
 
 
 def st(
-    phase: Phase | None = None, reason: Reason | None = None, **extra: Any
+    phase: Phase | None = None,
+    reason: Reason | None = None,
+    started: tuple[int, ...] = (),
+    **extra: Any,
 ) -> status.ExecutionStatus:
-    return status.ExecutionStatus(phase=phase, reason=reason, **extra)
+    """A status; `started` lists the attempts whose runner start time is known."""
+    attempts = [
+        status.AttemptStatus(
+            attempt=n, job_name=f"run-{n}", start_time=f.stamp(f.T0 + n) if n in started else None
+        )
+        for n in range(1, extra.get("attempt", 0) + 1)
+    ]
+    return status.ExecutionStatus(phase=phase, reason=reason, attempts=attempts, **extra)
 
 
 CASES = [
@@ -26,18 +36,25 @@ CASES = [
     ("starting is not an event", st(Phase.PENDING, Reason.QUEUED),
      st(Phase.PENDING, Reason.STARTING, attempt=1), []),
     ("started", st(Phase.PENDING, Reason.STARTING, attempt=1),
-     st(Phase.RUNNING, Reason.RUNNING, attempt=1), [("Started", "Normal")]),
-    ("running again is nothing", st(Phase.RUNNING, Reason.RUNNING, attempt=1),
-     st(Phase.RUNNING, Reason.RUNNING, attempt=1, message="x"), []),
-    ("retrying", st(Phase.RUNNING, Reason.RUNNING, attempt=1),
-     st(Phase.PENDING, Reason.RETRYING, attempt=1, message="retrying in 5s"),
+     st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,)), [("Started", "Normal")]),
+    ("running again is nothing", st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,)),
+     st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,), message="x"), []),
+    ("retrying", st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,)),
+     st(Phase.PENDING, Reason.RETRYING, attempt=1, started=(1,), message="retrying in 5s"),
      [("Retrying", "Warning")]),
-    ("second attempt started", st(Phase.PENDING, Reason.STARTING, attempt=2),
-     st(Phase.RUNNING, Reason.RUNNING, attempt=2), [("Started", "Normal")]),
-    ("succeeded", st(Phase.RUNNING, Reason.RUNNING, attempt=1),
-     st(Phase.SUCCESS, Reason.COMPLETED, attempt=1), [("Succeeded", "Normal")]),
-    ("failed", st(Phase.RUNNING, Reason.RUNNING, attempt=1),
-     st(Phase.FAILED, Reason.OOM_KILLED, attempt=1, message="killed"), [("Failed", "Warning")]),
+    ("second attempt started", st(Phase.PENDING, Reason.STARTING, attempt=2, started=(1,)),
+     st(Phase.RUNNING, Reason.RUNNING, attempt=2, started=(1, 2)), [("Started", "Normal")]),
+    ("succeeded", st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,)),
+     st(Phase.SUCCESS, Reason.COMPLETED, attempt=1, started=(1,)), [("Succeeded", "Normal")]),
+    ("too short to be seen running: started, then succeeded",
+     st(Phase.PENDING, Reason.STARTING, attempt=1),
+     st(Phase.SUCCESS, Reason.COMPLETED, attempt=1, started=(1,)),
+     [("Started", "Normal"), ("Succeeded", "Normal")]),
+    ("failed", st(Phase.RUNNING, Reason.RUNNING, attempt=1, started=(1,)),
+     st(Phase.FAILED, Reason.OOM_KILLED, attempt=1, started=(1,), message="killed"),
+     [("Failed", "Warning")]),
+    ("never started and failed", st(Phase.PENDING, Reason.STARTING, attempt=1),
+     st(Phase.FAILED, Reason.IMAGE_PULL_FAILED, attempt=1), [("Failed", "Warning")]),
     ("completed with errors is a failure", st(Phase.RUNNING, Reason.RUNNING, attempt=1),
      st(Phase.COMPLETED_WITH_ERRORS, Reason.COMPLETED_WITH_ERRORS, attempt=1),
      [("Failed", "Warning")]),
