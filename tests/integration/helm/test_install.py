@@ -290,3 +290,18 @@ def test_wrong_placement_is_rejected_at_apply(cluster: Cluster) -> None:
         stdin=execution_yaml("placed", resources={"extended": {"gpu": 1}}),
     )  # fmt: skip
     assert "nvidia.com/gpu" in error, error
+
+
+def test_helm_install_with_a_misspelt_value_fails_with_the_schemas_message(
+    cluster: Cluster,
+) -> None:
+    completed = subprocess.run(
+        [str(cluster.bins / "helm"), "install", "typo", str(CHART), "-n", "typo",
+         "--create-namespace", "--set", "admission.maxRuning=5"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}, check=False,
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert "at '/admission': additional properties 'maxRuning' not allowed" in completed.stderr
+    releases = cluster.run("helm", "list", "-A", "-q")
+    assert "typo" not in releases.split()
