@@ -109,7 +109,8 @@ class Metrics:
         )
         self.api_errors = Counter(
             "kuberun_api_errors_total",
-            "Kubernetes API calls that failed, by HTTP status (0: no answer).",
+            "Kubernetes API calls that failed, by HTTP status (0: no answer; 404 and 409 are"
+            " expected answers of idempotent deletes and creates).",
             ["status"],
             registry=self.registry,
         )
