@@ -117,6 +117,12 @@ def operator_env(cluster: Cluster) -> dict[str, str]:
     return {e["name"]: e["value"] for e in env if "value" in e}
 
 
+def event_reasons(cluster: Cluster, name: str) -> set[str]:
+    selector = f"involvedObject.kind=Execution,involvedObject.name={name}"
+    listed = cluster.get("events", "-n", NAMESPACE, "--field-selector", selector)
+    return {e["reason"] for e in listed["items"]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,6 +175,16 @@ def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -
             ),
             timeout=90,
         )
+        # The lifecycle Events were accepted by the API server, under the chart's RBAC.
+        reasons = wait_for(
+            "the lifecycle Events",
+            lambda: (
+                {"Queued", "Cancelled"} <= event_reasons(cluster, "hello")
+                and event_reasons(cluster, "hello")
+            ),
+            timeout=20,
+        )
+        assert "Failed" not in reasons
         cluster.kubectl("delete", "execution", "hello", "-n", NAMESPACE, "--timeout=60s")
     except AssertionError as error:
         raise AssertionError(f"{error}\noperator log:\n{log_path.read_text()[-4000:]}") from None
