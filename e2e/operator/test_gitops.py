@@ -29,7 +29,7 @@ ARGO_FOR = {"InProgress": "Progressing", "Current": "Healthy", "Failed": "Degrad
 
 @pytest.fixture(scope="module")
 def kstatus_bin(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return gitops.build_kstatus(tmp_path_factory.mktemp("kstatus"))
+    return gitops.kstatus_binary(tmp_path_factory.mktemp("kstatus"))
 
 
 @pytest.fixture

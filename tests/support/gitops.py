@@ -4,8 +4,9 @@ Shared by tests/integration/gitops (status fixtures, no cluster) and
 e2e/operator/test_gitops.py (Executions read from the API server):
 
 - `build_kstatus(directory)` builds `e2e/go/kstatus` (sigs.k8s.io/cli-utils'
-  kstatus, from the Go module proxy) with `go build`; `kstatus(binary, obj)`
-  runs it on one object and returns InProgress, Current, Failed, ...;
+  kstatus, from the Go module proxy) with `go build`; `kstatus_binary` uses
+  `$KUBERUN_KSTATUS` instead when set; `kstatus(binary, obj)` runs it on one
+  object and returns InProgress, Current, Failed, ...;
 - `argocd_health(obj)` runs the shipped `health.lua` in the real `lua5.4`
   interpreter, the object given to it as the global `obj`, as Argo CD does.
 """
@@ -27,6 +28,17 @@ ARGOCD_DIR = (
 HEALTH_LUA = ARGOCD_DIR / "health.lua"
 # A cold build downloads cli-utils and the k8s.io libraries from the module proxy.
 BUILD_TIMEOUT = 900
+
+
+def kstatus_binary(directory: pathlib.Path) -> pathlib.Path:
+    """$KUBERUN_KSTATUS when set (a binary built beforehand), else a fresh build in `directory`."""
+    prebuilt = os.environ.get("KUBERUN_KSTATUS")
+    if prebuilt:
+        path = pathlib.Path(prebuilt)
+        if not path.is_file():
+            raise RuntimeError(f"KUBERUN_KSTATUS={prebuilt} is not a file")
+        return path
+    return build_kstatus(directory)
 
 
 def build_kstatus(directory: pathlib.Path) -> pathlib.Path:

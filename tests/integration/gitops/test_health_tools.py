@@ -47,7 +47,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def kstatus_bin(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return gitops.build_kstatus(tmp_path_factory.mktemp("kstatus"))
+    return gitops.kstatus_binary(tmp_path_factory.mktemp("kstatus"))
 
 
 def test_every_fixture_is_listed_and_every_phase_has_one() -> None:
