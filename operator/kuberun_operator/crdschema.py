@@ -7,7 +7,8 @@ the API server validates exactly what the operator and the runner accept.
 Pydantic's JSON Schema is turned into a *structural* OpenAPI v3 schema: `$ref`s
 inlined, `Optional` collapsed, free-form JSON marked
 `x-kubernetes-preserve-unknown-fields`, and the rules JSON Schema cannot say
-(exactly one source, which outcomes may be retried) added as CEL and enums.
+(exactly one source, which outcomes may be retried, map keys, a spec that only
+`cancel` may change after creation) added as CEL and enums.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def immutability_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
     One rule per field, so the error names the field. A rule on the spec (not on
     the field) sees a field being added or removed, which a rule on the field
     itself would not: transition rules run only where old and new both exist.
-    Free-form JSON (`parameters`, `env`) compares by value too.
+    Free-form JSON (`parameters`, `env`) compares by value too, with one gap CEL
+    leaves: a key renamed with its value and the number of keys unchanged compares
+    equal (docs/operator.md says so).
     """
     rules = []
     for name in schema["properties"]:
