@@ -182,7 +182,7 @@ def test_lifecycle_events_and_metrics(
 @pytest.fixture
 def gpu_node(cluster: harness.Cluster) -> Iterator[str]:
     """The node, advertising 4 `example.com/gpu` as a device plugin would (extended resource)."""
-    (node,) = cluster.core.list_node().items
+    node = cluster.core.list_node().items[0]  # the test's nodeSelector pins the pod to it
     name = str(node.metadata.name)
     patch = [{"op": "add", "path": "/status/capacity/example.com~1gpu", "value": "4"}]
     cluster.core.patch_node_status(name, patch)
