@@ -11,6 +11,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v openssl >/dev/null || need_apt+=(openssl)          # the control plane's PKI
 command -v unshare >/dev/null || need_apt+=(util-linux)       # the process kubelet's mounts
+command -v lua5.4 >/dev/null || need_apt+=(lua5.4)            # runs the Argo CD health check in tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

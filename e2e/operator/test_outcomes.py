@@ -43,7 +43,7 @@ def test_success_with_result_logs_and_kubectl_wait(
     ids = [i for i, _ in messages]
     assert ids[:2] == ["0-1", "1-0"], ids  # queued, starting: before the runner's lines
     assert any(f["msg"] == "computing" for _, f in messages)
-    counted = 'kuberun_executions_total{phase="SUCCESS",reason="Completed"} 1.0'
+    counted = f'kuberun_executions_total{{namespace="{ns}",phase="SUCCESS",reason="Completed"}} 1.0'
 
     def counted_metrics() -> str | None:
         text = operator.metrics()

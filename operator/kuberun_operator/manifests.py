@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import identity, request, spec
-from kuberun_operator import naming
+from kuberun_operator import naming, placement
 from kuberun_operator.settings import Settings
 
 RUNNER_CONTAINER = "runner"
@@ -118,6 +118,9 @@ def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, d
             requests[name] = default_request
         if default_limit:
             limits[name] = default_limit
+    for name, count in given.extended.items():
+        # Kubernetes takes extended resources only with request == limit.
+        requests[name] = limits[name] = str(count)
     out: dict[str, dict[str, str]] = {}
     if requests:
         out["requests"] = requests
@@ -217,6 +220,9 @@ def build_job_manifest(
             },
         },
     }
+    placement.apply_to_pod(
+        job_spec["template"], placement.merge(settings.runner_placement, execution.placement)
+    )
     if settings.job_ttl_seconds is not None:
         job_spec["ttlSecondsAfterFinished"] = settings.job_ttl_seconds
     return {

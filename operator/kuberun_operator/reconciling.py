@@ -21,7 +21,7 @@ from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import naming, retrying
+from kuberun_operator import conditions, naming, retrying
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
@@ -124,6 +124,8 @@ class _Draft:
     """Mutable working copy, frozen into a Decision at the end."""
 
     st: dict[str, Any]
+    now: float
+    generation: int | None = None
     actions: list[Action] = field(default_factory=list)
     requeue_after: float | None = None
 
@@ -152,10 +154,10 @@ def reconcile(
 ) -> Decision:
     """The next status and actions. `execution` is the parsed spec or why it did not parse."""
     if current.phase is not None and current.phase.terminal:
-        return Decision(current)
-    draft = _Draft(st=current.model_dump())
-    draft.st["observed_generation"] = target.generation
+        return Decision(conditions.at_generation(current, target.generation, observed.now))
     now = observed.now
+    draft = _Draft(st=current.model_dump(), now=now, generation=target.generation)
+    draft.st["observed_generation"] = target.generation
     if isinstance(execution, str):
         _finish(draft, now, Phase.FAILED, Reason.INVALID_REQUEST, execution, "InvalidSpec")
         return _freeze(draft)
@@ -549,25 +551,9 @@ def _condition(
     draft: _Draft, kind: str, value: bool, reason: str, message: str | None, now: float
 ) -> None:
     """Set a condition; its transition time moves only when its status changes."""
-    text = "True" if value else "False"
-    conditions: list[dict[str, Any]] = [dict(c) for c in draft.st["conditions"]]
-    for cond in conditions:
-        if cond["type"] == kind:
-            if cond["status"] != text:
-                cond["last_transition_time"] = sm.format_time(now)
-            cond.update(status=text, reason=reason, message=(message or "")[:4096] or None)
-            break
-    else:
-        conditions.append(
-            status.Condition(
-                type=kind,
-                status=text,
-                reason=reason,
-                message=(message or "")[:4096] or None,
-                last_transition_time=sm.format_time(now),
-            ).model_dump()
-        )
-    draft.st["conditions"] = conditions
+    draft.st["conditions"] = conditions.set_condition(
+        draft.st["conditions"], kind, value, reason, message, now, draft.generation
+    )
 
 
 def human_duration(seconds: float) -> str:
@@ -591,6 +577,15 @@ def _clip(text: Any) -> Any:
 
 def _freeze(draft: _Draft) -> Decision:
     draft.st["message"] = _clip(draft.st.get("message"))
+    phase, reason = draft.st.get("phase"), draft.st.get("reason")
+    draft.st["conditions"] = conditions.with_health(
+        draft.st["conditions"],
+        Phase(phase) if phase is not None else None,
+        str(reason) if reason is not None else None,
+        draft.st["message"],
+        draft.now,
+        draft.generation,
+    )
     for attempt in draft.st["attempts"]:
         attempt["message"] = _clip(attempt.get("message"))
     return Decision(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kuberun.contract import spec
+
 
 class Settings(BaseSettings):
     """Everything tunable about the operator, from the environment (prefix `KUBERUN_`)."""
@@ -60,6 +62,14 @@ class Settings(BaseSettings):
     default_cpu_limit: str | None = Field(
         default=None,
         description="CPU limit when none is given; none, because CPU throttling only slows code.",
+    )
+    runner_placement: spec.Placement = Field(
+        default_factory=spec.Placement,
+        description=(
+            "Placement defaults of every runner pod (nodeSelector, tolerations, affinity, ...),"
+            " as JSON; an Execution's own `placement` merges over them (see `placement`)."
+            " Empty, so a first install schedules runners anywhere, like any pod."
+        ),
     )
     deadline_slack_seconds: int = Field(
         default=5,

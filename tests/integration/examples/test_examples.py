@@ -141,6 +141,7 @@ EXPECTED_PHASE = {
     "workflow-parameters.yaml": "SUCCESS",
     "timeout.yaml": "TIMED_OUT",
     "data-provider.yaml": "SUCCESS",
+    "gpu-placement.yaml": "SUCCESS",  # placement matters only on a cluster; the code runs anywhere
     # cancel.yaml: runs until cancelled (test_cancellable_cancelled_by_ctrl_c is the same loop)
     # configmap.yaml: no inline code; it is examples/workflows/orders.py (tested above)
 }

@@ -347,7 +347,14 @@ def test_pod_never_starting_times_out_its_start() -> None:
 def test_terminal_is_final() -> None:
     done = status.ExecutionStatus(phase=Phase.SUCCESS, reason=Reason.COMPLETED, attempt=1)
     got = decide(done, execution=make_spec(cancel=True), job=f.job(complete=True))
-    assert got.status == done and got.actions == ()
+    assert (got.status.phase, got.status.reason, got.status.attempt) == (
+        Phase.SUCCESS,
+        Reason.COMPLETED,
+        1,
+    )
+    assert got.actions == () and got.requeue_after is None
+    again = decide(got.status, execution=make_spec(cancel=True), job=f.job(complete=True))
+    assert again.status == got.status  # only the generation and its conditions were brought up
 
 
 def test_invalid_spec_fails_with_its_reason() -> None:
