@@ -15,9 +15,7 @@ This module is the stable API operator e2e tests build on; see e2e/README.md.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
 import pathlib
 import shutil
@@ -81,8 +79,10 @@ class LocalCluster:
             body = core.read_namespaced_pod(pod, namespace)
         except kubernetes.client.ApiException:
             return None
-        for status in body.status.container_statuses or []:
-            if status.name != container or not status.container_id or not status.state.running:
+        statuses = body.status.container_statuses if body.status else None
+        for status in statuses or []:
+            running = status.state.running if status.state else None
+            if status.name != container or not status.container_id or not running:
                 continue
             task = status.container_id.split("://", 1)[-1]
             listed = containerd.ctr(self.state.containerd, "tasks", "list", check=False).stdout

@@ -26,7 +26,6 @@ import pathlib
 import shutil
 import signal
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.request

@@ -74,6 +74,10 @@ class Operator(Protocol):
 
     def kill(self) -> None: ...
 
+    def pid(self) -> int:
+        """The operator's process id on this machine (benchmarks sample its CPU and RSS)."""
+        ...
+
     def stop(self) -> None: ...
 
     def logs(self) -> str: ...
@@ -87,9 +91,9 @@ def operator_for(
     env: dict[str, str] | None = None,
 ) -> Operator:
     """The operator as users run it (the chart), or a local process when asked for."""
-    kind = ChartOperator
+    kind: type[ChartOperator] | type[ProcessOperator] = ChartOperator
     if os.environ.get("KUBERUN_E2E_OPERATOR", "chart") == "process":
-        kind = ProcessOperator  # type: ignore[assignment]
+        kind = ProcessOperator
     return kind(
         cluster=cluster,
         namespace=namespace,
@@ -153,6 +157,8 @@ class ChartOperator:
             },
             "runner": {"image": built.runner.ref},
             "redis": {"existingSecret": "kuberun-redis"},
+            # The session applied the CRD once; each test's release must not own it.
+            "crds": {"install": False},
         }
 
     def _helm(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -175,7 +181,7 @@ class ChartOperator:
             values.parent.mkdir(parents=True, exist_ok=True)
             values.write_text(json.dumps(self.values()))
             self.installed = True
-            self._helm("install", self.release, str(CHART), "--skip-crds", "-f", str(values))
+            self._helm("install", self.release, str(CHART), "-f", str(values))
         harness.wait_for("the operator pod ready", self._fresh_and_ready, timeout=120, interval=0.2)
         return self
 
@@ -211,6 +217,12 @@ class ChartOperator:
         status, body = _http_get(url)
         assert status == 200, f"/metrics answered {status}"
         return body
+
+    def pid(self) -> int:
+        local = self.cluster.local
+        pod = self._pod()
+        assert local is not None and pod is not None, "the operator's process needs the local node"
+        return harness.wait_container_pid(local, self.namespace, pod.metadata.name, "operator")[0]
 
     def kill(self) -> None:
         """SIGKILL the operator's process: no cleanup, no goodbye; the kubelet restarts it."""
@@ -266,7 +278,7 @@ class ProcessOperator:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Operator:
+    def start(self) -> ProcessOperator:
         self.port = free_port()
         env = {
             **os.environ,
@@ -305,6 +317,10 @@ class ProcessOperator:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
+
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no goodbye — the crash the operator must survive."""

@@ -24,7 +24,8 @@ def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
     code = counting_provider(counter, seconds=2)
 
     def computed() -> int:
-        return int(redis_client.get(counter) or 0)
+        value: bytes | None = redis_client.get(counter)  # type: ignore[assignment]
+        return int(value or 0)
 
     names = ["first-a", "first-b", "first-c"]
     for name in names:
