@@ -6,6 +6,14 @@ process-wide fallback (so threads the user starts see it too — the runner
 process runs exactly one execution, so the fallback cannot leak between
 executions).
 
+Identity has bifrost's names: `organization` (`id`, `name`), `org_id`,
+`org_name`, `scope` (`"GLOBAL"` without an organization), `user_id`, `email`,
+`name` (the caller's display name), their `executed_by*` aliases,
+`is_platform_admin` and `execution_id`. The Execution's own name is
+`execution_name` (`name` meant that before bifrost's meaning took the word).
+`parameters` holds the inputs the entrypoint's signature does not take (as in
+bifrost); `inputs` holds all of them.
+
 Cancellation state lives in `Cancellation`, shared with the runtime's watcher
 thread: the watcher calls `request()`, user code calls `check_cancelled()`.
 """
@@ -17,9 +25,13 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kuberun.sdk import errors
+from kuberun.sdk import configuration, errors
+from kuberun.sdk.resources import Resources
+
+GLOBAL_SCOPE = "GLOBAL"
 
 
 class Cancellation:
@@ -56,6 +68,43 @@ class Cancellation:
         return errors.ExecutionCancelled(reason)
 
 
+@dataclass(frozen=True)
+class Organization:
+    """The organization an execution belongs to (bifrost's `Organization`)."""
+
+    id: str
+    name: str
+    is_active: bool = True
+
+    @property
+    def org_id(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who started the execution (bifrost's `Caller`); empty strings when unknown."""
+
+    user_id: str = ""
+    email: str = ""
+    name: str = ""
+    is_platform_admin: bool = False
+
+
+def _organization(value: Organization | str | None) -> Organization | None:
+    if value is None or isinstance(value, Organization):
+        return value
+    return Organization(id=value, name=value)
+
+
+def _caller(value: Caller | str | None) -> Caller:
+    if value is None:
+        return Caller()
+    if isinstance(value, Caller):
+        return value
+    return Caller(user_id=value, name=value)
+
+
 class ExecutionContext:
     """What user code knows about the execution it runs in."""
 
@@ -63,26 +112,96 @@ class ExecutionContext:
         self,
         *,
         execution_id: str,
-        name: str = "",
+        execution_name: str = "",
         namespace: str = "",
         attempt: int = 1,
-        organization: str | None = None,
-        caller: str | None = None,
+        organization: Organization | str | None = None,
+        caller: Caller | str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
         logger: logging.Logger | None = None,
         deadline: float | None = None,
         cancellation: Cancellation | None = None,
+        resources: Resources | None = None,
     ) -> None:
         self.execution_id = execution_id
-        self.name = name
+        self.execution_name = execution_name
         self.namespace = namespace
         self.attempt = attempt
-        self.organization = organization
-        self.caller = caller
+        self.organization = _organization(organization)
+        self.caller = _caller(caller)
+        # All inputs; `parameters` narrows to the extras once the entrypoint is bound.
+        self.inputs: dict[str, Any] = dict(inputs if inputs is not None else parameters or {})
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.logger = logger or logging.getLogger("workflow")
+        self.resources = resources or Resources()
         self._deadline = deadline  # time.monotonic() value, or None
         self._cancellation = cancellation or Cancellation()
+
+    # --- identity (bifrost's names) -------------------------------------------
+
+    @property
+    def org_id(self) -> str | None:
+        """The organization's id; None in the GLOBAL scope."""
+        return self.organization.id if self.organization else None
+
+    @property
+    def org_name(self) -> str | None:
+        """The organization's display name; None in the GLOBAL scope."""
+        return self.organization.name if self.organization else None
+
+    @property
+    def scope(self) -> str:
+        """The organization's id, or `"GLOBAL"` for an execution of no organization."""
+        return self.organization.id if self.organization else GLOBAL_SCOPE
+
+    @property
+    def is_global_scope(self) -> bool:
+        return self.organization is None
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def email(self) -> str:
+        return self.caller.email
+
+    @property
+    def name(self) -> str:
+        """The caller's display name (bifrost's meaning); the Execution's is `execution_name`."""
+        return self.caller.name
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.caller.is_platform_admin
+
+    @property
+    def executed_by(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def executed_by_email(self) -> str:
+        return self.caller.email
+
+    @property
+    def executed_by_name(self) -> str:
+        return self.caller.name
+
+    # --- configuration --------------------------------------------------------
+
+    async def get_config(self, key: str, default: Any = configuration.MISSING) -> Any:
+        """A configuration value (ConfigMap or Secret); KeyError when missing without default."""
+        return self.resources.config.get(key, default)
+
+    def get_config_sync(self, key: str, default: Any = configuration.MISSING) -> Any:
+        """`get_config` for sync functions."""
+        return self.resources.config.get(key, default)
+
+    def has_config(self, key: str) -> bool:
+        return self.resources.config.has(key)
+
+    # --- cancellation and deadline ---------------------------------------------
 
     @property
     def cancelled(self) -> bool:
@@ -105,7 +224,11 @@ class ExecutionContext:
         return max(0.0, self._deadline - time.monotonic())
 
     def __repr__(self) -> str:
-        return f"ExecutionContext(execution_id={self.execution_id!r}, name={self.name!r})"
+        return (
+            f"ExecutionContext(execution_id={self.execution_id!r},"
+            f" execution_name={self.execution_name!r}, scope={self.scope!r},"
+            f" user_id={self.user_id!r})"
+        )
 
 
 _current: contextvars.ContextVar[ExecutionContext] = contextvars.ContextVar("kuberun_context")

@@ -2,22 +2,40 @@
 
 The runtime finds entrypoints by this metadata (`ENTRYPOINT_ATTRIBUTE`); the
 parameters (names, types, defaults, required) are inferred from the signature
-when the decorator runs, so a listing of entrypoints can describe them.
+when the decorator runs, and `@param` declarations (`kuberun.sdk.params`)
+add labels, help texts and rules, so a listing of entrypoints
+(`kuberun inspect`) can describe them to a form.
+
+Both decorators take every argument bifrost's do, by keyword or (as older
+bifrost versions allowed) name and description by position. Arguments with an
+engine meaning get it: `timeout_seconds` shortens the run's deadline,
+`cache_ttl_seconds` is a data provider's cache lifetime, and `retry_policy`
+and `timeout_seconds` are offered as defaults for the Execution's
+`spec.retry`/`spec.timeoutSeconds` (`spec_defaults`). Any other keyword is
+kept in `extra`, with one warning record naming them all, never an error: an
+argument a newer bifrost added must not stop old code from importing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from kuberun.sdk import signatures
+from kuberun.sdk import params, signatures
 
 ENTRYPOINT_ATTRIBUTE = "__kuberun_entrypoint__"
 # Data-provider results are reused this long unless the decorator says otherwise:
 # long enough to spare a form's dropdown a pod per keystroke, short enough to be fresh.
 DEFAULT_CACHE_TTL_SECONDS = 300
+DEFAULT_CATEGORY = "General"  # bifrost's
+EXECUTION_MODES = ("sync", "async", "scheduled")
+DEFAULT_ALLOWED_METHODS = ("POST",)
+
+log = logging.getLogger("kuberun.sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +57,17 @@ class EntrypointInfo:
     parameters: tuple[signatures.ParameterInfo, ...]
     timeout_seconds: int | None = None
     cache_ttl_seconds: int | None = None
+    category: str = DEFAULT_CATEGORY
+    tags: tuple[str, ...] = ()
+    execution_mode: str | None = None
+    schedule: str | None = None
+    retry_policy: dict[str, Any] | None = None
+    endpoint_enabled: bool = False
+    allowed_methods: tuple[str, ...] = DEFAULT_ALLOWED_METHODS
+    public_endpoint: bool = False
+    disable_global_key: bool = False
+    params: tuple[params.Param, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def entrypoint_info(obj: object) -> EntrypointInfo | None:
@@ -47,11 +76,68 @@ def entrypoint_info(obj: object) -> EntrypointInfo | None:
     return info if isinstance(info, EntrypointInfo) else None
 
 
+def refresh_params(func: Callable[..., Any]) -> None:
+    """Take in `@param`s applied after (written above) the entrypoint decorator."""
+    info = entrypoint_info(func)
+    if info is not None:
+        setattr(
+            func,
+            ENTRYPOINT_ATTRIBUTE,
+            dataclasses.replace(info, params=params.declared_params(func)),
+        )
+
+
 def _describe(func: Callable[..., Any], description: str | None) -> str | None:
     if description is not None:
         return description
     doc = (func.__doc__ or "").strip()
-    return doc.splitlines()[0] if doc else None
+    return doc.splitlines()[0].strip() if doc else None
+
+
+def _positional(
+    decorator: str, args: tuple[Any, ...], name: str | None, description: str | None
+) -> tuple[Callable[..., Any] | None, str | None, str | None]:
+    """(function, name, description) from `@d`, `@d("name")` or `@d("name", "description")`."""
+    if len(args) == 1 and callable(args[0]):
+        return args[0], name, description
+    if len(args) > 2:
+        raise TypeError(f"@{decorator} takes at most a name and a description by position")
+    texts = list(args) + [None] * (2 - len(args))
+    for given in args:
+        if not isinstance(given, str):
+            raise TypeError(
+                f"@{decorator}: positional arguments are the name and the description (strings),"
+                f" got {type(given).__name__}"
+            )
+    return None, name or texts[0], description or texts[1]
+
+
+def _strings(decorator: str, argument: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(f"@{decorator}: {argument} must be a list of strings, got {value!r}")
+
+
+def _seconds(decorator: str, argument: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise TypeError(f"@{decorator}: {argument} must be a number of seconds, got {value!r}")
+    return int(value)
+
+
+def _warn_extra(decorator: str, name: str, extra: Mapping[str, Any]) -> None:
+    if extra:
+        log.warning(
+            "@%s %r: argument(s) %s have no meaning in kuberun; kept as metadata",
+            decorator,
+            name,
+            ", ".join(sorted(extra)),
+        )
 
 
 @overload
@@ -60,22 +146,43 @@ def workflow(func: F, /) -> F: ...
 
 @overload
 def workflow(
-    *,
     name: str | None = None,
     description: str | None = None,
-    timeout_seconds: int | None = None,
+    /,
+    **kwargs: Any,
 ) -> Callable[[F], F]: ...
 
 
 def workflow(
-    func: F | None = None,
-    /,
-    *,
+    *args: Any,
     name: str | None = None,
     description: str | None = None,
+    category: str = DEFAULT_CATEGORY,
+    tags: Sequence[str] | None = None,
+    execution_mode: str | None = None,
     timeout_seconds: int | None = None,
-) -> F | Callable[[F], F]:
+    retry_policy: Mapping[str, Any] | None = None,
+    schedule: str | None = None,
+    endpoint_enabled: bool = False,
+    allowed_methods: Sequence[str] | None = None,
+    public_endpoint: bool = False,
+    disable_global_key: bool = False,
+    **extra: Any,
+) -> Any:
     """Mark a function as a workflow; usable bare (`@workflow`) or with arguments."""
+    func, name, description = _positional("workflow", args, name, description)
+    if execution_mode is not None and execution_mode not in EXECUTION_MODES:
+        raise ValueError(
+            f"@workflow: execution_mode must be one of {', '.join(EXECUTION_MODES)},"
+            f" got {execution_mode!r}"
+        )
+    if retry_policy is not None and not isinstance(retry_policy, Mapping):
+        raise TypeError(f"@workflow: retry_policy must be a dict, got {retry_policy!r}")
+    if schedule is not None and not isinstance(schedule, str):
+        raise TypeError(f"@workflow: schedule must be a cron expression, got {schedule!r}")
+    tag_list = _strings("workflow", "tags", tags)
+    methods = tuple(m.upper() for m in _strings("workflow", "allowed_methods", allowed_methods))
+    timeout = _seconds("workflow", "timeout_seconds", timeout_seconds)
 
     def mark(target: F) -> F:
         info = EntrypointInfo(
@@ -83,8 +190,21 @@ def workflow(
             name=name or target.__name__,
             description=_describe(target, description),
             parameters=signatures.input_parameters(target),
-            timeout_seconds=timeout_seconds,
+            timeout_seconds=timeout,
+            category=category or DEFAULT_CATEGORY,
+            tags=tag_list,
+            # bifrost's default: endpoints answer synchronously, everything else runs async.
+            execution_mode=execution_mode or ("sync" if endpoint_enabled else "async"),
+            schedule=schedule,
+            retry_policy=dict(retry_policy) if retry_policy is not None else None,
+            endpoint_enabled=bool(endpoint_enabled),
+            allowed_methods=methods or DEFAULT_ALLOWED_METHODS,
+            public_endpoint=bool(public_endpoint),
+            disable_global_key=bool(disable_global_key),
+            params=params.declared_params(target),
+            extra=dict(extra),
         )
+        _warn_extra("workflow", info.name, extra)
         setattr(target, ENTRYPOINT_ATTRIBUTE, info)
         return target
 
@@ -97,22 +217,29 @@ def data_provider(func: F, /) -> F: ...
 
 @overload
 def data_provider(
-    *,
     name: str | None = None,
     description: str | None = None,
-    cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS,
+    /,
+    **kwargs: Any,
 ) -> Callable[[F], F]: ...
 
 
 def data_provider(
-    func: F | None = None,
-    /,
-    *,
+    *args: Any,
     name: str | None = None,
     description: str | None = None,
+    category: str = DEFAULT_CATEGORY,
+    tags: Sequence[str] | None = None,
+    timeout_seconds: int | None = None,
     cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS,
-) -> F | Callable[[F], F]:
-    """Mark a function as a data provider: it returns options `{label, value, metadata?}`."""
+    **extra: Any,
+) -> Any:
+    """Mark a function as a data provider: it returns options `{label, value, metadata?}`
+    (or plain strings, each becoming `{label: s, value: s}`)."""
+    func, name, description = _positional("data_provider", args, name, description)
+    tag_list = _strings("data_provider", "tags", tags)
+    timeout = _seconds("data_provider", "timeout_seconds", timeout_seconds)
+    ttl = _seconds("data_provider", "cache_ttl_seconds", cache_ttl_seconds)
 
     def mark(target: F) -> F:
         info = EntrypointInfo(
@@ -120,9 +247,55 @@ def data_provider(
             name=name or target.__name__,
             description=_describe(target, description),
             parameters=signatures.input_parameters(target),
-            cache_ttl_seconds=cache_ttl_seconds,
+            timeout_seconds=timeout,
+            cache_ttl_seconds=ttl,
+            category=category or DEFAULT_CATEGORY,
+            tags=tag_list,
+            params=params.declared_params(target),
+            extra=dict(extra),
         )
+        _warn_extra("data_provider", info.name, extra)
         setattr(target, ENTRYPOINT_ATTRIBUTE, info)
         return target
 
     return mark(func) if func is not None else mark
+
+
+def _retry_spec(policy: Mapping[str, Any]) -> dict[str, Any] | None:
+    """bifrost's `retry_policy` as an Execution's `spec.retry`; None if it says nothing we know.
+
+    `max_attempts` counts the first attempt (bifrost), `limit` does not (kuberun);
+    `backoff`/`backoff_seconds` is the first delay, `max_backoff_seconds` the cap.
+    """
+    spec: dict[str, Any] = {}
+    attempts = policy.get("max_attempts", policy.get("maxAttempts"))
+    if isinstance(attempts, int) and not isinstance(attempts, bool):
+        spec["limit"] = max(0, attempts - 1)
+    limit = policy.get("limit", policy.get("max_retries"))
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        spec["limit"] = max(0, limit)
+    for key in ("backoff_seconds", "backoff", "initial_delay", "delay_seconds"):
+        value = policy.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            spec["backoffSeconds"] = float(value)
+            break
+    for key in ("max_backoff_seconds", "max_delay", "max_backoff"):
+        value = policy.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            spec["maxBackoffSeconds"] = float(value)
+            break
+    return spec or None
+
+
+def spec_defaults(info: EntrypointInfo) -> dict[str, Any]:
+    """What the decorator says an Execution's spec should default to (camelCase, as in YAML)."""
+    defaults: dict[str, Any] = {}
+    if info.timeout_seconds:
+        defaults["timeoutSeconds"] = info.timeout_seconds
+    if info.retry_policy:
+        retry = _retry_spec(info.retry_policy)
+        if retry is not None:
+            defaults["retry"] = retry
+    if info.kind is Kind.DATA_PROVIDER and info.cache_ttl_seconds is not None:
+        defaults["cache"] = {"ttlSeconds": info.cache_ttl_seconds}
+    return defaults

@@ -36,12 +36,18 @@ def test_a_result_that_is_not_json_fails_with_the_type() -> None:
     assert verdict.error is not None and "result['x'] is of type object" in verdict.error.message
 
 
+def test_data_provider_strings_are_options_of_their_own_label_and_value() -> None:
+    verdict = outcomes.from_result(["Sales", {"label": "IT", "value": "it"}], data_provider=True)
+    assert verdict.status is Phase.SUCCESS
+    assert verdict.result == [{"label": "Sales", "value": "Sales"}, {"label": "IT", "value": "it"}]
+
+
 @pytest.mark.parametrize(
     "options, problem",
     [
         ([{"label": "A", "value": 1}, {"label": "B", "value": None, "metadata": {"k": 1}}], None),
         ({"label": "A"}, "must return a list of options"),
-        (["a"], "option 0 must be a dict"),
+        ([3], "option 0 must be a string or a dict"),
         ([{"label": "A"}], "option 0 is missing value"),
         ([{"label": 1, "value": 1}], "option 0: label must be a string"),
         ([{"label": "A", "value": 1, "colour": "red"}], "unexpected key(s) colour"),

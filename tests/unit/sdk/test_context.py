@@ -30,7 +30,7 @@ def test_proxy_reaches_the_context_from_threads_the_code_starts() -> None:
     thread.start()
     thread.join()
     assert seen == ["e1"]
-    assert kuberun.context.organization == "acme"
+    assert kuberun.context.org_id == "acme"
     assert kuberun.context.parameters == {"a": 1}
 
 
