@@ -33,10 +33,14 @@ _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 
 
-def _field(declared: Param) -> str:
+def _named(declared: Param) -> str:
     if declared.label and declared.label != declared.name:
-        return f"parameter {declared.name!r} ({declared.label})"
-    return f"parameter {declared.name!r}"
+        return f"{declared.name!r} ({declared.label})"
+    return repr(declared.name)
+
+
+def _field(declared: Param) -> str:
+    return f"parameter {_named(declared)}"
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -220,7 +224,7 @@ def apply(
             if declared.default_value is not None:
                 result[declared.name] = coerce(declared, declared.default_value)
             elif declared.required:
-                missing.append(_field(declared))
+                missing.append(_named(declared))
             elif declared.name in signature_defaults:
                 result.pop(declared.name, None)
             else:
@@ -229,7 +233,7 @@ def apply(
         result[declared.name] = coerce(declared, inputs[declared.name])
     if missing:
         raise errors.InvalidParameters(
-            f"missing required {'parameters' if len(missing) > 1 else 'parameter'}"
+            f"missing required {'parameters' if len(missing) > 1 else 'parameter'}:"
             f" {', '.join(missing)}"
         )
     return result

@@ -7,7 +7,7 @@ add labels, help texts and rules, so a listing of entrypoints
 (`kuberun inspect`) can describe them to a form.
 
 Both decorators take every argument bifrost's do, by keyword or (as older
-bifrost versions allowed) name and description by position. Arguments with an
+bifrost versions allowed) name, description, category, ... by position. Arguments with an
 engine meaning get it: `timeout_seconds` shortens the run's deadline,
 `cache_ttl_seconds` is a data provider's cache lifetime, and `retry_policy`
 and `timeout_seconds` are offered as defaults for the Execution's
@@ -34,8 +34,6 @@ DEFAULT_CACHE_TTL_SECONDS = 300
 DEFAULT_CATEGORY = "General"  # bifrost's
 EXECUTION_MODES = ("sync", "async", "scheduled")
 DEFAULT_ALLOWED_METHODS = ("POST",)
-
-log = logging.getLogger("kuberun.sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,22 +92,36 @@ def _describe(func: Callable[..., Any], description: str | None) -> str | None:
     return doc.splitlines()[0].strip() if doc else None
 
 
+# Older bifrost versions took these by position, in this order.
+_WORKFLOW_POSITIONAL = (
+    "name",
+    "description",
+    "category",
+    "tags",
+    "execution_mode",
+    "timeout_seconds",
+)
+_PROVIDER_POSITIONAL = ("name", "description", "category", "cache_ttl_seconds")
+
+
 def _positional(
-    decorator: str, args: tuple[Any, ...], name: str | None, description: str | None
-) -> tuple[Callable[..., Any] | None, str | None, str | None]:
-    """(function, name, description) from `@d`, `@d("name")` or `@d("name", "description")`."""
+    decorator: str, args: tuple[Any, ...], order: tuple[str, ...]
+) -> tuple[Callable[..., Any] | None, dict[str, Any]]:
+    """(function, arguments by name) from `@d` or `@d("name", "description", ...)`."""
     if len(args) == 1 and callable(args[0]):
-        return args[0], name, description
-    if len(args) > 2:
-        raise TypeError(f"@{decorator} takes at most a name and a description by position")
-    texts = list(args) + [None] * (2 - len(args))
-    for given in args:
+        return args[0], {}
+    if len(args) > len(order):
+        raise TypeError(
+            f"@{decorator} takes at most {len(order)} arguments by position"
+            f" ({', '.join(order)}), got {len(args)}"
+        )
+    for label, given in zip(order[:2], args, strict=False):
         if not isinstance(given, str):
             raise TypeError(
-                f"@{decorator}: positional arguments are the name and the description (strings),"
+                f"@{decorator}: the {label} given by position must be a string,"
                 f" got {type(given).__name__}"
             )
-    return None, name or texts[0], description or texts[1]
+    return None, dict(zip(order, args, strict=False))
 
 
 def _strings(decorator: str, argument: str, value: Any) -> tuple[str, ...]:
@@ -130,9 +142,13 @@ def _seconds(decorator: str, argument: str, value: Any) -> int | None:
     return int(value)
 
 
-def _warn_extra(decorator: str, name: str, extra: Mapping[str, Any]) -> None:
+def _warn_extra(
+    decorator: str, target: Callable[..., Any], name: str, extra: Mapping[str, Any]
+) -> None:
+    """One warning record for all unknown arguments, on the logger of the code's own module
+    (the runner shows the code's warnings; it hides its own `kuberun.*` loggers)."""
     if extra:
-        log.warning(
+        logging.getLogger(getattr(target, "__module__", None) or "workflow").warning(
             "@%s %r: argument(s) %s have no meaning in kuberun; kept as metadata",
             decorator,
             name,
@@ -148,6 +164,10 @@ def workflow(func: F, /) -> F: ...
 def workflow(
     name: str | None = None,
     description: str | None = None,
+    category: str = DEFAULT_CATEGORY,
+    tags: Sequence[str] | None = None,
+    execution_mode: str | None = None,
+    timeout_seconds: int | None = None,
     /,
     **kwargs: Any,
 ) -> Callable[[F], F]: ...
@@ -170,7 +190,13 @@ def workflow(
     **extra: Any,
 ) -> Any:
     """Mark a function as a workflow; usable bare (`@workflow`) or with arguments."""
-    func, name, description = _positional("workflow", args, name, description)
+    func, by_position = _positional("workflow", args, _WORKFLOW_POSITIONAL)
+    name = by_position.get("name", name)
+    description = by_position.get("description", description)
+    category = by_position.get("category", category)
+    tags = by_position.get("tags", tags)
+    execution_mode = by_position.get("execution_mode", execution_mode)
+    timeout_seconds = by_position.get("timeout_seconds", timeout_seconds)
     if execution_mode is not None and execution_mode not in EXECUTION_MODES:
         raise ValueError(
             f"@workflow: execution_mode must be one of {', '.join(EXECUTION_MODES)},"
@@ -204,7 +230,7 @@ def workflow(
             params=params.declared_params(target),
             extra=dict(extra),
         )
-        _warn_extra("workflow", info.name, extra)
+        _warn_extra("workflow", target, info.name, extra)
         setattr(target, ENTRYPOINT_ATTRIBUTE, info)
         return target
 
@@ -219,6 +245,8 @@ def data_provider(func: F, /) -> F: ...
 def data_provider(
     name: str | None = None,
     description: str | None = None,
+    category: str = DEFAULT_CATEGORY,
+    cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS,
     /,
     **kwargs: Any,
 ) -> Callable[[F], F]: ...
@@ -236,7 +264,11 @@ def data_provider(
 ) -> Any:
     """Mark a function as a data provider: it returns options `{label, value, metadata?}`
     (or plain strings, each becoming `{label: s, value: s}`)."""
-    func, name, description = _positional("data_provider", args, name, description)
+    func, by_position = _positional("data_provider", args, _PROVIDER_POSITIONAL)
+    name = by_position.get("name", name)
+    description = by_position.get("description", description)
+    category = by_position.get("category", category)
+    cache_ttl_seconds = by_position.get("cache_ttl_seconds", cache_ttl_seconds)
     tag_list = _strings("data_provider", "tags", tags)
     timeout = _seconds("data_provider", "timeout_seconds", timeout_seconds)
     ttl = _seconds("data_provider", "cache_ttl_seconds", cache_ttl_seconds)
@@ -254,7 +286,7 @@ def data_provider(
             params=params.declared_params(target),
             extra=dict(extra),
         )
-        _warn_extra("data_provider", info.name, extra)
+        _warn_extra("data_provider", target, info.name, extra)
         setattr(target, ENTRYPOINT_ATTRIBUTE, info)
         return target
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import kuberun
 from kuberun import UserError
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import errors, outcomes
@@ -69,6 +70,27 @@ def _raised(exc: BaseException) -> BaseException:
         raise exc
     except BaseException as caught:
         return caught
+
+
+@pytest.mark.parametrize(
+    "exc, reason",
+    [
+        (kuberun.WorkflowError("the workflow cannot go on"), Reason.USER_ERROR),
+        (kuberun.ValidationError("seats must be positive"), Reason.INVALID_PARAMETERS),
+        (kuberun.IntegrationError("HaloPSA answered 503"), Reason.USER_ERROR),
+        (kuberun.ConfigurationError("api_url is not a URL"), Reason.USER_ERROR),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_bifrost_errors_are_failed_with_their_message(exc: Exception, reason: Reason) -> None:
+    verdict = outcomes.from_exception(_raised(exc), Cancellation())
+    assert (verdict.status, verdict.reason) == (Phase.FAILED, reason)
+    assert verdict.error is not None
+    assert (verdict.error.type, verdict.error.message, verdict.error.traceback) == (
+        type(exc).__name__,
+        str(exc),
+        None,
+    )
 
 
 def test_user_error_message_as_is_without_traceback() -> None:
