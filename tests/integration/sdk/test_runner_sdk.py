@@ -111,7 +111,7 @@ def test_identity_config_integrations_and_files_in_one_workflow(
 def test_secret_values_never_leave_the_pod(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    body = f"""
+    body = """
         import logging
         from kuberun import context, integrations, workflow
 
@@ -120,12 +120,12 @@ def test_secret_values_never_leave_the_pod(
             password = await context.get_config("api_password")
             halo = await integrations.get("halopsa")
             header = halo.oauth.get_auth_header()
-            disguised = {{"value": password, "nested": [header]}}
+            disguised = {"value": password, "nested": [header]}
             print("connecting with", password)
             logging.getLogger("flows").warning("token %s", halo.oauth.access_token)
             if context.inputs.get("fail"):
-                raise RuntimeError(f"login failed for {{password}}")
-            return {{"echo": password, "header": header, "ok": True}}
+                raise RuntimeError(f"login failed for {password}")
+            return {"echo": password, "header": header, "ok": True}
     """
     finished, req = run(tmp_path, redis_url, body, "leaky", tracing=True)
     assert finished.code == 0, finished.stderr
@@ -198,7 +198,7 @@ def test_bifrost_errors_and_missing_pieces_are_clear(
         "escape": ("ValueError", Reason.EXCEPTION, "is outside the workspace directory"),
     }
     for what, (kind, reason, text) in expected.items():
-        finished, req = run(tmp_path / what, redis_url, body, "check", parameters={"what": what})
+        finished, _ = run(tmp_path / what, redis_url, body, "check", parameters={"what": what})
         assert finished.summary is not None, what
         assert (finished.summary.status, finished.summary.reason) == (Phase.FAILED, reason), what
         assert finished.summary.error_type == kind, what
