@@ -256,6 +256,10 @@ class _ContextProxy:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            # Protocol probes (copy, pickle, an entrypoint search's getattr) are not context
+            # attributes; answering them outside an execution must not raise RuntimeError.
+            raise AttributeError(name)
         return getattr(current(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:

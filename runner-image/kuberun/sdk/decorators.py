@@ -69,8 +69,11 @@ class EntrypointInfo:
 
 
 def entrypoint_info(obj: object) -> EntrypointInfo | None:
-    """The metadata of a decorated function, or None."""
-    info = getattr(obj, ENTRYPOINT_ATTRIBUTE, None)
+    """The metadata of a decorated function, or None (also for objects whose getattr raises)."""
+    try:
+        info = getattr(obj, ENTRYPOINT_ATTRIBUTE, None)
+    except Exception:
+        return None
     return info if isinstance(info, EntrypointInfo) else None
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import kuberun
 from kuberun.sdk import context as sdk_context
-from kuberun.sdk import errors
+from kuberun.sdk import decorators, errors
 
 
 def test_proxy_outside_an_execution_says_so() -> None:
@@ -18,6 +18,16 @@ def test_proxy_outside_an_execution_says_so() -> None:
     try:
         with pytest.raises(RuntimeError, match="only available while an execution runs"):
             _ = kuberun.context.execution_id
+    finally:
+        sdk_context._current.reset(token)
+
+
+def test_proxy_answers_protocol_probes_outside_an_execution() -> None:
+    sdk_context._process_context = None
+    token = sdk_context._current.set(None)  # type: ignore[arg-type]
+    try:
+        assert not hasattr(kuberun.context, "__kuberun_entrypoint__")
+        assert decorators.entrypoint_info(kuberun.context) is None
     finally:
         sdk_context._current.reset(token)
 
