@@ -16,7 +16,13 @@ in threads the code starts itself). See docs/sdk.md.
 from __future__ import annotations
 
 from kuberun.sdk.configuration import config
-from kuberun.sdk.context import Caller, ExecutionContext, Organization, context
+from kuberun.sdk.context import (
+    Caller,
+    ExecutionContext,
+    Organization,
+    OrganizationContext,
+    context,
+)
 from kuberun.sdk.decorators import data_provider, workflow
 from kuberun.sdk.errors import (
     ConfigurationError,
@@ -41,6 +47,7 @@ __all__ = [
     "IntegrationError",
     "OAuthCredentials",
     "Organization",
+    "OrganizationContext",
     "UserError",
     "ValidationError",
     "WorkflowError",

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuberun.sdk import errors, mounts
+from kuberun.sdk import awaiting, errors, mounts
 
 
 class _Missing:
@@ -94,25 +94,22 @@ def _check_org(org_id: str | None) -> None:
         )
 
 
+def _get(key: str, org_id: str | None = None, default: Any = MISSING) -> Any:
+    """The value of `key`; KeyError when it is not set and no default is given."""
+    _check_org(org_id)
+    return _store().get(key, default)
+
+
+def _list(org_id: str | None = None) -> dict[str, Any]:
+    """Every key and value (secret values included: they are redacted in any output)."""
+    _check_org(org_id)
+    return _store().all()
+
+
 class config:  # bifrost's lower-case name: `from kuberun import config`
-    """The execution's configuration; async as bifrost's, with `_sync` twins for sync code."""
+    """The execution's configuration: `await config.get(key)` (or without `await`)."""
 
-    @staticmethod
-    async def get(key: str, org_id: str | None = None, default: Any = MISSING) -> Any:
-        """The value of `key`; KeyError when it is not set and no default is given."""
-        return config.get_sync(key, org_id=org_id, default=default)
-
-    @staticmethod
-    def get_sync(key: str, org_id: str | None = None, default: Any = MISSING) -> Any:
-        _check_org(org_id)
-        return _store().get(key, default)
-
-    @staticmethod
-    async def list(org_id: str | None = None) -> dict[str, Any]:
-        """Every key and value (secret values included: they are redacted in any output)."""
-        return config.list_sync(org_id=org_id)
-
-    @staticmethod
-    def list_sync(org_id: str | None = None) -> dict[str, Any]:
-        _check_org(org_id)
-        return _store().all()
+    get = staticmethod(awaiting.dual(_get))
+    list = staticmethod(awaiting.dual(_list))
+    get_sync = staticmethod(_get)
+    list_sync = staticmethod(_list)

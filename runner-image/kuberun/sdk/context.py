@@ -21,6 +21,7 @@ thread: the watcher calls `request()`, user code calls `check_cancelled()`.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.sdk import configuration, errors
+from kuberun.sdk import awaiting, configuration, errors, integrations
 from kuberun.sdk.resources import Resources
 
 GLOBAL_SCOPE = "GLOBAL"
@@ -135,6 +136,8 @@ class ExecutionContext:
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.logger = logger or logging.getLogger("workflow")
         self.resources = resources or Resources()
+        self.checkpoints: list[dict[str, Any]] = []
+        self.variables: dict[str, Any] = {}
         self._deadline = deadline  # time.monotonic() value, or None
         self._cancellation = cancellation or Cancellation()
 
@@ -188,18 +191,71 @@ class ExecutionContext:
     def executed_by_name(self) -> str:
         return self.caller.name
 
-    # --- configuration --------------------------------------------------------
+    @property
+    def org(self) -> Organization | None:
+        """bifrost's older name of `organization`."""
+        return self.organization
 
-    async def get_config(self, key: str, default: Any = configuration.MISSING) -> Any:
+    # --- configuration, secrets, connections ------------------------------------
+
+    def get_config_sync(self, key: str, default: Any = configuration.MISSING) -> Any:
         """A configuration value (ConfigMap or Secret); KeyError when missing without default."""
         return self.resources.config.get(key, default)
 
-    def get_config_sync(self, key: str, default: Any = configuration.MISSING) -> Any:
-        """`get_config` for sync functions."""
-        return self.resources.config.get(key, default)
+    # `await context.get_config(k)` (bifrost's current form) and `context.get_config(k)`
+    # (its older one) both work: see kuberun.sdk.awaiting.
+    get_config = awaiting.dual(get_config_sync)
 
     def has_config(self, key: str) -> bool:
         return self.resources.config.has(key)
+
+    def _get_secret(self, key: str) -> str:
+        store = self.resources.config
+        if key not in store.secret_keys:
+            raise KeyError(f"secret {key!r} is not set (looked in {store.where})")
+        return str(store.get(key))
+
+    get_secret = awaiting.dual(_get_secret)
+    """A value of the namespace's Secret only; KeyError when it has no such key."""
+
+    def _get_oauth_connection(self, connection_name: str) -> integrations.OAuthCredentials:
+        return integrations.credentials(connection_name)
+
+    get_oauth_connection = awaiting.dual(_get_oauth_connection)
+    """An integration's OAuth credentials (bifrost's older API); IntegrationError if none."""
+
+    # --- bifrost's logging and state helpers -------------------------------------
+
+    def log(self, level: str | int, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """`context.log("info", "text", {"k": v})`: a record on the execution's logger."""
+        number = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
+        if not isinstance(number, int):
+            number = logging.INFO
+        text = message if not data else f"{message} {json.dumps(data, default=str)}"
+        self.logger.log(number, "%s", text, stacklevel=2)
+
+    def debug(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        self.log(logging.DEBUG, message, data)
+
+    def info(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        self.log(logging.INFO, message, data)
+
+    def warning(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        self.log(logging.WARNING, message, data)
+
+    def error(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        self.log(logging.ERROR, message, data)
+
+    def save_checkpoint(self, name: str, data: Mapping[str, Any]) -> None:
+        """Record a named state in the log (bifrost kept it with the execution record)."""
+        self.checkpoints.append({"name": name, "data": dict(data)})
+        self.log(logging.INFO, f"checkpoint {name}", data)
+
+    def set_variable(self, key: str, value: Any) -> None:
+        self.variables[key] = value
+
+    def get_variable(self, key: str, default: Any = None) -> Any:
+        return self.variables.get(key, default)
 
     # --- cancellation and deadline ---------------------------------------------
 
@@ -274,3 +330,6 @@ class _ContextProxy:
 
 # Typed as the real class so user code gets completion and mypy checks its use.
 context: ExecutionContext = _ContextProxy()  # type: ignore[assignment]
+
+# bifrost's older name of the context's type.
+OrganizationContext = ExecutionContext

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kuberun.sdk import errors, mounts
+from kuberun.sdk import awaiting, errors, mounts
 
 OAUTH_KEYS = (
     "access_token",
@@ -216,51 +216,58 @@ def _available() -> Mapping[str, Integration]:
     return context.current().resources.integrations
 
 
+def _get(name: str, scope: str | None = None, oauth_scope: str | None = None) -> IntegrationData:
+    """The integration's configuration and OAuth credentials; IntegrationError if none."""
+    if oauth_scope is not None:
+        raise errors.IntegrationError(
+            f"integration {name!r}: oauth_scope asks for a fresh token, which is the"
+            " platform's job; mount a Secret with a token of that scope instead"
+        )
+    return find(_available(), name).data()
+
+
+def _names() -> builtins.list[str]:
+    """The names of the configured integrations."""
+    return sorted(_available())
+
+
+def _oauth_get(provider: str, org_id: str | None = None) -> dict[str, Any]:
+    """bifrost's connection dict (tokens, client, URLs); IntegrationError if none."""
+    data = find(_available(), provider).data()
+    if data.oauth is None:
+        raise errors.IntegrationError(
+            f"integration {provider!r} has no OAuth credentials (no access_token or client_id)"
+        )
+    return data.oauth.to_dict()
+
+
+def _oauth_providers(org_id: str | None = None) -> builtins.list[str]:
+    """Integrations that carry OAuth credentials."""
+    return sorted(name for name, item in _available().items() if item.data().oauth is not None)
+
+
+def credentials(name: str) -> OAuthCredentials:
+    """An integration's OAuth credentials; IntegrationError if it has none."""
+    data = _get(name)
+    if data.oauth is None:
+        raise errors.IntegrationError(
+            f"integration {name!r} has no OAuth credentials (no access_token or client_id)"
+        )
+    return data.oauth
+
+
 class integrations:  # bifrost's lower-case name: `from kuberun import integrations`
-    """The execution's integrations; async as bifrost's, with `_sync` twins for sync code."""
+    """The execution's integrations: `await integrations.get(name)` (or without `await`)."""
 
-    @staticmethod
-    async def get(
-        name: str, scope: str | None = None, oauth_scope: str | None = None
-    ) -> IntegrationData:
-        """The integration's configuration and OAuth credentials; IntegrationError if none."""
-        return integrations.get_sync(name, scope=scope, oauth_scope=oauth_scope)
-
-    @staticmethod
-    def get_sync(
-        name: str, scope: str | None = None, oauth_scope: str | None = None
-    ) -> IntegrationData:
-        if oauth_scope is not None:
-            raise errors.IntegrationError(
-                f"integration {name!r}: oauth_scope asks for a fresh token, which is the"
-                " platform's job; mount a Secret with a token of that scope instead"
-            )
-        return find(_available(), name).data()
-
-    @staticmethod
-    async def list() -> builtins.list[str]:
-        """The names of the configured integrations."""
-        return sorted(_available())
+    get = staticmethod(awaiting.dual(_get))
+    list = staticmethod(awaiting.dual(_names))
+    get_sync = staticmethod(_get)
+    list_sync = staticmethod(_names)
 
 
 class oauth:  # bifrost's older API: `await oauth.get("microsoft")` → a dict
     """OAuth connections by provider name: the same Secrets as `integrations`."""
 
-    @staticmethod
-    async def get(provider: str, org_id: str | None = None) -> dict[str, Any]:
-        """bifrost's connection dict (tokens, client, URLs); IntegrationError if none."""
-        return oauth.get_sync(provider, org_id=org_id)
-
-    @staticmethod
-    def get_sync(provider: str, org_id: str | None = None) -> dict[str, Any]:
-        data = find(_available(), provider).data()
-        if data.oauth is None:
-            raise errors.IntegrationError(
-                f"integration {provider!r} has no OAuth credentials (no access_token or client_id)"
-            )
-        return data.oauth.to_dict()
-
-    @staticmethod
-    async def list_providers(org_id: str | None = None) -> list[str]:
-        """Integrations that carry OAuth credentials."""
-        return sorted(name for name, item in _available().items() if item.data().oauth is not None)
+    get = staticmethod(awaiting.dual(_oauth_get))
+    list_providers = staticmethod(awaiting.dual(_oauth_providers))
+    get_sync = staticmethod(_oauth_get)

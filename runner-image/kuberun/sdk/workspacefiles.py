@@ -11,7 +11,8 @@ Two places, as in bifrost:
 A path is relative to its location (an absolute path must lie inside it);
 after resolving `..` and symlinks it must still lie inside, or ValueError says
 so: code cannot read or write outside its two places by accident. The methods
-are async as bifrost's; each has a `_sync` twin for sync functions.
+work awaited or not (bifrost's current and older forms); each has a `_sync`
+twin, the explicit form for sync functions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
-from kuberun.sdk import errors
+from kuberun.sdk import awaiting, errors
 
 Location = Literal["temp", "workspace"]
 LOCATIONS = ("temp", "workspace")
@@ -68,86 +69,79 @@ def _path(path: str, location: str) -> Path:
     return resolve(base_directory(location), path, location)
 
 
+def _read(path: str, location: Location = "workspace") -> str:
+    """A text file's contents (UTF-8); FileNotFoundError if it does not exist."""
+    return _path(path, location).read_text("utf-8")
+
+
+def _read_bytes(path: str, location: Location = "workspace") -> bytes:
+    """A file's bytes; FileNotFoundError if it does not exist."""
+    return _path(path, location).read_bytes()
+
+
+def _write(path: str, content: str, location: Location = "workspace") -> None:
+    """Write text (UTF-8), creating parent directories."""
+    target = _path(path, location)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, "utf-8")
+
+
+def _write_bytes(path: str, content: bytes, location: Location = "workspace") -> None:
+    """Write bytes, creating parent directories."""
+    target = _path(path, location)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+
+
+def _list(directory: str = "", location: Location = "workspace") -> builtins.list[str]:
+    """Names in a directory (sorted); FileNotFoundError if it does not exist."""
+    target = _path(directory or ".", location)
+    if not target.exists():
+        raise FileNotFoundError(f"directory not found: {directory!r} in {location}")
+    if not target.is_dir():
+        raise ValueError(f"not a directory: {directory!r} in {location}")
+    return sorted(entry.name for entry in target.iterdir())
+
+
+def _exists(path: str, location: Location = "workspace") -> bool:
+    """True if the path exists inside the location (False for a path outside it)."""
+    try:
+        return _path(path, location).exists()
+    except ValueError:
+        return False
+
+
+def _delete(path: str, location: Location = "workspace") -> None:
+    """Delete a file or a directory tree; FileNotFoundError if it does not exist."""
+    target = _path(path, location)
+    if target == base_directory(location).resolve():
+        raise ValueError(f"cannot delete the {location} directory itself")
+    if not target.exists():
+        raise FileNotFoundError(f"path not found: {path!r} in {location}")
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
+
+
 class files:  # bifrost's lower-case name: `from kuberun import files`
-    """Reading and writing the execution's temp and workspace directories."""
+    """Reading and writing the execution's temp and workspace directories.
 
-    @staticmethod
-    def read_sync(path: str, location: Location = "workspace") -> str:
-        return _path(path, location).read_text("utf-8")
+    Each call works awaited (`await files.read(p)`) or not (`files.read(p)`), see
+    `kuberun.sdk.awaiting`; the `_sync` twins are the explicit, typed sync form.
+    """
 
-    @staticmethod
-    async def read(path: str, location: Location = "workspace") -> str:
-        """A text file's contents (UTF-8); FileNotFoundError if it does not exist."""
-        return files.read_sync(path, location)
-
-    @staticmethod
-    def read_bytes_sync(path: str, location: Location = "workspace") -> bytes:
-        return _path(path, location).read_bytes()
-
-    @staticmethod
-    async def read_bytes(path: str, location: Location = "workspace") -> bytes:
-        return files.read_bytes_sync(path, location)
-
-    @staticmethod
-    def write_sync(path: str, content: str, location: Location = "workspace") -> None:
-        target = _path(path, location)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, "utf-8")
-
-    @staticmethod
-    async def write(path: str, content: str, location: Location = "workspace") -> None:
-        """Write text (UTF-8), creating parent directories."""
-        files.write_sync(path, content, location)
-
-    @staticmethod
-    def write_bytes_sync(path: str, content: bytes, location: Location = "workspace") -> None:
-        target = _path(path, location)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-
-    @staticmethod
-    async def write_bytes(path: str, content: bytes, location: Location = "workspace") -> None:
-        files.write_bytes_sync(path, content, location)
-
-    @staticmethod
-    def list_sync(directory: str = "", location: Location = "workspace") -> builtins.list[str]:
-        target = _path(directory or ".", location)
-        if not target.exists():
-            raise FileNotFoundError(f"directory not found: {directory!r} in {location}")
-        if not target.is_dir():
-            raise ValueError(f"not a directory: {directory!r} in {location}")
-        return sorted(entry.name for entry in target.iterdir())
-
-    @staticmethod
-    async def list(directory: str = "", location: Location = "workspace") -> builtins.list[str]:
-        """Names in a directory (sorted); FileNotFoundError if it does not exist."""
-        return files.list_sync(directory, location)
-
-    @staticmethod
-    def exists_sync(path: str, location: Location = "workspace") -> bool:
-        try:
-            return _path(path, location).exists()
-        except ValueError:
-            return False
-
-    @staticmethod
-    async def exists(path: str, location: Location = "workspace") -> bool:
-        """True if the path exists inside the location (False for a path outside it)."""
-        return files.exists_sync(path, location)
-
-    @staticmethod
-    def delete_sync(path: str, location: Location = "workspace") -> None:
-        target = _path(path, location)
-        if target == base_directory(location).resolve():
-            raise ValueError(f"cannot delete the {location} directory itself")
-        if not target.exists():
-            raise FileNotFoundError(f"path not found: {path!r} in {location}")
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-
-    @staticmethod
-    async def delete(path: str, location: Location = "workspace") -> None:
-        """Delete a file or a directory tree; FileNotFoundError if it does not exist."""
-        files.delete_sync(path, location)
+    read = staticmethod(awaiting.dual(_read))
+    read_bytes = staticmethod(awaiting.dual(_read_bytes))
+    write = staticmethod(awaiting.dual(_write))
+    write_bytes = staticmethod(awaiting.dual(_write_bytes))
+    list = staticmethod(awaiting.dual(_list))
+    exists = staticmethod(awaiting.dual(_exists))
+    delete = staticmethod(awaiting.dual(_delete))
+    read_sync = staticmethod(_read)
+    read_bytes_sync = staticmethod(_read_bytes)
+    write_sync = staticmethod(_write)
+    write_bytes_sync = staticmethod(_write_bytes)
+    list_sync = staticmethod(_list)
+    exists_sync = staticmethod(_exists)
+    delete_sync = staticmethod(_delete)

@@ -245,3 +245,66 @@ def test_kuberun_inspect_lists_the_bifrost_workspace_for_a_form(tmp_path: Path) 
         "m365",
         300,
     )
+
+
+OLDER_BIFROST_WORKSPACE = '''
+"""Written for bifrost's older SDK: sync config and files, OrganizationContext, context.info."""
+
+from bifrost import OrganizationContext, files, param, workflow
+
+
+@workflow(
+    name="create_ticket",
+    description="Open a ticket in the PSA",
+    category="PSA",
+    tags=["halopsa"],
+    requires_approval=False,
+    required_permission="canExecuteWorkflows",
+)
+@param("subject", "string", label="Subject", required=True)
+@param("urgent", "boolean", label="Urgent", default_value=False)
+async def create_ticket(context: OrganizationContext, subject, urgent):
+    board = context.get_config("psa_board", "Service Desk")
+    context.info("Creating ticket", {"subject": subject, "board": board})
+    files.write("ticket.txt", subject, location="temp")
+    context.save_checkpoint("written", {"urgent": urgent})
+    return {
+        "board": board,
+        "urgent": urgent,
+        "saved": files.read("ticket.txt", location="temp"),
+        "org": context.org.org_id,
+        "by": context.executed_by_email,
+    }
+'''
+
+
+def test_older_bifrost_code_with_sync_calls_runs_too(tmp_path: Path) -> None:
+    root = tmp_path / "older"
+    root.mkdir()
+    text = textwrap.dedent(OLDER_BIFROST_WORKSPACE).lstrip()
+    (root / "tickets.py").write_text(text.replace("from bifrost import", "from kuberun import"))
+    done = kuberun(
+        "run",
+        str(root),
+        "-e",
+        "create_ticket",
+        "-p",
+        "subject=Printer on fire",
+        "-p",
+        "urgent=yes",
+        *IDENTITY,
+        "--output",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert final(done)["result"] == {
+        "board": "Service Desk",
+        "urgent": True,
+        "saved": "Printer on fire",
+        "org": "org-7f3a",
+        "by": "it-admin@acme.com",
+    }
+    messages = [r["message"] for r in records(done.stderr)]
+    assert 'Creating ticket {"subject": "Printer on fire", "board": "Service Desk"}' in messages
+    assert 'checkpoint written {"urgent": true}' in messages
+    assert not any("RuntimeWarning" in m or "never awaited" in m for m in messages)

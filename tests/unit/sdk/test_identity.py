@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -69,12 +70,60 @@ def test_parameters_are_the_extras_and_inputs_all() -> None:
 def test_get_config_awaits_and_raises_key_error_without_a_default() -> None:
     store = configuration.ConfigStore({"api_url": "https://x", "timeout": "30"})
     ctx = sdk_context.ExecutionContext(execution_id="e", resources=Resources(config=store))
-    assert asyncio.run(ctx.get_config("api_url")) == "https://x"
-    assert asyncio.run(ctx.get_config("missing", default=None)) is None
-    assert asyncio.run(ctx.get_config("missing", default=5)) == 5
+
+    async def flow() -> list[object]:
+        return [
+            await ctx.get_config("api_url"),
+            await ctx.get_config("missing", default=None),
+            await ctx.get_config("missing", default=5),
+        ]
+
+    assert asyncio.run(flow()) == ["https://x", None, 5]
     assert ctx.get_config_sync("timeout") == "30" and ctx.has_config("timeout")
+
+    async def missing() -> object:
+        return await ctx.get_config("missing")
+
     with pytest.raises(KeyError, match="config key 'missing' is not set"):
-        asyncio.run(ctx.get_config("missing"))
+        asyncio.run(missing())
+
+
+def test_get_config_without_await_as_older_bifrost_wrote_it() -> None:
+    ctx = sdk_context.ExecutionContext(
+        execution_id="e", resources=Resources(config=configuration.ConfigStore({"k": "v"}))
+    )
+    value: object = ctx.get_config("k")
+    assert value == "v"
+    assert ctx.get_config("absent", None) is None
+
+
+def test_secrets_and_bifrosts_logging_helpers(caplog: pytest.LogCaptureFixture) -> None:
+    store = configuration.ConfigStore({"plain": "p", "token": "t-1"}, frozenset({"token"}))
+    ctx = sdk_context.ExecutionContext(
+        execution_id="e",
+        organization="acme",
+        resources=Resources(config=store),
+        logger=logging.getLogger("flow"),
+    )
+
+    async def flow() -> object:
+        return await ctx.get_secret("token")
+
+    assert asyncio.run(flow()) == "t-1"
+    with pytest.raises(KeyError, match="secret 'plain' is not set"):
+        ctx._get_secret("plain")
+    assert ctx.org is ctx.organization
+    with caplog.at_level(logging.DEBUG, logger="flow"):
+        ctx.info("User created", {"user_id": "123"})
+        ctx.log("warning", "Rate limit approaching")
+        ctx.save_checkpoint("after-create", {"n": 1})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", 'User created {"user_id": "123"}'),
+        ("WARNING", "Rate limit approaching"),
+        ("INFO", 'checkpoint after-create {"n": 1}'),
+    ]
+    ctx.set_variable("count", 3)
+    assert (ctx.get_variable("count"), ctx.get_variable("none", 0)) == (3, 0)
 
 
 def test_config_namespace_reads_the_current_execution() -> None:
@@ -84,9 +133,15 @@ def test_config_namespace_reads_the_current_execution() -> None:
             execution_id="e", organization="acme", resources=Resources(config=store)
         )
     )
-    assert asyncio.run(kuberun.config.get("k")) == "v"
-    assert asyncio.run(kuberun.config.get("nope", default="d")) == "d"
-    assert asyncio.run(kuberun.config.list()) == {"k": "v"}
+
+    async def flow() -> list[object]:
+        return [
+            await kuberun.config.get("k"),
+            await kuberun.config.get("nope", default="d"),
+            await kuberun.config.list(),
+        ]
+
+    assert asyncio.run(flow()) == ["v", "d", {"k": "v"}]
     assert kuberun.config.get_sync("k", org_id="acme") == "v"
     with pytest.raises(kuberun.ConfigurationError, match="only the configuration of this"):
         kuberun.config.get_sync("k", org_id="other")
