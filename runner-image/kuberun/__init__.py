@@ -4,7 +4,7 @@ What user code imports lives here (bifrost's names, so bifrost code needs
 only its import line changed)::
 
     from kuberun import workflow, data_provider, param, ExecutionContext, context
-    from kuberun import config, files, integrations, oauth
+    from kuberun import config, secrets, files, integrations, oauth
     from kuberun import UserError, WorkflowError, ValidationError, IntegrationError
     from kuberun import ConfigurationError, ExecutionCancelled, ExecutionTimedOut
 
@@ -15,7 +15,7 @@ in threads the code starts itself). See docs/sdk.md.
 
 from __future__ import annotations
 
-from kuberun.sdk.configuration import config
+from kuberun.sdk.configuration import config, secrets
 from kuberun.sdk.context import (
     Caller,
     ExecutionContext,
@@ -23,7 +23,7 @@ from kuberun.sdk.context import (
     OrganizationContext,
     context,
 )
-from kuberun.sdk.decorators import data_provider, workflow
+from kuberun.sdk.decorators import data_provider, tool, workflow
 from kuberun.sdk.errors import (
     ConfigurationError,
     ExecutionCancelled,
@@ -58,5 +58,7 @@ __all__ = [
     "integrations",
     "oauth",
     "param",
+    "secrets",
+    "tool",
     "workflow",
 ]

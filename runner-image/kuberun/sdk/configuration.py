@@ -113,3 +113,24 @@ class config:  # bifrost's lower-case name: `from kuberun import config`
     list = staticmethod(awaiting.dual(_list))
     get_sync = staticmethod(_get)
     list_sync = staticmethod(_list)
+
+
+def _secret(key: str) -> str | None:
+    """A value of the namespace's Secret, or None (bifrost's `secrets.get`)."""
+    store = _store()
+    return str(store.get(key)) if key in store.secret_keys and store.has(key) else None
+
+
+def _secret_keys(org_id: str | None = None) -> builtins.list[str]:
+    """The Secret's keys, never its values."""
+    _check_org(org_id)
+    return sorted(_store().secret_keys)
+
+
+class secrets:  # bifrost's lower-case name: `from kuberun import secrets`
+    """The namespace's secret values: `await secrets.get(key)` → the value or None."""
+
+    get = staticmethod(awaiting.dual(_secret))
+    list = staticmethod(awaiting.dual(_secret_keys))
+    get_sync = staticmethod(_secret)
+    list_sync = staticmethod(_secret_keys)

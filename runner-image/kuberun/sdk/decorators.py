@@ -150,6 +150,7 @@ def _warn_extra(
 ) -> None:
     """One warning record for all unknown arguments, on the logger of the code's own module
     (the runner shows the code's warnings; it hides its own `kuberun.*` loggers)."""
+    extra = {k: v for k, v in extra.items() if k not in _WITHOUT_WARNING}
     if extra:
         logging.getLogger(getattr(target, "__module__", None) or "workflow").warning(
             "@%s %r: argument(s) %s have no meaning in kuberun; kept as metadata",
@@ -213,6 +214,8 @@ def workflow(
     methods = tuple(m.upper() for m in _strings("workflow", "allowed_methods", allowed_methods))
     timeout = _seconds("workflow", "timeout_seconds", timeout_seconds)
 
+    listed = _listed_params("workflow", extra.pop("parameters", None))
+
     def mark(target: F) -> F:
         info = EntrypointInfo(
             kind=Kind.WORKFLOW,
@@ -230,7 +233,7 @@ def workflow(
             allowed_methods=methods or DEFAULT_ALLOWED_METHODS,
             public_endpoint=bool(public_endpoint),
             disable_global_key=bool(disable_global_key),
-            params=params.declared_params(target),
+            params=_merged(listed, params.declared_params(target)),
             extra=dict(extra),
         )
         _warn_extra("workflow", target, info.name, extra)
@@ -238,6 +241,49 @@ def workflow(
         return target
 
     return mark(func) if func is not None else mark
+
+
+def _listed_params(decorator: str, listed: Any) -> tuple[params.Param, ...]:
+    """A bifrost version's `parameters=[{"name": ..., "type": ..., ...}]`, as `@param`s."""
+    if listed is None:
+        return ()
+    if not isinstance(listed, Sequence) or isinstance(listed, str):
+        raise TypeError(f"@{decorator}: parameters must be a list of dicts, got {listed!r}")
+    found = []
+    for item in listed:
+        if not isinstance(item, Mapping) or "name" not in item:
+            raise TypeError(f"@{decorator}: each of parameters needs a 'name', got {item!r}")
+        known = {k: item[k] for k in params.PARAM_ARGUMENTS if k in item}
+        found.append(params.make(**known))
+    return tuple(found)
+
+
+def _merged(
+    listed: tuple[params.Param, ...], stacked: tuple[params.Param, ...]
+) -> tuple[params.Param, ...]:
+    names = {p.name for p in stacked}
+    return (*stacked, *(p for p in listed if p.name not in names))
+
+
+@overload
+def tool(func: F, /) -> F: ...
+
+
+@overload
+def tool(
+    name: str | None = None, description: str | None = None, /, **kwargs: Any
+) -> Callable[[F], F]: ...
+
+
+def tool(*args: Any, **kwargs: Any) -> Any:
+    """bifrost's `@tool`: a workflow offered to AI agents (`is_tool` is kept as metadata)."""
+    description = kwargs.get("description")
+    kwargs.setdefault("is_tool", True)
+    kwargs.setdefault("tool_description", description)
+    return workflow(*args, **kwargs)
+
+
+_WITHOUT_WARNING = frozenset({"is_tool", "tool_description"})
 
 
 @overload

@@ -102,6 +102,49 @@ def default_label(name: str) -> str:
     return name.replace("_", " ").strip().title() or name
 
 
+PARAM_ARGUMENTS = (
+    "name",
+    "type",
+    "label",
+    "required",
+    "validation",
+    "data_provider",
+    "default_value",
+    "help_text",
+)
+
+
+def make(
+    name: str,
+    type: str = "string",
+    label: str | None = None,
+    required: bool = False,
+    validation: Mapping[str, Any] | None = None,
+    data_provider: str | None = None,
+    default_value: Any = None,
+    help_text: str | None = None,
+) -> Param:
+    """A checked `Param`; ValueError for an unknown type or a validation that is not a dict."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"@param needs a parameter name, got {name!r}")
+    kind = normalize_type(type)
+    if validation is not None and not isinstance(validation, Mapping):
+        raise ValueError(
+            f"@param {name!r}: validation must be a dict such as"
+            f" {{'min': 0, 'max': 10, 'pattern': '...'}}, got {validation.__class__.__name__}"
+        )
+    return Param(
+        name=name,
+        type=kind,
+        label=label or default_label(name),
+        required=bool(required),
+        validation=dict(validation or {}),
+        data_provider=data_provider,
+        default_value=default_value,
+        help_text=help_text,
+    )
+
+
 def param(
     name: str,
     type: str = "string",
@@ -113,23 +156,8 @@ def param(
     help_text: str | None = None,
 ) -> Callable[[F], F]:
     """Declare an input of the decorated workflow; returns the function unchanged."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"@param needs a parameter name, got {name!r}")
-    kind = normalize_type(type)
-    if validation is not None and not isinstance(validation, Mapping):
-        raise ValueError(
-            f"@param {name!r}: validation must be a dict such as"
-            f" {{'min': 0, 'max': 10, 'pattern': '...'}}, got {validation.__class__.__name__}"
-        )
-    declared = Param(
-        name=name,
-        type=kind,
-        label=label or default_label(name),
-        required=bool(required),
-        validation=dict(validation or {}),
-        data_provider=data_provider,
-        default_value=default_value,
-        help_text=help_text,
+    declared = make(
+        name, type, label, required, validation, data_provider, default_value, help_text
     )
 
     def mark(target: F) -> F:

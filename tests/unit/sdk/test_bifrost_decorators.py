@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kuberun import ExecutionContext, data_provider, param, workflow
+from kuberun import ExecutionContext, data_provider, param, tool, workflow
 from kuberun.sdk import decorators
 
 
@@ -167,3 +167,42 @@ def test_data_provider_category_and_string_options_are_declared() -> None:
     assert info is not None
     assert (info.category, info.tags, info.cache_ttl_seconds) == ("HR", ("org",), 300)
     assert decorators.spec_defaults(info) == {"cache": {"ttlSeconds": 300}}
+
+
+def test_parameters_listed_in_the_decorator_as_one_bifrost_version_did(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+
+        @workflow(
+            name="listed",
+            parameters=[
+                {"name": "email", "type": "email", "label": "Email", "required": True},
+                {"name": "seats", "type": "int", "default_value": 1, "ui": "slider"},
+            ],
+        )
+        @param("seats", "int", label="Seats (stacked wins)")
+        def listed(email: str, seats: int) -> None: ...
+
+    info = decorators.entrypoint_info(listed)
+    assert info is not None and "parameters" not in info.extra
+    assert [(p.name, p.label) for p in info.params] == [
+        ("seats", "Seats (stacked wins)"),
+        ("email", "Email"),
+    ]
+    assert not caplog.records
+    with pytest.raises(TypeError, match="each of parameters needs a 'name'"):
+        workflow(parameters=[{"type": "int"}])
+
+
+def test_tool_is_a_workflow_marked_for_agents(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+
+        @tool(description="Look a user up by email")
+        async def get_user(email: str) -> dict[str, str]:
+            return {}
+
+    info = decorators.entrypoint_info(get_user)
+    assert info is not None and info.kind is decorators.Kind.WORKFLOW
+    assert info.extra == {"is_tool": True, "tool_description": "Look a user up by email"}
+    assert not caplog.records

@@ -147,3 +147,19 @@ def test_config_namespace_reads_the_current_execution() -> None:
         kuberun.config.get_sync("k", org_id="other")
     with pytest.raises(KeyError):
         kuberun.config.get_sync("nope")
+
+
+def test_bifrosts_secrets_namespace_gives_none_when_missing() -> None:
+    store = configuration.ConfigStore({"plain": "p", "token": "t-1"}, frozenset({"token"}))
+    sdk_context.activate(
+        sdk_context.ExecutionContext(execution_id="e", resources=Resources(config=store))
+    )
+
+    async def flow() -> list[object]:
+        return [
+            await kuberun.secrets.get("token"),
+            await kuberun.secrets.get("plain"),
+            await kuberun.secrets.list(),
+        ]
+
+    assert asyncio.run(flow()) == ["t-1", None, ["token"]]
