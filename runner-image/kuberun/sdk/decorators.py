@@ -81,11 +81,8 @@ def refresh_params(func: Callable[..., Any]) -> None:
     """Take in `@param`s applied after (written above) the entrypoint decorator."""
     info = entrypoint_info(func)
     if info is not None:
-        setattr(
-            func,
-            ENTRYPOINT_ATTRIBUTE,
-            dataclasses.replace(info, params=params.declared_params(func)),
-        )
+        merged = _merged(info.params, params.declared_params(func))
+        setattr(func, ENTRYPOINT_ATTRIBUTE, dataclasses.replace(info, params=merged))
 
 
 def _describe(func: Callable[..., Any], description: str | None) -> str | None:

@@ -191,6 +191,14 @@ def test_parameters_listed_in_the_decorator_as_one_bifrost_version_did(
         ("email", "Email"),
     ]
     assert not caplog.records
+
+    @param("note", "string", help_text="stacked above")
+    @workflow(parameters=[{"name": "email", "type": "email"}])
+    def above(email: str, note: str) -> None: ...
+
+    above_info = decorators.entrypoint_info(above)
+    assert above_info is not None
+    assert [p.name for p in above_info.params] == ["note", "email"]
     with pytest.raises(TypeError, match="each of parameters needs a 'name'"):
         workflow(parameters=[{"type": "int"}])
 
