@@ -115,8 +115,9 @@ def _json(value: Any) -> Any:
 
 def _files(root: Path) -> list[tuple[str, Path]]:
     if root.is_file():
-        stem = root.stem if root.stem.isidentifier() else "workspace_main"
-        return [(stem, root)]
+        # Never under the name of a module already imported (`json.py` must not replace json).
+        usable = root.stem.isidentifier() and root.stem not in sys.modules
+        return [(root.stem if usable else "workspace_main", root)]
     return list(loading.workspace_modules(root))
 
 

@@ -62,3 +62,13 @@ def test_usage_errors_are_clear(tmp_path: Path) -> None:
         assert message in done.stderr, (args, done.stderr)
     missing = kuberun("inspect", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+
+
+def test_inspect_a_single_file_named_like_a_standard_module(tmp_path: Path) -> None:
+    (tmp_path / "json.py").write_text(
+        "from kuberun import workflow\n@workflow\ndef go():\n    return 1\n"
+    )
+    done = kuberun("inspect", str(tmp_path / "json.py"), "--output", "json")
+    assert done.returncode == 0, done.stderr
+    catalog = json.loads(done.stdout)  # the real json module still works: the listing parsed
+    assert [w["name"] for w in catalog["workflows"]] == ["go"]
