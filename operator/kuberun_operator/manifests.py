@@ -7,6 +7,8 @@ a restarted operator rebuild exactly the same objects (deterministic names).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +19,14 @@ from kuberun_operator.settings import Settings
 RUNNER_CONTAINER = "runner"
 REQUEST_VOLUME = "request"
 SOURCE_VOLUME = "source"
-SCRATCH_VOLUME = "scratch"
-#: Writable places on the read-only root filesystem, from one emptyDir: temp files
-#: and the home directory (where libraries keep caches and config).
-SCRATCH_MOUNTS = {"/tmp": "tmp", "/home/runner": "home"}
+CONFIG_VOLUME = "config"
+SECRETS_VOLUME = "secrets"
+TEMP_VOLUME = "temp"
+#: Writable places on the read-only root filesystem, all from the temp emptyDir (one
+#: size budget): the files API's temp location, /tmp, and the home directory (where
+#: libraries keep caches and config).
+TEMP_MOUNTS = {request.TEMP_DIR_DEFAULT: "files", "/tmp": "tmp", "/home/runner": "home"}
+INTEGRATION_VOLUME_PREFIX = "integration-"
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,66 @@ def run_request(ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int) 
         ),
         spec=execution,
         source_path=source_path(execution),
+        config_dir=request.CONFIG_DIR_DEFAULT,
+        secrets_dir=request.SECRETS_DIR_DEFAULT,
+        integrations_dir=request.INTEGRATIONS_DIR_DEFAULT,
+        temp_dir=request.TEMP_DIR_DEFAULT,
     )
     return req.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def integration_slug(name: str) -> str:
+    """An integration's name as a Secret/volume name part (the runner matches it the same way)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _code_resources(
+    settings: Settings, integrations: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Mounts and volumes of what the code reads besides its request: the namespace's
+    configuration and secrets, its integrations' Secrets (all optional and read-only),
+    and the execution's temp directory (an emptyDir)."""
+    temp: dict[str, Any] = {"emptyDir": {}}
+    if settings.temp_size_limit:
+        temp["emptyDir"]["sizeLimit"] = settings.temp_size_limit
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": CONFIG_VOLUME,
+            "configMap": {"name": settings.config_map_name, "optional": True},
+        },
+        {
+            "name": SECRETS_VOLUME,
+            "secret": {"secretName": settings.config_secret_name, "optional": True},
+        },
+        {"name": TEMP_VOLUME, **temp},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "mountPath": request.CONFIG_DIR_DEFAULT, "readOnly": True},
+        {"name": SECRETS_VOLUME, "mountPath": request.SECRETS_DIR_DEFAULT, "readOnly": True},
+        *(
+            {"name": TEMP_VOLUME, "mountPath": path, "subPath": sub}
+            for path, sub in TEMP_MOUNTS.items()
+        ),
+    ]
+    for slug in sorted({integration_slug(n) for n in integrations if integration_slug(n)}):
+        volume = f"{INTEGRATION_VOLUME_PREFIX}{slug}"[:63].rstrip("-")
+        volumes.append(
+            {
+                "name": volume,
+                "secret": {
+                    "secretName": f"{settings.integration_secret_prefix}{slug}",
+                    "optional": True,
+                },
+            }
+        )
+        mounts.append(
+            {
+                "name": volume,
+                "mountPath": f"{request.INTEGRATIONS_DIR_DEFAULT}/{slug}",
+                "readOnly": True,
+            }
+        )
+    return mounts, volumes
 
 
 def build_request_secret(
@@ -130,9 +194,17 @@ def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, d
 
 
 def build_job_manifest(
-    ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int, settings: Settings
+    ref: ExecutionRef,
+    execution: spec.ExecutionSpec,
+    attempt: int,
+    settings: Settings,
+    integrations: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Job of one attempt: one pod, no Kubernetes retries, a hard deadline."""
+    """The Job of one attempt: one pod, no Kubernetes retries, a hard deadline.
+
+    `integrations`: names of the integrations whose Secrets to mount (the
+    caller finds them, e.g. by listing the namespace's integration Secrets).
+    """
     labels = naming.labels(ref.name, ref.uid, attempt)
     env: list[dict[str, Any]] = [
         {"name": request.REQUEST_FILE_ENV, "value": request.REQUEST_FILE_DEFAULT},
@@ -150,17 +222,12 @@ def build_job_manifest(
     ]
     mounts: list[dict[str, Any]] = [
         {"name": REQUEST_VOLUME, "mountPath": request.REQUEST_DIR_DEFAULT, "readOnly": True},
-        *(
-            {"name": SCRATCH_VOLUME, "mountPath": path, "subPath": sub}
-            for path, sub in SCRATCH_MOUNTS.items()
-        ),
     ]
     volumes: list[dict[str, Any]] = [
         {
             "name": REQUEST_VOLUME,
             "secret": {"secretName": naming.request_secret_name(ref.name, attempt)},
         },
-        {"name": SCRATCH_VOLUME, "emptyDir": {}},
     ]
     config_map = execution.source.config_map
     if config_map is not None:
@@ -176,6 +243,9 @@ def build_job_manifest(
                 },
             }
         )
+    code_mounts, code_volumes = _code_resources(settings, integrations)
+    mounts.extend(code_mounts)
+    volumes.extend(code_volumes)
     container: dict[str, Any] = {
         "name": RUNNER_CONTAINER,
         "image": execution.image or settings.runner_image,

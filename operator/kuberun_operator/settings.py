@@ -43,6 +43,34 @@ class Settings(BaseSettings):
     redis_secret_key: str = Field(
         default="url", description="Key of the Redis URL in that Secret; `url` is the chart's."
     )
+    config_map_name: str = Field(
+        default="kuberun-config",
+        description=(
+            "ConfigMap (in the Execution's namespace) mounted read-only as the code's"
+            " configuration (`context.get_config`); optional, so a namespace without one works."
+        ),
+    )
+    config_secret_name: str = Field(
+        default="kuberun-secrets",
+        description=(
+            "Secret mounted read-only as the code's secret configuration (redacted in all"
+            " output); optional. A Secret, not env vars: values stay out of the environment."
+        ),
+    )
+    integration_secret_prefix: str = Field(
+        default="kuberun-integration-",
+        description=(
+            "An integration's Secret is this prefix plus the integration's slug"
+            " (`kuberun-integration-halopsa`), mounted read-only when the Job is built for it."
+        ),
+    )
+    temp_size_limit: str | None = Field(
+        default="1Gi",
+        description=(
+            "sizeLimit of the per-execution temp emptyDir (`files`, location temp): enough for"
+            " exports and downloads, bounded so one execution cannot fill the node's disk."
+        ),
+    )
     run_as_user: int = Field(
         default=65532,
         description="Non-root uid of runner pods; 65532 is the distroless `nonroot` user.",

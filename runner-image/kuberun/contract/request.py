@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from kuberun.contract.caller import Caller, Organization
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.spec import ExecutionSpec, Model
 
@@ -23,6 +24,15 @@ TERMINATION_LOG_DEFAULT = "/dev/termination-log"
 # Where code from a ConfigMap source is mounted in the pod; the operator mounts
 # the ConfigMap key here and sets `source.path`-like resolution for the runner.
 CONFIGMAP_SOURCE_DIR = "/var/run/kuberun/source"
+# Where the operator mounts the namespace's configuration (a ConfigMap, one file
+# per key), its secret configuration (a Secret, likewise), one Secret per
+# integration (`<dir>/<integration>/<field>`) and the per-execution temp
+# directory (an emptyDir). Files, never environment variables: values stay out of
+# `/proc/*/environ`, child processes and crash dumps, and a rotated Secret shows up.
+CONFIG_DIR_DEFAULT = "/var/run/kuberun/config"
+SECRETS_DIR_DEFAULT = "/var/run/kuberun/secrets"
+INTEGRATIONS_DIR_DEFAULT = "/var/run/kuberun/integrations"
+TEMP_DIR_DEFAULT = "/var/run/kuberun/tmp"
 
 
 class RunRequest(Model):
@@ -36,4 +46,24 @@ class RunRequest(Model):
             "Resolved path of the code when the spec's source is a ConfigMap (mounted by the"
             " operator) or a path in the image; None when the source is inline."
         ),
+    )
+    organization: Organization | None = Field(
+        default=None,
+        description="The organization; None falls back to `spec.organization` (an id alone).",
+    )
+    caller: Caller | None = Field(
+        default=None, description="Who started it; None falls back to `spec.caller` (an id)."
+    )
+    config_dir: str | None = Field(
+        default=None, description="Directory of configuration files (one per key); None: none."
+    )
+    secrets_dir: str | None = Field(
+        default=None, description="Directory of secret configuration files; None: none."
+    )
+    integrations_dir: str | None = Field(
+        default=None, description="Directory of integration directories; None: none."
+    )
+    temp_dir: str | None = Field(
+        default=None,
+        description="The execution's temp directory; None: the runner makes one.",
     )

@@ -13,6 +13,9 @@ record says how many were dropped and why:
   with the count is emitted as soon as the sink accepts records again.
 
 Engine records (`engine()`: outcome, tracebacks) pass any limit.
+
+`redact`, when set, runs over every message and exception text before it is
+kept (secret values become `***`): one place, so no output path can skip it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _TRUNCATED = "…[truncated: line of {size} bytes]"
 
 Sink = Callable[[Entry, float | None], bool]
 Echo = Callable[[Entry], None]
+Redact = Callable[[str], str]
 
 
 @dataclass
@@ -72,8 +76,10 @@ class Sequencer:
         sink: Sink,
         echo: Echo | None = None,
         clock: Callable[[], float] = time.time,
+        redact: Redact | None = None,
     ) -> None:
         self.attempt = attempt
+        self.redact = redact
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.counts = Counts()
@@ -106,6 +112,9 @@ class Sequencer:
         `len(message)` approximates its UTF-8 size for the byte limit (exact
         for ASCII; multi-byte text is undercounted by at most 4x).
         """
+        if self.redact is not None:
+            message = self.redact(message)
+            exception = None if exception is None else self.redact(exception)
         message, size = shorten(message)
         if exception is not None:
             exception, exc_size = shorten(exception)
@@ -172,6 +181,9 @@ class Sequencer:
         self, level: str, message: str, exception: str | None = None, *, wait: float | None = None
     ) -> bool:
         """An engine record (source `engine`), past any limit: outcome, tracebacks, warnings."""
+        if self.redact is not None:
+            message = self.redact(message)
+            exception = None if exception is None else self.redact(exception)
         if exception is not None:
             exception, _ = shorten(exception)
         message, _ = shorten(message)
