@@ -212,6 +212,16 @@ class Cluster:
             ).items
         )
 
+    def api_env(self) -> list[dict[str, str]]:
+        """Env for a pod that calls the API server: on the local node, which has no
+        kube-proxy, its real address instead of the ``kubernetes`` Service's."""
+        if self.local is None:
+            return []
+        return [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": self.local.state.node_ip},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(self.local.state.apiserver_port)},
+        ]
+
     def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         kwargs = {"container": container} if container else {}
         return str(self.core.read_namespaced_pod_log(name, namespace, **kwargs))

@@ -119,8 +119,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
-    """True when something accepts connections on 127.0.0.1:``port``."""
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on ``host``:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0

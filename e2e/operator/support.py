@@ -139,14 +139,9 @@ class ChartOperator:
         built = images.planned()
         repository, tag = built.operator.ref.rsplit(":", 1)
         extra_env = [{"name": k, "value": v} for k, v in self.env.items()]
-        local = self.cluster.local
-        if local is not None:
-            # No kube-proxy on the local node: the operator reaches the API server at
-            # the address it listens on, the bridge's, not the kubernetes Service's.
-            extra_env += [
-                {"name": "KUBERNETES_SERVICE_HOST", "value": local.state.node_ip},
-                {"name": "KUBERNETES_SERVICE_PORT", "value": str(local.state.apiserver_port)},
-            ]
+        # No kube-proxy on the local node: the operator reaches the API server at the
+        # address it listens on, the bridge's, not the kubernetes Service's.
+        extra_env += self.cluster.api_env()
         return {
             "watchNamespaces": [self.namespace],
             "operator": {

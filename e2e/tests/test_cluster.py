@@ -54,8 +54,12 @@ def test_up_and_down_leave_no_process_or_port(cluster: harness.Cluster) -> None:
     with tempfile.TemporaryDirectory(prefix="kuberun-updown-") as directory:
         state = controlplane.up(pathlib.Path(directory))
         try:
-            ports = [state.apiserver_port, state.etcd_port, state.kubelet_port]
-            assert all(processes.port_open(p) for p in ports)
+            ports = [
+                (state.node_ip, state.apiserver_port),
+                ("127.0.0.1", state.etcd_port),
+                (state.node_ip, state.kubelet_port),
+            ]
+            assert all(processes.port_open(p, host) for host, p in ports)
             other = harness.connect(state.kubeconfig)
             other.core.create_namespaced_pod(
                 "default",
@@ -69,5 +73,6 @@ def test_up_and_down_leave_no_process_or_port(cluster: harness.Cluster) -> None:
 
         assert not any(processes.alive(r) for r in state.processes)
         assert not harness.LocalCluster.process_alive(pod_pid)
-        assert not any(processes.port_open(p) for p in ports)
+        assert not any(processes.port_open(p, "127.0.0.1") for _, p in ports)
+        assert not pathlib.Path(f"/sys/class/net/{state.bridge.name}").exists()
         assert controlplane.State.load(pathlib.Path(directory)) is None
