@@ -6,7 +6,7 @@ pid whose start time still matches. Processes start in their own session so a
 Ctrl-C in the terminal that ran ``up`` does not reach them.
 
 Used by :mod:`e2e.cluster.controlplane` for etcd, the API server, the
-controller-manager and the process kubelet.
+controller-manager, the scheduler, containerd and the kubelet.
 """
 
 from __future__ import annotations

@@ -31,14 +31,22 @@ BUILD_TIMEOUT = 900
 
 
 def kstatus_binary(directory: pathlib.Path) -> pathlib.Path:
-    """$KUBERUN_KSTATUS when set (a binary built beforehand), else a fresh build in `directory`."""
+    """$KUBERUN_KSTATUS when set, else the one `python -m e2e.cluster build` caches.
+
+    `directory` is where a fresh build goes when neither is there (no cache dir).
+    """
     prebuilt = os.environ.get("KUBERUN_KSTATUS")
     if prebuilt:
         path = pathlib.Path(prebuilt)
         if not path.is_file():
             raise RuntimeError(f"KUBERUN_KSTATUS={prebuilt} is not a file")
         return path
-    return build_kstatus(directory)
+    from e2e.cluster import binaries
+
+    try:
+        return binaries.binary("kstatus")
+    except binaries.BuildError:
+        return build_kstatus(directory)
 
 
 def build_kstatus(directory: pathlib.Path) -> pathlib.Path:
