@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import os
 import pathlib
@@ -182,8 +183,13 @@ def app_key(inputs: Sequence[str]) -> str:
     return _digest([base_key().encode(), *_files_digest(_tree_files(*inputs))])
 
 
+@functools.cache
 def planned() -> ImageSet:
-    """Where each image will be (or is): names and archives, from the keys alone."""
+    """Where each image will be (or is): names and archives, from the keys alone.
+
+    Computed once per process, so a test session keeps to the images it built at
+    its start even if the tree changes under it.
+    """
     root = images_dir()
 
     def image(name: str, key: str) -> Image:

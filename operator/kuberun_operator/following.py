@@ -231,6 +231,8 @@ class Follower:
         elif isinstance(action, reconciling.SetCancelKey):
             if rt.redis is not None:
                 await rt.redis.set_cancel(target.namespace, target.uid, action.reason)
+        elif isinstance(action, reconciling.SetPodDeadline):
+            await rt.kube.set_pod_deadline(target.namespace, action.name, action.seconds)
         elif isinstance(action, reconciling.DeletePod):
             await rt.kube.delete_pod(target.namespace, action.name, action.grace_seconds)
         elif isinstance(action, reconciling.DeleteJob):

@@ -198,6 +198,16 @@ class Kube:
             _content_type=MERGE_PATCH,
         )
 
+    async def set_pod_deadline(self, namespace: str, name: str, seconds: int) -> None:
+        """Set the pod's activeDeadlineSeconds (a pod already gone needs none)."""
+        with contextlib.suppress(NotFound):
+            await self._call(
+                self.core.patch_namespaced_pod,
+                name,
+                namespace,
+                {"spec": {"activeDeadlineSeconds": seconds}},
+            )
+
     async def delete_pod(self, namespace: str, name: str, grace_seconds: int) -> None:
         with contextlib.suppress(NotFound):
             await self._call(

@@ -50,10 +50,24 @@ class ExecutionRef:
 
 
 def hard_deadline_seconds(execution: spec.ExecutionSpec, settings: Settings) -> int:
-    """The Job's activeDeadlineSeconds: after the runner's soft deadline and its grace."""
+    """How long the runner's container may run before the kubelet stops it.
+
+    Counted from the container's start (the pod's own activeDeadlineSeconds, set
+    once it started: see `deadlines`), after the runner's soft deadline and its grace.
+    """
     return (
         execution.timeout_seconds + execution.grace_period_seconds + settings.deadline_slack_seconds
     )
+
+
+def job_deadline_seconds(execution: spec.ExecutionSpec, settings: Settings) -> int:
+    """The Job's activeDeadlineSeconds: a backstop, counted from the Job's creation.
+
+    It covers the start deadline too, so a slow scheduling or image pull never eats
+    the code's time; it only matters when the operator is down from the pod's start
+    until then (the pod's own deadline, set when the container starts, is the stop).
+    """
+    return settings.start_deadline_seconds + hard_deadline_seconds(execution, settings)
 
 
 def source_path(execution: spec.ExecutionSpec) -> str | None:
@@ -268,7 +282,7 @@ def build_job_manifest(
         container["envFrom"] = list(execution.env_from)
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,  # retries are the operator's: each attempt is a new Job
-        "activeDeadlineSeconds": hard_deadline_seconds(execution, settings),
+        "activeDeadlineSeconds": job_deadline_seconds(execution, settings),
         "template": {
             "metadata": {"labels": labels},
             "spec": {

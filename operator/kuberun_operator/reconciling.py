@@ -21,7 +21,7 @@ from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import conditions, naming, retrying
+from kuberun_operator import conditions, deadlines, naming, retrying
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
@@ -60,6 +60,14 @@ class SetCancelKey:
 
 
 @dataclass(frozen=True)
+class SetPodDeadline:
+    """Give the running pod its hard deadline, counted from the container's start."""
+
+    name: str
+    seconds: int
+
+
+@dataclass(frozen=True)
 class DeletePod:
     """Stop a pod now (after the cooperative grace period, or on a start failure)."""
 
@@ -85,7 +93,7 @@ class EngineRecord:
     level: str = "INFO"
 
 
-Action = CreateAttempt | SetCancelKey | DeletePod | DeleteJob | EngineRecord
+Action = CreateAttempt | SetCancelKey | SetPodDeadline | DeletePod | DeleteJob | EngineRecord
 
 
 @dataclass(frozen=True)
@@ -310,7 +318,9 @@ def _follow_attempt(
             if draft.st["phase"] == Phase.PENDING:
                 # Never seen running: the Job may not exist yet (a crash between the status
                 # and the create, or watch lag). Creating is safe: a 409 means it exists.
-                _mirror_live(draft, observed, settings)  # the start deadline still applies
+                _mirror_live(
+                    draft, observed, execution, settings
+                )  # the start deadline still applies
                 if draft.st["phase"] == Phase.PENDING:
                     draft.actions.append(CreateAttempt(attempt))
                     draft.requeue(CREATE_RETRY_SECONDS)
@@ -325,7 +335,7 @@ def _follow_attempt(
                 "RunnerDied",
             )
         else:
-            _mirror_live(draft, observed, settings)
+            _mirror_live(draft, observed, execution, settings)
             return
 
     if cancelling and ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
@@ -341,13 +351,19 @@ def _follow_attempt(
     _end_attempt(draft, target, execution, observed, settings, ended)
 
 
-def _mirror_live(draft: _Draft, observed: Observed, settings: Settings) -> None:
-    """The attempt is still going: RUNNING once the runner runs; catch pods that never start."""
+def _mirror_live(
+    draft: _Draft, observed: Observed, execution: spec.ExecutionSpec, settings: Settings
+) -> None:
+    """The attempt is still going: RUNNING once the runner runs, its hard deadline set
+    from the container's start; catch pods that never start."""
     now = observed.now
     pod = observed.pod
     current = draft.st["attempts"][-1]
     phase = draft.st["phase"]
     if pod is not None and pod.state == "running":
+        deadline = deadlines.pod_deadline(pod, hard_deadline_seconds(execution, settings))
+        if deadline is not None:
+            draft.actions.append(SetPodDeadline(pod.name, deadline))
         started = pod.started_at or now
         if current.get("start_time") is None:
             current["start_time"] = sm.format_time(started)

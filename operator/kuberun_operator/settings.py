@@ -103,8 +103,9 @@ class Settings(BaseSettings):
         default=5,
         ge=0,
         description=(
-            "Added to timeout + grace for the Job's activeDeadlineSeconds, so the runner's own"
-            " soft deadline (which still reports logs) normally fires first."
+            "Added to timeout + grace for the hard deadline (the pod's activeDeadlineSeconds,"
+            " counted from the container's start), so the runner's own soft deadline (which"
+            " still reports logs) normally fires first."
         ),
     )
     start_deadline_seconds: int = Field(

@@ -35,7 +35,11 @@ def test_job_name_labels_and_owner() -> None:
 def test_hard_deadline_and_no_kubernetes_retries() -> None:
     job = build(gracePeriodSeconds=7)
     assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["activeDeadlineSeconds"] == 60 + 7 + Settings().deadline_slack_seconds
+    settings = Settings()
+    # A backstop: the start deadline plus the run's; the pod gets the run's at its start.
+    assert job["spec"]["activeDeadlineSeconds"] == (
+        settings.start_deadline_seconds + 60 + 7 + settings.deadline_slack_seconds
+    )
     assert job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 7
 
 

@@ -123,6 +123,18 @@ def test_running_pod_makes_running() -> None:
     assert got.actions == ()
 
 
+def test_running_pod_gets_its_hard_deadline_from_the_container_start() -> None:
+    execution = make_spec(timeoutSeconds=10, gracePeriodSeconds=2)
+    slow = f.pod(started=f.T0, state=f.running(f.T0 + 30))  # 30 s of pulling and starting
+
+    got = decide(started(phase=Phase.PENDING), execution=execution, job=f.job(), pod=slow)
+
+    run = 10 + 2 + SETTINGS.deadline_slack_seconds
+    assert got.actions == (rc.SetPodDeadline(slow["metadata"]["name"], 30 + run),)
+    already = f.pod(started=f.T0, state=f.running(f.T0 + 30), deadline=30 + run)
+    assert decide(started(), execution=execution, job=f.job(), pod=already).actions == ()
+
+
 TERMINAL = [
     (
         "success",
