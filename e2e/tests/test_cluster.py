@@ -1,4 +1,4 @@
-"""The control plane itself: versions, controllers, and a clean ``up``/``down``."""
+"""The cluster itself: versions, the real node, controllers, and a clean ``up``/``down``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,21 @@ def test_kubectl_reports_the_pinned_version(cluster: harness.Cluster) -> None:
         pinned = binaries.versions().kubernetes
         assert version["clientVersion"]["gitVersion"] == pinned
         assert version["serverVersion"]["gitVersion"] == pinned
+
+
+@pytest.mark.local_node
+def test_the_node_is_the_real_kubelet_on_containerd(cluster: harness.Cluster) -> None:
+    wide = cluster.kubectl("get", "nodes", "-o", "wide").stdout
+    [node] = cluster.core.list_node().items
+    info = node.status.node_info
+    assert info.kubelet_version == binaries.versions().kubernetes
+    assert info.container_runtime_version.startswith("containerd://")
+    ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+    assert ready == "True"
+    assert "Ready" in wide and "containerd://" in wide and info.kubelet_version in wide
+    assert cluster.local is not None
+    internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+    assert internal == [cluster.local.state.node_ip]
 
 
 @pytest.mark.local_node
