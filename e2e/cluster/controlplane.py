@@ -154,6 +154,18 @@ def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return 0, b""
 
 
+def _unverified_ssl() -> ssl.SSLContext:
+    """For health endpoints only, whose self-signed serving certificates nobody issued."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _wait_healthy(what: str, url: str, record: proc.Record) -> None:
+    _wait(what, lambda: _get(url, _unverified_ssl())[0] == 200, timeout=60, watch=(record,))
+
+
 def _tail(path: pathlib.Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -303,14 +315,8 @@ def start_kubelet(state: State) -> State:
     state = state.with_record(record)
     state.save()
     context = _admin_ssl(p)
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
-    _wait(
-        "the kubelet's /healthz",
-        lambda: _get(f"http://127.0.0.1:{state.kubelet_healthz_port}/healthz", insecure)[0] == 200,
-        timeout=60,
-        watch=(record,),
+    _wait_healthy(
+        "the kubelet's /healthz", f"http://127.0.0.1:{state.kubelet_healthz_port}/healthz", record
     )
     _wait("the node to be Ready", lambda: _node_ready(state, context), timeout=90, watch=(record,))
     return state
@@ -460,15 +466,7 @@ def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     )
     state = state.with_record(kcm)
     state.save()
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
-    _wait(
-        "kube-controller-manager /healthz",
-        lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", insecure)[0] == 200,
-        timeout=60,
-        watch=(kcm,),
-    )
+    _wait_healthy("kube-controller-manager /healthz", f"https://127.0.0.1:{kcm_port}/healthz", kcm)
     # The serviceaccount controller creating "default" shows the controllers run.
     _wait(
         "the default ServiceAccount",
@@ -487,11 +485,8 @@ def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     )
     state = state.with_record(scheduler)
     state.save()
-    _wait(
-        "kube-scheduler /healthz",
-        lambda: _get(f"https://127.0.0.1:{scheduler_port}/healthz", insecure)[0] == 200,
-        timeout=60,
-        watch=(scheduler,),
+    _wait_healthy(
+        "kube-scheduler /healthz", f"https://127.0.0.1:{scheduler_port}/healthz", scheduler
     )
     if kubelet:
         state = start_node(state)

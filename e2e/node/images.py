@@ -226,6 +226,20 @@ def _has_local(ref: str) -> bool:
     return result.returncode == 0
 
 
+def _commit_scratch(image: Image, add: list[str], config: list[str]) -> None:
+    """An image ``from scratch``: one buildah add/copy (``{container}`` marks where
+    the container goes), its config, committed as ``image.ref``."""
+    container = _buildah("from", "scratch", what="a scratch container")
+    try:
+        _buildah(
+            *(container if a == "{container}" else a for a in add), what=f"filling {image.ref}"
+        )
+        _buildah("config", *config, container, what=f"configuring {image.ref}")
+        _buildah("commit", "--quiet", container, image.ref, what=f"committing {image.ref}")
+    finally:
+        _buildah("rm", container, what="removing the build container")
+
+
 def _build_base(image: Image) -> None:
     tool = shutil.which("mmdebstrap")
     if tool is None:
@@ -244,23 +258,18 @@ def _build_base(image: Image) -> None:
             BASE_MIRROR,
         ]
         _run(argv, what="mmdebstrap of the base image")
-        container = _buildah("from", "scratch", what="a scratch container")
-        try:
-            _buildah("add", "--quiet", container, str(rootfs), "/", what="adding the root fs")
-            _buildah(
-                "config",
+        _commit_scratch(
+            image,
+            ["add", "--quiet", "{container}", str(rootfs), "/"],
+            [
                 "--env",
                 "PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "--env",
                 "LANG=C.UTF-8",
                 "--cmd",
                 "python3",
-                container,
-                what="configuring the base image",
-            )
-            _buildah("commit", "--quiet", container, image.ref, what="committing the base image")
-        finally:
-            _buildah("rm", container, what="removing the build container")
+            ],
+        )
 
 
 def _ensure_base(image: Image) -> None:
@@ -283,21 +292,11 @@ def _build_pause(image: Image) -> None:
             [compiler, "-static", "-Os", "-s", "-o", str(program), str(PAUSE_SOURCE)],
             what="compiling pause",
         )
-        container = _buildah("from", "scratch", what="a scratch container")
-        try:
-            _buildah("copy", "--quiet", container, str(program), "/pause", what="copying pause")
-            _buildah(
-                "config",
-                "--entrypoint",
-                '["/pause"]',
-                "--user",
-                "65535:65535",
-                container,
-                what="configuring pause",
-            )
-            _buildah("commit", "--quiet", container, image.ref, what="committing pause")
-        finally:
-            _buildah("rm", container, what="removing the build container")
+        _commit_scratch(
+            image,
+            ["copy", "--quiet", "{container}", str(program), "/pause"],
+            ["--entrypoint", '["/pause"]', "--user", "65535:65535"],
+        )
 
 
 def _build_dockerfile(image: Image, dockerfile: str, base: Image) -> None:
