@@ -29,10 +29,8 @@ LABEL org.opencontainers.image.title="kuberun operator" \
 COPY --from=build /install /usr/local
 # Non-root, read-only friendly: the operator writes nothing to disk. The uid has a
 # passwd entry because kopf names its peering identity after the user (getpass).
-# pip and setuptools came with the base image and are not needed to run.
 RUN echo "kuberun:x:65532:65532:kuberun operator:/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
-    && echo "kuberun:x:65532:" >> /etc/group \
-    && python -m pip uninstall --yes --quiet pip setuptools wheel
+    && echo "kuberun:x:65532:" >> /etc/group
 USER 65532:65532
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
