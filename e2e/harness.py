@@ -16,6 +16,7 @@ This module is the stable API operator e2e tests build on; see e2e/README.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 import shutil
@@ -72,11 +73,15 @@ class LocalCluster:
 
     state: controlplane.State
 
+    @functools.cached_property
+    def _core(self) -> Any:
+        """One client for the polls below (``wait_container_pid`` calls them in a loop)."""
+        return kubernetes.client.CoreV1Api(connect(self.state.kubeconfig).api_client)
+
     def container_pid(self, namespace: str, pod: str, container: str) -> tuple[int, int] | None:
         """(pid, kernel start time) of the container's current process, None if not started."""
-        core = kubernetes.client.CoreV1Api(connect(self.state.kubeconfig).api_client)
         try:
-            body = core.read_namespaced_pod(pod, namespace)
+            body = self._core.read_namespaced_pod(pod, namespace)
         except kubernetes.client.ApiException:
             return None
         statuses = body.status.container_statuses if body.status else None

@@ -419,30 +419,17 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
 def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     network.create(state.bridge)
     p = pki.create(state.dir / "pki", node_ip=state.node_ip)
-    kubeconfigs.write(
-        state.kubeconfig,
-        server=state.server,
-        ca=p.ca,
-        cert=p.cert("admin"),
-        key=p.key("admin"),
-        user="admin",
-    )
-    kubeconfigs.write(
-        state.dir / "controller-manager.kubeconfig",
-        server=state.server,
-        ca=p.ca,
-        cert=p.cert("controller-manager"),
-        key=p.key("controller-manager"),
-        user="system:kube-controller-manager",
-    )
-    kubeconfigs.write(
-        state.dir / "scheduler.kubeconfig",
-        server=state.server,
-        ca=p.ca,
-        cert=p.cert("scheduler"),
-        key=p.key("scheduler"),
-        user="system:kube-scheduler",
-    )
+    # Who talks to the API server with a client certificate: (kubeconfig, cert, user).
+    clients = (
+        (state.kubeconfig, "admin", "admin"),
+        (state.dir / "controller-manager.kubeconfig", "controller-manager",
+         "system:kube-controller-manager"),
+        (state.dir / "scheduler.kubeconfig", "scheduler", "system:kube-scheduler"),
+    )  # fmt: skip
+    for path, cert, user in clients:
+        kubeconfigs.write(
+            path, server=state.server, ca=p.ca, cert=p.cert(cert), key=p.key(cert), user=user
+        )
     logs = state.dir / "logs"
 
     shutil.rmtree(state.dir / "etcd", ignore_errors=True)
