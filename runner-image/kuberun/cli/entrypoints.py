@@ -16,6 +16,8 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# Parameters that receive the context, not an input (by name; the annotation is not read here).
+_CONTEXT_NAMES = {"context", "ctx", "self"}
 _DECORATORS = {"workflow": "workflow", "data_provider": "data_provider"}
 
 
@@ -135,7 +137,7 @@ def describe_unread(keys: list[str], entry: Declared | None, where: str) -> str:
     listed = ", ".join(repr(k) for k in keys)
     plural = "s" if len(keys) > 1 else ""
     if entry is not None:
-        takes = ", ".join(entry.parameters) or "nothing"
+        takes = ", ".join(p for p in entry.parameters if p not in _CONTEXT_NAMES) or "nothing"
         return (
             f"parameter{plural} {listed} {'are' if plural else 'is'} read by nothing:"
             f" {entry.name} takes {takes} and {where} never reads context.parameters for"
