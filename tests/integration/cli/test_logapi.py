@@ -167,7 +167,10 @@ def test_a_plain_read_uses_json_lines_and_filters(served: tuple[ContractServer, 
     ids=["401", "403", "404", "410"],
 )
 def test_refusals_become_one_error_with_what_to_do(
-    served: tuple[ContractServer, str], kwargs: dict[str, Any], kind: type, status_words: str
+    served: tuple[ContractServer, str],
+    kwargs: dict[str, Any],
+    kind: type[errors.CliError],
+    status_words: str,
 ) -> None:
     _, url = served
     with pytest.raises(kind) as raised:
