@@ -17,7 +17,8 @@ class FakeKube:
     namespace = "ns"
 
     def __init__(self, first: dict[str, Any], watches: list[list[tuple[str, dict[str, Any]]]]):
-        self.first, self.watches, self.gets, self.watch_calls = first, watches, 0, []
+        self.first, self.watches, self.gets = first, watches, 0
+        self.watch_calls: list[tuple[str | None, str | None, int | None]] = []
 
     def get_execution(self, name: str) -> dict[str, Any]:
         self.gets += 1
@@ -91,7 +92,7 @@ def test_submit_refuses_what_the_api_server_would() -> None:
 
 
 def test_retry_copies_the_spec_but_not_the_cancel() -> None:
-    old = {
+    old: dict[str, Any] = {
         "metadata": {"name": "nightly-abc12", "generateName": "nightly-", "labels": {"a": "b"}},
         "spec": {"source": {"inline": "x"}, "parameters": {"n": 1}, "cancel": True},
         "status": {"phase": "CANCELLED"},
