@@ -349,20 +349,35 @@ def stream_logs(
 def follow_to_end(args: argparse.Namespace, client: kube.Kube, name: str, out: Output) -> int:
     """Logs live until the Execution is terminal, then its outcome; the outcome's exit code."""
     printer = Printer(out, getattr(args, "output", "text") == "json")
+    has_logs = bool(api_url(args) or redis_url(args))
+    if not has_logs:
+        out.note(
+            "kuberun: no log source (--api URL / KUBERUN_API_URL, or --redis URL):"
+            " showing its phases only"
+        )
 
     def on_phase(phase: str) -> None:
         out.spinner.update(f"{name}: {phase}")
+        if not has_logs:
+            out.note(f"{name}: {terminal.phase(phase, out.colour)}")
 
     watch = PhaseWatch(client, name, on_phase).start()
     out.spinner.start(f"{name}: PENDING")
     try:
-        has_logs = bool(api_url(args) or redis_url(args))
         if has_logs:
             obj = client.get_execution(name)
             stream_logs(
                 args, client, obj, printer, follow=True, after=None, finished=watch.finished
             )
-        watch.wait(None)
+        while not watch.wait(0.5):  # a timed wait, so Ctrl-C is seen at once
+            pass
+    except KeyboardInterrupt:
+        out.spinner.stop()
+        out.note(
+            f"kuberun: stopped following; {name} keeps running"
+            f" (kuberun cancel {name} -n {client.namespace} stops it)"
+        )
+        return int(CommandExit.INTERRUPTED)
     finally:
         out.spinner.stop()
     if watch.error is not None:
