@@ -235,6 +235,8 @@ class Kube:
                 if isinstance(obj, dict):
                     yield kind, obj
         except k8s.client.exceptions.ApiException as exc:
+            if int(exc.status or 0) == 410:  # the version expired: the caller re-lists
+                return
             raise translate(exc, "watch executions") from None
         except Exception as exc:
             if type(exc).__module__.startswith("urllib3"):
