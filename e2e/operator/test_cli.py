@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -120,6 +121,16 @@ def test_list_get_wait_cancel_retry_delete(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:
     ns = ("-n", kx_namespace)
+    watching = subprocess.Popen(
+        kuberun_argv("list", *ns, "-w", "-o", "json"),
+        cwd=support.REPO, env=cli_env(cluster), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    events: list[dict[str, Any]] = []
+    reader = threading.Thread(
+        target=lambda: events.extend(json.loads(line) for line in watching.stdout or []),
+        daemon=True,
+    )
+    reader.start()
     created = kuberun(
         cluster, "submit", "examples/cancellable.py", *ns, "--name", "long", "-p", "limit:=600"
     )
@@ -136,6 +147,18 @@ def test_list_get_wait_cancel_retry_delete(
     assert table[0].split()[:3] == ["NAME", "PHASE", "REASON"] and table[1].startswith("long ")
 
     support.wait_phase(cluster, kx_namespace, "long", "RUNNING", timeout=90)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+        e["object"]["metadata"]["name"] == "long"
+        and (e["object"].get("status") or {}).get("phase") == "RUNNING"
+        for e in list(events)
+    ):
+        time.sleep(0.1)
+    watching.terminate()
+    watching.wait(10)
+    reader.join(10)
+    phases = [(e["object"].get("status") or {}).get("phase") for e in events]
+    assert "RUNNING" in phases, events  # `list -w`: the change arrived as a JSON line
     got = kuberun(cluster, "get", "long", *ns, "-o", "json")
     assert json.loads(got.stdout)["status"]["phase"] == "RUNNING"
     described = kuberun(cluster, "get", "long", *ns)
@@ -152,6 +175,14 @@ def test_list_get_wait_cancel_retry_delete(
     assert "long CANCELLED" in cancelled.stdout
     waited = kuberun(cluster, "wait", "long", *ns, "--exit-code")
     assert waited.returncode == 13 and "CANCELLED" in waited.stdout
+
+    assert operator.redis_url is not None
+    logs = kuberun(cluster, "logs", "long", *ns, "--redis", operator.redis_url, "-o", "json")
+    records = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert len(records) > 3 and any("tick 0" in r["message"] for r in records), logs.stderr
+    later = kuberun(cluster, "logs", "long", *ns, "--redis", operator.redis_url, "-o", "json",
+                    "--since-seq", records[2]["id"])  # fmt: skip
+    assert [json.loads(line) for line in later.stdout.splitlines()] == records[3:]
 
     retried = kuberun(cluster, "retry", "long", *ns, "--name", "long-again")
     assert retried.returncode == 0, retried.stderr

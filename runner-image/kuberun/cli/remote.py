@@ -432,7 +432,10 @@ def list_command(args: argparse.Namespace) -> int:
     items = sorted(
         listed.get("items", []), key=lambda o: o.get("metadata", {}).get("creationTimestamp", "")
     )
-    if items or args.output in ("json", "yaml"):
+    if args.watch and args.output == "json":
+        for item in items:  # one stream of JSON lines: what is there, then every change
+            out.line(json.dumps({"type": "ADDED", "object": item}, ensure_ascii=False))
+    elif items or args.output in ("json", "yaml"):
         out.line(tables.render(items, args.output, now(), colour=out.colour))
     elif not args.watch:
         out.note(f"No executions in namespace {client.namespace}.")
