@@ -480,9 +480,12 @@ def logs_command(args: argparse.Namespace) -> int:
             raise errors.UsageError(
                 "--uid reads the logs from Redis", "pass --redis URL or set KUBERUN_REDIS_URL"
             )
-        if args.follow:
-            raise errors.UsageError("--uid cannot follow (nothing tells it when the run ends)")
-        stream_logs(args, None, obj, printer, follow=False, after=after, finished=lambda: True)
+        try:  # with -f, until Ctrl-C: without the API server nothing says when it ends
+            stream_logs(
+                args, None, obj, printer, follow=args.follow, after=after, finished=lambda: False
+            )
+        except KeyboardInterrupt:
+            return 0
     else:
         if not (api_url(args) or redis_url(args)):
             raise errors.UsageError(
