@@ -21,7 +21,6 @@ import redis
 
 from kuberun.cli import configuring, following, inspecting, local, parameters, rendering
 from kuberun.contract import keys, logrecord, outcome, request, spec
-from kuberun.contract.statuses import Phase
 
 USAGE_ERROR = 2
 
@@ -231,7 +230,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(rendering.final_json(result), flush=True)
     else:
         print(rendering.final_text(result), flush=True)
-    return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
+    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
 def logs_command(args: argparse.Namespace) -> int:
