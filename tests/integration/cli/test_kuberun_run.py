@@ -168,7 +168,7 @@ def test_a_source_the_runner_cannot_use_exits_as_the_runner_does(tmp_path: Path)
     done = kuberun("run", str(workspace), "--output", "json")
     data = final(done)
     assert data["reason"] == "InvalidRequest", data
-    assert done.returncode == outcome.ExitCode.INVALID_REQUEST == 14, done.stderr
+    assert done.returncode == int(outcome.ExitCode.INVALID_REQUEST) == 14, done.stderr
 
 
 def test_os_exit_over_the_pipe_keeps_every_line(tmp_path: Path) -> None:
