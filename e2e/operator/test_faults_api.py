@@ -99,7 +99,7 @@ def wait_invalid(cluster: harness.Cluster, ns: str, name: str, started: float) -
 @pytest.mark.parametrize(
     ("spec", "server_says"),
     [
-        ({"parameters": {"blob": "x" * 1_200_000}}, "must have at most 1048576 bytes"),
+        ({"parameters": {"blob": "x" * 1_200_000}}, "Too long: may not be more than 1048576 bytes"),
         ({"env": [{"name": "A=B", "value": "1"}]}, "Invalid value"),
         ({"serviceAccountName": "nobody"}, 'serviceaccounts "nobody" not found'),
     ],
