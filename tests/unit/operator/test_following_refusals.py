@@ -85,7 +85,7 @@ async def test_a_job_the_api_server_refuses_ends_invalid_request_on_the_next_pas
 
 
 async def test_a_missing_service_account_is_refused_before_anything_is_created() -> None:
-    kube = RefusingKube(absent={"nobody"})
+    kube = RefusingKube(absent=frozenset({"nobody"}))
     loop = follower(kube, serviceAccountName="nobody")
     await loop.step()
     decision = await loop.step()
