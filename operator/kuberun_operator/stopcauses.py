@@ -46,7 +46,7 @@ def refine(
         )
     reason, message = cause
     detail = ended.message
-    if detail and detail not in message:
+    if detail and "without a cancel request" not in detail:  # the runner's words add nothing
         message = f"{message} ({detail})"
     return sm.AttemptOutcome(
         Phase.FAILED,

@@ -520,3 +520,9 @@ def test_a_refused_create_is_never_retried() -> None:
         create_rejected="422 invalid",
     )
     assert got.status.phase == Phase.FAILED
+
+
+def test_the_cause_is_said_once() -> None:
+    pod = f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED))
+    got = decide(started(), job=None, pod=pod)
+    assert got.status.message == "the attempt's Job was deleted without a cancel request"
