@@ -21,8 +21,17 @@ import pydantic
 
 from kuberun.contract import spec, status
 from kuberun.contract.statuses import Phase
-from kuberun_operator import archiving, cachehits, lifecycle, manifests, naming, reconciling
+from kuberun_operator import (
+    archiving,
+    cachehits,
+    lifecycle,
+    manifests,
+    naming,
+    reconciling,
+    references,
+)
 from kuberun_operator import statusmapping as sm
+from kuberun_operator.apierrors import PermanentError
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, KubeError, NotFound
 from kuberun_operator.metrics import Metrics
@@ -97,6 +106,10 @@ class Follower:
         self.created_at = sm.parse_time(meta.get("creationTimestamp"))
         self.status: status.ExecutionStatus | None = None
         self.created: set[int] = set()
+        # Attempts whose objects the API server refused for good (see `apierrors`): the
+        # server's message, for `reconcile` to end the Execution FAILED/InvalidRequest.
+        self.rejected: dict[int, str] = {}
+        self.unchecked_kinds: set[str] = set()  # reference kinds the operator may not read
         self.results: dict[int, tuple[Any, bool]] = {}
         self.events: list[dict[str, Any]] = []  # lifecycle Events to post (see `lifecycle`)
 
@@ -182,6 +195,7 @@ class Follower:
                 run_result=run_result,
                 result_checked=checked,
                 cached=cached,
+                create_rejected=self.rejected.get(attempt),
             ),
             rt.settings,
         )
@@ -244,10 +258,49 @@ class Follower:
         Each create is idempotent (409 = there). An object of the same name left by an
         earlier Execution of the same name (being garbage collected) is not ours: then
         nothing is created and the next pass tries again.
+
+        First the objects the spec names are checked (`references`). A permanent error
+        (`apierrors`: a 422 on the Job, a Secret too large, a missing ServiceAccount) is
+        remembered for `reconcile`, which ends the Execution at once; a temporary one
+        propagates to `run`'s backoff.
         """
-        if attempt in self.created:
+        if attempt in self.created or attempt in self.rejected:
             return
+        try:
+            await self._create_objects(execution, attempt)
+        except PermanentError as exc:
+            self.rejected[attempt] = exc.reason or str(exc)
+            self.logger.warning(
+                "%s/%s attempt %s: refused by the API server (%s): %s",
+                self.target.namespace,
+                self.target.name,
+                attempt,
+                exc.status,
+                exc.reason,
+            )
+            self.rt.state.waker(self.target.uid).set()  # decide now, not after the idle wait
+
+    async def _check_references(self, execution: spec.ExecutionSpec) -> None:
+        """Raise a PermanentError naming every object the spec needs that is not there."""
         rt, target = self.rt, self.target
+        missing: list[tuple[references.Reference, str]] = []
+        for ref in references.required(execution):
+            if ref.kind in self.unchecked_kinds:
+                continue
+            try:
+                message = await rt.kube.missing(ref.kind, target.namespace, ref.name)
+            except PermanentError as exc:  # e.g. 403: this install grants no read; the pod tells
+                self.unchecked_kinds.add(ref.kind)
+                self.logger.warning("cannot check %s %s: %s", ref.kind, ref.name, exc)
+                continue
+            if message is not None:
+                missing.append((ref, message))
+        if missing:
+            raise PermanentError(404, references.missing_message(missing))
+
+    async def _create_objects(self, execution: spec.ExecutionSpec, attempt: int) -> None:
+        rt, target = self.rt, self.target
+        await self._check_references(execution)
         if (
             execution.service_account_name is None
             and rt.settings.create_runner_service_account

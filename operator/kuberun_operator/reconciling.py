@@ -21,7 +21,7 @@ from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import conditions, deadlines, naming, retrying
+from kuberun_operator import conditions, deadlines, naming, retrying, stopcauses
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
@@ -116,6 +116,8 @@ class Observed:
     run_result: outcome.RunResult | None = None
     result_checked: bool = False  # the caller asked Redis (run_result None = unavailable)
     cached: CachedResult | None = None  # the shared cache answered (see `cachehits`)
+    # The API server refused the attempt's objects for good (its message; see `apierrors`).
+    create_rejected: str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,15 @@ def _follow_attempt(
     job, pod = observed.job, observed.pod
     cancelling = draft.st["phase"] == Phase.CANCELLING
     cancel_at = sm.parse_time(draft.st.get("cancel_requested_at"))
+    if observed.create_rejected is not None and draft.st["phase"] == Phase.PENDING:
+        # A 4xx on create fails the same way on every retry: say why now.
+        _fail_start(
+            draft,
+            observed,
+            Reason.INVALID_REQUEST,
+            f"the API server refused the attempt: {observed.create_rejected}",
+        )
+        return
 
     ended = sm.attempt_outcome(job, pod, observed.run_result)
     if ended is None and cancelling and cancel_at is not None:
@@ -330,15 +341,18 @@ def _follow_attempt(
                 return
             ended = sm.AttemptOutcome(
                 Phase.FAILED,
-                Reason.RUNNER_DIED,
-                f"Job {current['job_name']} disappeared",
-                "RunnerDied",
+                Reason.JOB_DELETED,
+                f"Job {current['job_name']} was deleted without a cancel request",
+                str(Reason.JOB_DELETED),
             )
         else:
             _mirror_live(draft, observed, execution, settings)
             return
 
-    if cancelling and ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
+    if not cancelling and not execution.cancel:
+        # Only spec.cancel cancels: any other stop is a failure with its cause (retryable).
+        ended = stopcauses.refine(ended, job, pod)
+    elif ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
         ended = sm.AttemptOutcome(
             Phase.CANCELLED,
             Reason.CANCELLED,

@@ -38,7 +38,6 @@ from kuberun.cli import (
 )
 from kuberun.contract import logrecord, outcome, request, spec
 from kuberun.contract.exitcodes import CommandExit
-from kuberun.contract.statuses import Phase
 
 USAGE_ERROR = int(CommandExit.USAGE)
 
@@ -412,7 +411,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(rendering.final_json(result), flush=True)
     else:
         print(rendering.final_text(result, shown_errors), flush=True)
-    return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
+    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
 def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[str | None, str]:

@@ -2,8 +2,9 @@
 
 Requests come from: the Redis cancel key (`keys.cancel`, value = reason,
 polled by the watcher thread), the soft deadline (`timeoutSeconds` → a
-TIMED_OUT request), SIGTERM (the kubelet deleting the pod; reason taken from
-the cancel key when present, else "terminated") and SIGINT (local Ctrl-C
+TIMED_OUT request), SIGTERM (the kubelet deleting the pod; a cancel only when
+the cancel key is set, else a stop whose verdict is FAILED/Terminated, since
+only spec.cancel may cancel) and SIGINT (local Ctrl-C
 relayed by `kuberun run`). Every request goes through `Watcher.request`, which
 sets the shared `Cancellation` (so `context.check_cancelled()` raises) and
 asks the `Interrupter` to stop the code:
@@ -41,6 +42,8 @@ from kuberun.sdk.context import Cancellation
 # interrupt; the grace watchdog still ends the run).
 INTERRUPT_SIGNAL = signal.SIGUSR1
 TERMINATED_REASON = "terminated"
+# A SIGTERM with no cancel request behind it: the pod was deleted, evicted or drained.
+UNREQUESTED_TERMINATION = "terminated (SIGTERM) without a cancel request"
 INTERRUPTED_REASON = "interrupted"
 _RUNTIME_DIR = Path(__file__).resolve().parent
 # Modules user code calls into on every print/log call; never raise inside them.
@@ -222,9 +225,9 @@ class Watcher:
         self._finished.set()
         self._wake.set()
 
-    def request(self, reason: str, *, timed_out: bool = False) -> None:
+    def request(self, reason: str, *, timed_out: bool = False, terminated: bool = False) -> None:
         """Ask the code to stop (any thread); the first request wins."""
-        if self._cancellation.request(reason, timed_out=timed_out):
+        if self._cancellation.request(reason, timed_out=timed_out, terminated=terminated):
             if self._on_request is not None:
                 self._on_request(reason, timed_out)
             self.requested_at = time.monotonic()
@@ -242,6 +245,22 @@ class Watcher:
     def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
         self._pending = INTERRUPTED_REASON
         self._wake.set()
+
+    def _stop_for_signal(self, pending: str) -> None:
+        """SIGTERM or SIGINT: a cancel only when the cancel key says one was asked for.
+
+        A SIGTERM without the key is the pod being deleted, evicted or drained: the code
+        is stopped the same way, but the verdict is FAILED/Terminated, never CANCELLED
+        (only spec.cancel may cancel; the operator judges). SIGINT is `kuberun run`'s
+        relayed Ctrl-C, which is a cancel request by definition.
+        """
+        reason = self._read_key()
+        if reason is not None:
+            self.request(reason)
+        elif pending == TERMINATED_REASON:
+            self.request(UNREQUESTED_TERMINATION, terminated=True)
+        else:
+            self.request(pending)
 
     def _read_key(self) -> str | None:
         if self._client is None:
@@ -269,7 +288,7 @@ class Watcher:
             if not self._cancellation.requested:
                 pending, self._pending = self._pending, None
                 if pending is not None:
-                    self.request(self._read_key() or pending)
+                    self._stop_for_signal(pending)
                 elif self.deadline is not None and now >= self.deadline:
                     self.request(
                         f"timed out after {self.timeout_seconds:g} s"

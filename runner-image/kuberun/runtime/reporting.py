@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import redis
 
-from kuberun.contract import keys, outcome, statuses
+from kuberun.contract import keys, outcome
 
 
 def write_result(
@@ -39,9 +39,7 @@ def write_summary(path: str, result: outcome.RunResult, warn: Callable[[str], No
 
 def exit_code(result: outcome.RunResult) -> int:
     """The process exit code for a verdict (see `contract.outcome.ExitCode`)."""
-    if result.reason == statuses.Reason.INVALID_REQUEST:
-        return int(outcome.ExitCode.INVALID_REQUEST)
-    return int(outcome.ExitCode.for_phase(result.status))
+    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
 def safe_close(client: redis.Redis | None) -> None:

@@ -412,6 +412,8 @@ class Execution:
                 type="ExecutionTimedOut" if timed_out else "ExecutionCancelled", message=message
             ),
         )
+        if self.cancellation.terminated:
+            verdict = outcomes.terminated_verdict(message)
         _real_exit(self.finalize(verdict, budget=max(0.2, self.flush_reserve - 0.2)))
 
     def _user_exit(self, code: int) -> NoReturn:
