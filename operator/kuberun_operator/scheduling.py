@@ -321,7 +321,7 @@ def status_patch(
         conditions=[status.Condition.model_validate(c) for c in conds],
         observed_generation=generation,
     )
-    out = built.model_dump(by_alias=True, mode="json")
+    out = built.model_dump(by_alias=True, mode="json", exclude_none=True)
     for key in ("lastScheduleTime", "lastSuccessfulTime", "nextScheduleTime"):
         out.setdefault(key, None)  # null removes a field in a merge patch
     return out
