@@ -40,3 +40,14 @@ def test_the_template_is_checked_as_an_execution_but_may_change() -> None:
 def test_cronjob_columns() -> None:
     names = [c["name"] for c in schedulecrd.PRINTER_COLUMNS]
     assert names[:5] == ["Schedule", "Timezone", "Suspend", "Active", "Last Schedule"]
+
+
+def test_the_example_is_a_valid_scheduled_execution() -> None:
+    import yaml
+
+    example = Path(__file__).parents[3] / "examples" / "operator" / "schedule.yaml"
+    doc = yaml.safe_load(example.read_text())
+    assert doc["kind"] == schedule.KIND
+    parsed = schedule.ScheduledExecutionSpec.model_validate(doc["spec"])
+    assert parsed.model_dump(by_alias=True, exclude_unset=True) == doc["spec"]
+    assert len(doc["metadata"]["name"]) <= schedule.MAX_NAME_LENGTH
