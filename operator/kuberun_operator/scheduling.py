@@ -116,7 +116,16 @@ def plan(
     last_successful_time: datetime | None,
     children: Sequence[Child],
 ) -> Plan:
-    """The decision for one pass (see the module's docstring)."""
+    """The decision for one pass (see the module's docstring).
+
+    `last_schedule_time` is the status's, which may lag (the loop can read its
+    resource before the watch delivered its own last patch): the newest time an
+    Execution exists for counts too, so a stale read never moves it back.
+    """
+    known = [c.scheduled_at for c in children if c.scheduled_at is not None]
+    if last_schedule_time is not None:
+        known.append(last_schedule_time)
+    last_schedule_time = max(known, default=None)
     live = [c for c in children if not c.deleting]
     active = tuple(c for c in live if not c.finished)
     successes = [c.finished_at for c in live if c.succeeded and c.finished_at is not None]

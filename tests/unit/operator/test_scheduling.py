@@ -121,6 +121,20 @@ def test_a_second_pass_for_the_same_time_creates_nothing() -> None:
     assert world.created == [scheduling.run_name("tick", T0)]
 
 
+def test_a_stale_status_never_moves_the_last_schedule_time_back() -> None:
+    decided = scheduling.plan(
+        "tick",
+        cfg(),
+        now=minute(1) + timedelta(seconds=2),
+        created_at=CREATED,
+        last_schedule_time=T0,  # read before the patch for minute 1 arrived
+        last_successful_time=None,
+        children=[run(0, Phase.SUCCESS, 5), run(1)],
+    )
+    assert decided.create is None
+    assert decided.last_schedule_time == minute(1)
+
+
 @pytest.mark.parametrize(
     ("policy", "created", "deleted"),
     [
