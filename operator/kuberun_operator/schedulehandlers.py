@@ -226,9 +226,12 @@ async def run_schedule(stopped: Any, body: Any, memo: Any, **_: Any) -> None:
             try:
                 wake_at = await reconcile(rt, io, body)
                 failures = 0
-            except (KubeError, OSError) as exc:  # the API server away: try again soon
+            except Exception as exc:  # the API server away, a refused patch: try again soon
                 failures += 1
-                LOG.warning("%s/%s: schedule pass failed: %s", *key, exc)
+                if isinstance(exc, KubeError | OSError):
+                    LOG.warning("%s/%s: schedule pass failed: %s", *key, exc)
+                else:
+                    LOG.exception("%s/%s: schedule pass failed", *key)
                 await _sleep(waker, stopped, min(2.0**failures, 60.0))
                 continue
             delay = MAX_SLEEP_SECONDS
