@@ -132,3 +132,13 @@ def test_no_scheduled_workflow_prints_nothing(
     )
     code, out, err = run_cli(["schedules", str(tmp_path), "--source-path", "/w"], capsys)
     assert (code, out) == (0, "") and "no workflow has a schedule" in err
+
+
+def test_the_examples_scheduled_workflow(capsys: pytest.CaptureFixture[str]) -> None:
+    examples = Path(__file__).resolve().parents[3] / "examples" / "workflows"
+    code, out, _ = run_cli(
+        ["schedules", str(examples / "nightly.py"), "--source-path", "/w"], capsys
+    )
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    assert code == 0 and [d["metadata"]["name"] for d in docs] == ["nightly-cleanup-6f0b34"]
+    assert docs[0]["spec"]["schedule"] == "0 2 * * *"
