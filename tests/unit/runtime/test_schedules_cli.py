@@ -135,7 +135,7 @@ def test_no_scheduled_workflow_prints_nothing(
 
 
 def test_the_examples_scheduled_workflow(capsys: pytest.CaptureFixture[str]) -> None:
-    examples = Path(__file__).resolve().parents[3] / "examples" / "workflows"
+    examples = Path(__file__).resolve().parents[3] / "examples" / "schedules"
     code, out, _ = run_cli(
         ["schedules", str(examples / "nightly.py"), "--source-path", "/w"], capsys
     )
