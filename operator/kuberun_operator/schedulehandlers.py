@@ -51,11 +51,19 @@ class Waker:
 
 
 def _wakers(memo: Any) -> dict[tuple[str, str], Waker]:
-    found: dict[tuple[str, str], Waker] | None = memo.get("schedule_wakers")
-    if found is None:
-        found = {}
-        memo["schedule_wakers"] = found
+    found: dict[tuple[str, str], Waker] = memo.schedule_wakers
     return found
+
+
+@kopf.on.startup()
+async def schedules_startup(memo: Any, **_: Any) -> None:
+    """The wakers' registry, in the operator-wide memo.
+
+    kopf gives each object's handlers a shallow copy of this memo, so a dict put
+    here is the one every handler sees; one put in an object's own memo later
+    would be seen by that object's handlers only.
+    """
+    memo.schedule_wakers = {}
 
 
 class ScheduleKube:
