@@ -136,9 +136,7 @@ def test_handlers_wake_the_loop_of_the_right_schedule() -> None:
     memo.schedule_wakers[("ns", "tick")] = waker
     labels = {schedule.SCHEDULE_LABEL: "tick"}
     running = {"metadata": {"namespace": "ns", "labels": labels}, "status": {"phase": "RUNNING"}}
-    asyncio.run(
-        schedulehandlers.run_event(event={"type": "MODIFIED"}, body=running, memo=per_object)
-    )
+    asyncio.run(HANDLERS.run_event(event={"type": "MODIFIED"}, body=running, memo=per_object))
     assert not waker.event.is_set()
     ended = {**running, "status": {"phase": "FAILED"}}
     asyncio.run(HANDLERS.run_event(event={"type": "MODIFIED"}, body=ended, memo=per_object))
