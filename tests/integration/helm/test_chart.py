@@ -86,7 +86,8 @@ def test_lint(helm: str) -> None:
 def test_crd_operator_and_runner_account(helm: str) -> None:
     docs = render(helm, "redis.url=redis://:pw@redis:6379/0")
     crds = {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"}
-    assert crds == {f"{spec.PLURAL}.{spec.GROUP}"}  # kopf's peering CRDs only with peering
+    # kopf's peering CRDs only with peering
+    assert crds == {f"{spec.PLURAL}.{spec.GROUP}", f"scheduledexecutions.{spec.GROUP}"}
     image = container(docs)["image"]
     assert image == "kuberun/operator:0.1.0"
     assert container(docs)["command"] == ["python", "-m", "kuberun_operator"]
