@@ -185,6 +185,15 @@ class Settings(BaseSettings):
             " a first install needs no database. Redis keeps logs only for a day."
         ),
     )
+    redis_tenant_users: bool = Field(
+        default=False,
+        description=(
+            "Give each namespace's runners their own Redis ACL user (its namespace's keys and"
+            " its organization's cache only), written by the operator into the runner Secret"
+            " `redis_secret_name`; the operator's own URL then never reaches a runner. Needs"
+            " Redis 6+ and an operator URL allowed to run ACL SETUSER. The chart turns it on."
+        ),
+    )
     redis_timeout_seconds: float = Field(
         default=2.0,
         description="Socket timeout of Redis calls, so a dead Redis never stalls a reconcile.",
