@@ -37,6 +37,19 @@ class ForeignSecret(RuntimeError):
     """The runner Secret's name is taken by a Secret kuberun did not make."""
 
 
+async def apply_user(client: Any, bound: tenancy.Binding, password: str) -> None:
+    """`ACL SETUSER` of the namespace's runner user, on every node of a cluster."""
+    rules = tenancy.acl_rules(bound, password)
+    user = tenancy.acl_user(bound.namespace)
+    if isinstance(client, RedisCluster):
+        # ACL users live per node: every primary and replica must know the user.
+        await client.execute_command(
+            "ACL", "SETUSER", user, *rules, target_nodes=RedisCluster.ALL_NODES
+        )
+    else:
+        await client.execute_command("ACL", "SETUSER", user, *rules)
+
+
 class RedisUsers:
     """Applies runner ACL users and their Secrets; one per operator."""
 
@@ -51,16 +64,7 @@ class RedisUsers:
 
     async def ensure(self, bound: tenancy.Binding) -> None:
         """The namespace's Secret exists and its user is applied as `bound` says."""
-        password = await self._password(bound.namespace)
-        rules = tenancy.acl_rules(bound, password)
-        user = tenancy.acl_user(bound.namespace)
-        if isinstance(self._client, RedisCluster):
-            # ACL users live per node: every primary and replica must know the user.
-            await self._client.execute_command(
-                "ACL", "SETUSER", user, *rules, target_nodes=RedisCluster.ALL_NODES
-            )
-        else:
-            await self._client.execute_command("ACL", "SETUSER", user, *rules)
+        await apply_user(self._client, bound, await self._password(bound.namespace))
 
     async def _password(self, namespace: str) -> str:
         known = self._passwords.get(namespace)
