@@ -37,8 +37,11 @@ class Settings(BaseSettings):
         ),
     )
     redis_secret_name: str = Field(
-        default="kuberun-redis",
-        description="Secret (in the Execution's namespace) holding the Redis URL for runners.",
+        default="kuberun-redis-runner",
+        description=(
+            "Secret (in the Execution's namespace) holding the Redis URL for runners; with"
+            " `redis_tenant_users` the operator makes it (the namespace's own ACL user)."
+        ),
     )
     redis_secret_key: str = Field(
         default="url", description="Key of the Redis URL in that Secret; `url` is the chart's."
@@ -186,12 +189,13 @@ class Settings(BaseSettings):
         ),
     )
     redis_tenant_users: bool = Field(
-        default=False,
+        default=True,
         description=(
             "Give each namespace's runners their own Redis ACL user (its namespace's keys and"
             " its organization's cache only), written by the operator into the runner Secret"
             " `redis_secret_name`; the operator's own URL then never reaches a runner. Needs"
-            " Redis 6+ and an operator URL allowed to run ACL SETUSER. The chart turns it on."
+            " Redis 6+ and an operator URL allowed to run ACL SETUSER; off, runners share the"
+            " Secret the platform puts in each namespace."
         ),
     )
     redis_timeout_seconds: float = Field(

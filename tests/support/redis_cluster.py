@@ -142,8 +142,7 @@ def running_cluster() -> Iterator[RedisClusterServer]:
 
         def formed() -> bool:
             return all(
-                b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO")
-                for n in server.nodes()
+                b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO") for n in server.nodes()
             )
 
         _wait("cluster_state:ok on every node", formed)

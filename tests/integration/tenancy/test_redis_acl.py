@@ -60,9 +60,7 @@ def tenant_url(server: RedisServer, bound: tenancy.Binding, password: str) -> st
             await client.aclose()
 
     asyncio.run(apply())
-    return redisurl.with_credentials(
-        admin_url(server), tenancy.acl_user(bound.namespace), password
-    )
+    return redisurl.with_credentials(admin_url(server), tenancy.acl_user(bound.namespace), password)
 
 
 def team_a() -> tenancy.Binding:
