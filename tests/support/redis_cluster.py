@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -141,9 +142,8 @@ def running_cluster() -> Iterator[RedisClusterServer]:
         )
 
         def formed() -> bool:
-            return all(
-                b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO") for n in server.nodes()
-            )
+            nodes: list[Any] = list(server.nodes())  # CLUSTER INFO is untyped in redis-py
+            return all(b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO") for n in nodes)
 
         _wait("cluster_state:ok on every node", formed)
         yield server

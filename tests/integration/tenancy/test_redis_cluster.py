@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from kuberun.contract import keys, redisurl
 from kuberun.contract.caller import Organization
+from kuberun.contract.request import RunRequest
 from kuberun.contract.statuses import Phase
 from kuberun_operator import reconciling, redisio, redisusers, tenancy
 from tests.integration.runtime import runner
@@ -36,7 +38,7 @@ def client(cluster: RedisClusterServer) -> Iterator[RedisCluster]:
     c.close()
 
 
-def provider_request(counter: Path, uid: str) -> runner.request.RunRequest:
+def provider_request(counter: Path, uid: str) -> RunRequest:
     req = runner.make_request(
         inline=counting_provider(counter, seconds=1.0, ttl=60),
         entrypoint="regions",
@@ -51,16 +53,13 @@ def provider_request(counter: Path, uid: str) -> runner.request.RunRequest:
 
 
 def test_keys_of_one_execution_and_of_one_cache_entry_share_a_slot() -> None:
-    slot = RedisCluster.keyslot
-    cluster = RedisCluster.__new__(RedisCluster)  # keyslot needs only the encoder
-    cluster.encoder = redis.Redis().get_encoder()
     uid = "u" * 32
     execution = {
-        slot(cluster, k)
+        key_slot(k.encode())
         for k in (keys.logs_stream("ns", uid), keys.result("ns", uid, 1), keys.cancel("ns", uid))
     }
     cache = {
-        slot(cluster, k)
+        key_slot(k.encode())
         for k in (
             keys.cache_entry("acme", "regions", {"a": 1}),
             keys.cache_lock("acme", "regions", {"a": 1}),
@@ -94,7 +93,7 @@ def test_streams_and_results_on_the_cluster(
         expected = [x for i in range(500) for x in (f"line {i}", f"log {i}")]
         assert lines == expected
         assert runner.result(client, req).status is Phase.SUCCESS  # type: ignore[arg-type]
-        slots.add(client.keyslot(keys.logs_stream(req.identity.namespace, req.identity.uid)))
+        slots.add(key_slot(keys.logs_stream(req.identity.namespace, req.identity.uid).encode()))
     nodes = {client.nodes_manager.get_node_from_slot(s).name for s in slots}
     assert len(nodes) >= 2, "the executions were spread over the masters"
 
