@@ -111,6 +111,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
             state.observe_pod(body)
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    if rt.users is not None:
+        rt.tasks.append(
+            asyncio.create_task(rt.users.keep_applied(rt.binding), name="kuberun-redis-users")
+        )
     if rt.archive is not None:
         rt.tasks.append(asyncio.create_task(archive_sweep(rt, ended), name="kuberun-archive"))
     rt.ready = True

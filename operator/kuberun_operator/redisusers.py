@@ -15,12 +15,15 @@ stays valid. The operator's own privileged URL never leaves its namespace.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError, ResponseError
 
 from kuberun.contract import redisurl
 from kuberun_operator import naming, tenancy
@@ -29,6 +32,9 @@ from kuberun_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How often known users are applied again (after a Redis restart, running pods wait
+# at most this long for theirs; one round trip per namespace each time).
+REAPPLY_SECONDS = 15.0
 PASSWORD_KEY = "password"
 USERNAME_KEY = "username"
 
@@ -61,10 +67,43 @@ class RedisUsers:
         self._settings = settings
         self._base_url = base_url
         self._passwords: dict[str, str] = {}
+        self._bound: dict[str, tenancy.Binding] = {}
 
-    async def ensure(self, bound: tenancy.Binding) -> None:
-        """The namespace's Secret exists and its user is applied as `bound` says."""
-        await apply_user(self._client, bound, await self._password(bound.namespace))
+    async def ensure(self, bound: tenancy.Binding) -> bool:
+        """The namespace's Secret exists and its user is applied as `bound` says.
+
+        False when Redis could not be told (it is away): the attempt still starts,
+        as it does without tenant users (its outcome reaches the operator through
+        the termination message), and `keep_applied` applies the user once Redis is
+        back. A Redis that refuses ACL SETUSER is a setup error, raised with what to do.
+        """
+        password = await self._password(bound.namespace)
+        self._bound[bound.namespace] = bound
+        try:
+            await apply_user(self._client, bound, password)
+        except ResponseError as exc:
+            raise RuntimeError(
+                f"Redis refused ACL SETUSER for {tenancy.acl_user(bound.namespace)} ({exc}):"
+                " the operator's Redis URL must be allowed ACL SETUSER, or turn tenant users"
+                " off (redis.tenantUsers.enabled=false)"
+            ) from exc
+        except (RedisError, OSError) as exc:
+            log.warning("%s: Redis ACL user not applied now (%s)", bound.namespace, exc)
+            return False
+        return True
+
+    async def keep_applied(self, binding: Callable[[str], Awaitable[tenancy.Binding]]) -> None:
+        """Re-apply every known namespace's user now and then: a Redis that restarted
+        without an ACL file has forgotten them, and running pods need them back."""
+        while True:
+            await asyncio.sleep(REAPPLY_SECONDS)
+            for namespace in list(self._bound):
+                try:
+                    bound = await binding(namespace)
+                    await apply_user(self._client, bound, self._passwords[namespace])
+                    self._bound[namespace] = bound
+                except Exception as exc:  # the next round tries again
+                    log.debug("%s: Redis ACL user not re-applied (%s)", namespace, exc)
 
     async def _password(self, namespace: str) -> str:
         known = self._passwords.get(namespace)
