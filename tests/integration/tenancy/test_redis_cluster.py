@@ -169,3 +169,16 @@ def test_a_namespace_user_on_every_node_runs_a_provider_and_reaches_no_other_ten
             tenant.get(keys.cache_entry("globex", "regions", {}))
     finally:
         tenant.close()
+
+
+def test_a_cluster_away_when_the_runner_starts_is_an_outage_not_a_crash(tmp_path: Path) -> None:
+    from tests.support.redis_cluster import cluster_port
+
+    req = runner.make_request(inline="print('alone')\nresult = 7\n", grace=1)
+    finished = runner.run(
+        tmp_path, req, redis_url=f"redis+cluster://127.0.0.1:{cluster_port()}/0", timeout=60
+    )
+    assert finished.code == 0, finished.stderr  # the code ran; only its logs suffered
+    assert finished.summary is not None and finished.summary.status is Phase.SUCCESS
+    assert finished.summary.dropped > 0
+    assert "alone" in finished.stdout
