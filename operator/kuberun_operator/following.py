@@ -68,7 +68,9 @@ class Runtime:
         if known is not None and now - known[0] < BINDING_TTL_SECONDS:
             return known[1]
         body = await self.kube.read_namespace(namespace)
-        bound = tenancy.binding(body or {"metadata": {"name": namespace}})
+        bound = tenancy.binding(
+            body or {"metadata": {"name": namespace}}, self.settings.organizations
+        )
         self.bindings[namespace] = (now, bound)
         return bound
 

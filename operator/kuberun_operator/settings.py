@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kuberun.contract import spec
+from kuberun.contract.caller import Organization
 
 
 class Settings(BaseSettings):
@@ -146,6 +147,15 @@ class Settings(BaseSettings):
         description=(
             "Results up to this size are copied into status.result, larger ones referenced;"
             " keeps Execution objects small in etcd and in every watch event."
+        ),
+    )
+
+    organizations: dict[str, Organization] = Field(
+        default_factory=dict,
+        description=(
+            "Organizations the platform binds to namespaces, as JSON {namespace: {id, name}},"
+            " for namespaces it cannot label; a namespace's label kuberun.dev/organization"
+            " wins (see `tenancy`). Empty: labels only."
         ),
     )
 

@@ -4,8 +4,9 @@ Pure decisions, no I/O (`redisusers` applies them):
 
 - the organization is bound to a namespace by the platform, as the namespace's
   label `kuberun.dev/organization` (its display name in the annotation
-  `kuberun.dev/organization-name`). Tenants cannot change it: namespaces are
-  cluster-scoped, outside what the `admin`/`edit` roles grant. `spec.organization`
+  `kuberun.dev/organization-name`), or in the chart's `tenancy.organizations`.
+  Tenants cannot change it: namespaces are cluster-scoped, outside what the
+  `admin`/`edit` roles grant. `spec.organization`
   is accepted only when it names that organization (the chart's admission policy
   rejects a mismatch at apply; `check_organization` is the operator's own check
   for clusters without it);
@@ -72,16 +73,20 @@ class Binding:
         return keys.cache_scope(org, self.namespace)
 
 
-def binding(namespace_body: Mapping[str, Any]) -> Binding:
-    """The binding from a Namespace object's label and annotation."""
+def binding(
+    namespace_body: Mapping[str, Any], mapped: Mapping[str, Organization] | None = None
+) -> Binding:
+    """The binding from a Namespace object's label and annotation, else from the
+    platform's mapping of namespaces to organizations (`Settings.organizations`)."""
     meta = namespace_body.get("metadata") or {}
+    name = str(meta.get("name", ""))
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     org = labels.get(ORGANIZATION_LABEL)
-    organization = None
+    organization = (mapped or {}).get(name)
     if org:
         organization = Organization(id=org, name=annotations.get(ORGANIZATION_NAME_ANNOTATION))
-    return Binding(namespace=str(meta.get("name", "")), organization=organization)
+    return Binding(namespace=name, organization=organization)
 
 
 def check_organization(requested: str | None, bound: Binding) -> str | None:
@@ -91,14 +96,13 @@ def check_organization(requested: str | None, bound: Binding) -> str | None:
     if bound.organization is None:
         return (
             f"spec.organization {requested!r} refused: namespace {bound.namespace!r} is bound to"
-            f" no organization (the platform sets the namespace label {ORGANIZATION_LABEL});"
-            " remove spec.organization"
+            f" no organization (the platform sets the namespace label {ORGANIZATION_LABEL}"
+            " or the chart value tenancy.organizations); remove spec.organization"
         )
     if requested != bound.organization.id:
         return (
             f"spec.organization {requested!r} refused: namespace {bound.namespace!r} belongs to"
-            f" organization {bound.organization.id!r} (namespace label {ORGANIZATION_LABEL});"
-            " remove spec.organization or set it to that"
+            f" organization {bound.organization.id!r}; remove spec.organization or set it to that"
         )
     return None
 

@@ -20,6 +20,7 @@ from tests.integration.helm.test_install import CHART, Cluster, wait_for
 
 NAMESPACE = "kuberun-system"
 TENANT = "team-a"
+MAPPED = "team-b"  # no label: bound by the chart's tenancy.organizations
 pytestmark = pytest.mark.timeout(900)
 CREATED_BY = "kuberun.dev/created-by"
 
@@ -33,10 +34,12 @@ def cluster() -> Iterator[Cluster]:
         state = controlplane.up(state_dir, kubelet=False)
         c = Cluster(state.kubeconfig, binaries.bin_dir())
         c.kubectl("create", "namespace", TENANT)
+        c.kubectl("create", "namespace", MAPPED)
         c.kubectl("label", "namespace", TENANT, "kuberun.dev/organization=acme")
         c.run(
             "helm", "install", "kx", str(CHART), "-n", NAMESPACE, "--create-namespace",
-            "--set", f"watchNamespaces={{{TENANT}}}",
+            "--set", f"watchNamespaces={{{TENANT},{MAPPED}}}",
+            "--set", f"tenancy.organizations.{MAPPED}.id=globex",
             "--set", "redis.url=redis://redis.invalid:6379/0",
         )  # fmt: skip
         c.kubectl("-n", TENANT, "create", "serviceaccount", "alice")
@@ -56,6 +59,7 @@ ALICE = f"system:serviceaccount:{TENANT}:alice"
 def apply(
     cluster: Cluster,
     name: str,
+    namespace: str = TENANT,
     *,
     user: str | None = None,
     meta: dict[str, Any] | None = None,
@@ -64,7 +68,7 @@ def apply(
     body = {
         "apiVersion": "kuberun.dev/v1alpha1",
         "kind": "Execution",
-        "metadata": {"name": name, "namespace": TENANT, **(meta or {})},
+        "metadata": {"name": name, "namespace": namespace, **(meta or {})},
         "spec": {"source": {"inline": "print(1)"}, **spec},
     }
     args = [str(cluster.bins / "kubectl"), "create", "-f", "-"]
@@ -95,6 +99,9 @@ def test_another_organization_is_rejected_and_the_own_accepted(cluster: Cluster)
     ), error
     assert apply(cluster, "own", organization="acme").returncode == 0
     assert apply(cluster, "none").returncode == 0
+    assert apply(cluster, "mapped", MAPPED, organization="globex").returncode == 0
+    mapped_wrong = apply(cluster, "mapped-wrong", MAPPED, organization="acme")
+    assert "belongs to organization globex" in mapped_wrong.stderr, mapped_wrong.stderr
 
 
 def test_the_creator_is_stamped_and_cannot_be_forged(cluster: Cluster) -> None:

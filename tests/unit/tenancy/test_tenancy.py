@@ -26,6 +26,13 @@ def test_the_binding_is_the_namespace_label_and_its_display_name() -> None:
     assert unbound.organization is None and unbound.cache_scope == "namespace:team-a"
 
 
+def test_the_charts_mapping_binds_namespaces_without_the_label() -> None:
+    mapped = {"team-a": Organization(id="initech", name="Initech")}
+    assert tenancy.binding(namespace(), mapped).organization == mapped["team-a"]
+    labelled = tenancy.binding(namespace({tenancy.ORGANIZATION_LABEL: "acme"}), mapped)
+    assert labelled.organization == Organization(id="acme")  # the label wins
+
+
 def test_spec_organization_is_accepted_only_when_it_is_the_namespaces() -> None:
     acme = tenancy.Binding("team-a", Organization(id="acme"))
     assert tenancy.check_organization(None, acme) is None
