@@ -58,6 +58,7 @@ class Runtime:
     archive: archiving.Archive | None = None
     ready: bool = False
     accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     users: RedisUsers | None = None  # per-namespace Redis ACL users (Settings.redis_tenant_users)
     bindings: dict[str, tuple[float, tenancy.Binding]] = field(default_factory=dict)
 
@@ -73,8 +74,6 @@ class Runtime:
         )
         self.bindings[namespace] = (now, bound)
         return bound
-
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def parse_spec(raw: Mapping[str, Any] | None) -> spec.ExecutionSpec | str:
