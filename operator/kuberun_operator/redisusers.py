@@ -19,7 +19,8 @@ import asyncio
 import base64
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
@@ -32,9 +33,12 @@ from kuberun_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# How often known users are applied again (after a Redis restart, running pods wait
-# at most this long for theirs; one round trip per namespace each time).
-REAPPLY_SECONDS = 15.0
+# How often the operator asks Redis which users it knows (one ACL USERS): after a
+# Redis restart without an ACL file, running pods wait about this long for theirs.
+CHECK_SECONDS = 2.0
+# How often every known user is applied again anyway (a namespace's binding changed);
+# one round trip per namespace.
+REAPPLY_SECONDS = 60.0
 PASSWORD_KEY = "password"
 USERNAME_KEY = "username"
 
@@ -54,6 +58,31 @@ async def apply_user(client: Any, bound: tenancy.Binding, password: str) -> None
         )
     else:
         await client.execute_command("ACL", "SETUSER", user, *rules)
+
+
+async def existing_users(client: Any) -> set[str]:
+    """The ACL users every node knows (on a cluster: those known to all nodes)."""
+    if isinstance(client, RedisCluster):
+        replies = await client.execute_command("ACL", "USERS", target_nodes=RedisCluster.ALL_NODES)
+        per_node = list(replies.values()) if isinstance(replies, dict) else [replies]
+    else:
+        per_node = [await client.execute_command("ACL", "USERS")]
+    sets = [{u.decode() if isinstance(u, bytes) else str(u) for u in users} for users in per_node]
+    return set.intersection(*sets) if sets else set()
+
+
+async def restore_users(
+    client: Any, known: Mapping[str, tuple[tenancy.Binding, str]], *, everything: bool = False
+) -> list[str]:
+    """Apply the users of `known` (namespace -> binding, password) that Redis lacks, or
+    all of them with `everything`; the namespaces applied."""
+    present = set() if everything else await existing_users(client)
+    applied = []
+    for namespace, (bound, password) in known.items():
+        if tenancy.acl_user(namespace) not in present:
+            await apply_user(client, bound, password)
+            applied.append(namespace)
+    return applied
 
 
 class RedisUsers:
@@ -93,17 +122,26 @@ class RedisUsers:
         return True
 
     async def keep_applied(self, binding: Callable[[str], Awaitable[tenancy.Binding]]) -> None:
-        """Re-apply every known namespace's user now and then: a Redis that restarted
-        without an ACL file has forgotten them, and running pods need them back."""
+        """Give a Redis that forgot users (restarted without an ACL file) every known
+        namespace's user back within CHECK_SECONDS, and re-apply them all (a changed
+        binding) every REAPPLY_SECONDS; running pods retry until their user is back."""
+        last_full = time.monotonic()
         while True:
-            await asyncio.sleep(REAPPLY_SECONDS)
-            for namespace in list(self._bound):
-                try:
-                    bound = await binding(namespace)
-                    await apply_user(self._client, bound, self._passwords[namespace])
-                    self._bound[namespace] = bound
-                except Exception as exc:  # the next round tries again
-                    log.debug("%s: Redis ACL user not re-applied (%s)", namespace, exc)
+            await asyncio.sleep(CHECK_SECONDS)
+            full = time.monotonic() - last_full >= REAPPLY_SECONDS
+            try:
+                if full:
+                    last_full = time.monotonic()
+                    for namespace in list(self._bound):
+                        self._bound[namespace] = await binding(namespace)
+                known = {
+                    ns: (bound, self._passwords[ns]) for ns, bound in list(self._bound.items())
+                }
+                restored = await restore_users(self._client, known, everything=full)
+                if restored and not full:
+                    log.info("Redis had forgotten runner users; restored %s", sorted(restored))
+            except Exception as exc:  # the next round tries again
+                log.debug("runner Redis users not checked (%s)", exc)
 
     async def _password(self, namespace: str) -> str:
         known = self._passwords.get(namespace)

@@ -214,3 +214,35 @@ def test_acl_setuser_costs_well_under_a_millisecond(secured: RedisServer) -> Non
     median, p99 = asyncio.run(measure())
     print(f"ACL SETUSER round trip: median {median * 1e6:.0f} µs, p99 {p99 * 1e6:.0f} µs")
     assert median < 0.002
+
+
+def test_users_a_restarted_redis_forgot_are_restored_and_others_left_alone(
+    secured: RedisServer, admin: redis.Redis
+) -> None:
+    admin.acl_deluser("kuberun-ns-team-b")  # from an earlier test of the module
+    known = {
+        "team-a": (team_a(), "pw-a"),
+        "team-b": (tenancy.Binding("team-b", Organization(id="globex")), "pw-b"),
+    }
+
+    async def restore() -> tuple[list[str], set[str]]:
+        client = aioredis.Redis.from_url(admin_url(secured))
+        try:
+            restored = await redisusers.restore_users(client, known)
+            return restored, await redisusers.existing_users(client)
+        finally:
+            await client.aclose()
+
+    tenant_url(secured, team_a(), "pw-a")
+    restored, present = asyncio.run(restore())
+    assert restored == ["team-b"] and {"kuberun-ns-team-a", "kuberun-ns-team-b"} <= present
+
+    secured.stop()  # no ACL file: a restart forgets every user (and the password)
+    secured.start()
+    secured.client().config_set("requirepass", ADMIN_PASSWORD)
+    url = redisurl.with_credentials(admin_url(secured), "kuberun-ns-team-a", "pw-a")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(url).ping()
+    restored, _ = asyncio.run(restore())
+    assert sorted(restored) == ["team-a", "team-b"]
+    assert redis.Redis.from_url(url).ping()

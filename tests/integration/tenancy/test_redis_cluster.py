@@ -182,3 +182,21 @@ def test_a_cluster_away_when_the_runner_starts_is_an_outage_not_a_crash(tmp_path
     assert finished.summary is not None and finished.summary.status is Phase.SUCCESS
     assert finished.summary.dropped > 0
     assert "alone" in finished.stdout
+
+
+def test_users_are_restored_on_every_node(cluster: RedisClusterServer) -> None:
+    bound = tenancy.Binding("team-c", Organization(id="acme"))
+
+    async def restore() -> tuple[list[str], set[str]]:
+        admin = redisio.connect(cluster.url, 2.0)
+        try:
+            restored = await redisusers.restore_users(admin, {"team-c": (bound, "pw-c")})
+            return restored, await redisusers.existing_users(admin)
+        finally:
+            await admin.aclose()
+
+    cluster.nodes()[1].acl_deluser("kuberun-ns-team-c")  # one node forgot it (or never had it)
+    restored, present = asyncio.run(restore())
+    assert restored == ["team-c"] and "kuberun-ns-team-c" in present
+    assert all(n.acl_getuser("kuberun-ns-team-c") is not None for n in cluster.nodes())
+    assert asyncio.run(restore())[0] == []  # known everywhere now: nothing to do
