@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from kuberun.contract import keys, redisurl
 from kuberun.contract.caller import Organization
 from kuberun.contract.statuses import Phase
-from kuberun_operator import redisusers, tenancy
+from kuberun_operator import reconciling, redisio, redisusers, tenancy
 from tests.integration.runtime import runner
 from tests.support.data_providers import counting_provider
 from tests.support.redis_server import RedisServer, running_redis
@@ -246,3 +246,32 @@ def test_users_a_restarted_redis_forgot_are_restored_and_others_left_alone(
     restored, _ = asyncio.run(restore())
     assert sorted(restored) == ["team-a", "team-b"]
     assert redis.Redis.from_url(url).ping()
+
+
+OPERATOR_RULES = (  # the operator's own user as docs/tenancy.md gives it
+    "on >op-pw ~kuberun:* resetchannels +@read +@write +@stream +@keyspace +@scripting"
+    " +@connection +cluster +acl|setuser +acl|users"
+)
+
+
+def test_the_documented_operator_user_runs_the_operator_calls(
+    secured: RedisServer, admin: redis.Redis
+) -> None:
+    admin.execute_command("ACL", "SETUSER", "kuberun-operator", *OPERATOR_RULES.split())
+    url = redisurl.with_credentials(admin_url(secured), "kuberun-operator", "op-pw")
+
+    async def exercise() -> None:
+        io = redisio.RedisIO(url, 2.0)
+        try:
+            assert await io.set_cancel("team-a", "u" * 32, "asked")
+            record = reconciling.EngineRecord(
+                at=reconciling.RecordAt.QUEUED, attempt=1, kind="queued", message="queued"
+            )
+            assert await io.engine_record("team-a", "u" * 32, record, 1.0)
+            assert await io.read_result("team-a", "u" * 32, 1) == (None, True)
+            await redisusers.apply_user(io.client, team_a(), "pw-a")
+            assert "kuberun-ns-team-a" in await redisusers.existing_users(io.client)
+        finally:
+            await io.close()
+
+    asyncio.run(exercise())
