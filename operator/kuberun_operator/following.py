@@ -29,6 +29,7 @@ from kuberun_operator import (
     naming,
     reconciling,
     references,
+    tenancy,
 )
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.apierrors import PermanentError
@@ -36,10 +37,14 @@ from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, KubeError, NotFound
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
 # With nothing to wait for, look again this often anyway (a missed event costs this much).
 IDLE_SECONDS = 30.0
+# A namespace's organization binding is read again after this long: a relabelled
+# namespace applies to new Executions within seconds, at one GET per namespace.
+BINDING_TTL_SECONDS = 10.0
 MAX_ERROR_BACKOFF = 30.0
 
 
@@ -56,6 +61,21 @@ class Runtime:
     ready: bool = False
     accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    users: RedisUsers | None = None  # per-namespace Redis ACL users (Settings.redis_tenant_users)
+    bindings: dict[str, tuple[float, tenancy.Binding]] = field(default_factory=dict)
+
+    async def binding(self, namespace: str) -> tenancy.Binding:
+        """The namespace's organization binding, read at most every BINDING_TTL_SECONDS."""
+        now = time.monotonic()
+        known = self.bindings.get(namespace)
+        if known is not None and now - known[0] < BINDING_TTL_SECONDS:
+            return known[1]
+        body = await self.kube.read_namespace(namespace)
+        bound = tenancy.binding(
+            body or {"metadata": {"name": namespace}}, self.settings.organizations
+        )
+        self.bindings[namespace] = (now, bound)
+        return bound
 
 
 def parse_spec(raw: Mapping[str, Any] | None) -> spec.ExecutionSpec | str:
@@ -74,6 +94,10 @@ def parse_status(raw: Mapping[str, Any] | None) -> status.ExecutionStatus:
         return status.ExecutionStatus.model_validate(dict(raw or {}))
     except pydantic.ValidationError:
         return status.ExecutionStatus()
+
+
+def _ended(current: status.ExecutionStatus) -> bool:
+    return current.phase is not None and current.phase.terminal
 
 
 async def sleep_until_woken(waker: asyncio.Event, stopped: Any, seconds: float) -> None:
@@ -177,8 +201,16 @@ class Follower:
         if attempt >= 1 and ended:
             run_result, checked = await self.result(attempt)
         cached = None
+        bound: tenancy.Binding | None = None
+        if attempt == 0 and isinstance(execution, spec.ExecutionSpec) and not _ended(current):
+            # The organization is the namespace's; a spec naming another one never runs.
+            bound = await rt.binding(target.namespace)
+            refused = tenancy.check_organization(execution.organization, bound)
+            if refused is not None:
+                execution = refused
         if attempt == 0 and rt.redis is not None and isinstance(execution, spec.ExecutionSpec):
-            key = cachehits.lookup_key(execution, target.namespace)
+            org = bound.organization.id if bound is not None and bound.organization else None
+            key = cachehits.lookup_key(execution, target.namespace, org)
             if key is not None:
                 cached = await rt.redis.read_cache(key)
         now = time.time()
@@ -308,8 +340,17 @@ class Follower:
         ):
             await rt.kube.create(manifests.build_service_account(target.namespace, rt.settings))
             rt.accounts_ready.add(target.namespace)
+        bound = await rt.binding(target.namespace)
+        if rt.users is not None:
+            await rt.users.ensure(bound)  # the runner's own Redis user, before its pod
         ref = manifests.ExecutionRef(target.name, target.namespace, target.uid)
-        secret = manifests.build_request_secret(ref, execution, attempt)
+        secret = manifests.build_request_secret(
+            ref,
+            execution,
+            attempt,
+            organization=bound.organization,
+            creator=tenancy.creator(self.body.get("metadata") or {}),
+        )
         if not await rt.kube.create(secret) and not self._ours(
             await rt.kube.read_secret(target.namespace, secret["metadata"]["name"])
         ):

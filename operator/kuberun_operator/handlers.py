@@ -27,6 +27,7 @@ from kuberun_operator.following import Follower, Runtime, parse_status
 from kuberun_operator.kubeio import Kube, KubeError, load_api_client
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
 FINALIZER = f"{spec.GROUP}/finalizer"
@@ -87,6 +88,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
     state = ClusterState()
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
+    if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
+        rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
     memo.runtime = rt
     if cfg.archive_dsn:
         memo.archive_pool = await asyncpg.create_pool(cfg.archive_dsn, min_size=1, max_size=4)
@@ -108,6 +111,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
             state.observe_pod(body)
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    if rt.users is not None:
+        rt.tasks.append(
+            asyncio.create_task(rt.users.keep_applied(rt.binding), name="kuberun-redis-users")
+        )
     if rt.archive is not None:
         rt.tasks.append(asyncio.create_task(archive_sweep(rt, ended), name="kuberun-archive"))
     rt.ready = True

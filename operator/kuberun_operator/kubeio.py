@@ -122,6 +122,14 @@ class Kube:
             return None
         return secret
 
+    async def read_namespace(self, name: str) -> dict[str, Any] | None:
+        """A Namespace object (its labels bind the organization: see `tenancy`)."""
+        try:
+            found: dict[str, Any] = await self._call(self.core.read_namespace, name)
+        except NotFound:
+            return None
+        return found
+
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             job: dict[str, Any] = await self._call(self.batch.read_namespaced_job, name, namespace)

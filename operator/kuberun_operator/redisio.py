@@ -13,12 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 import pydantic
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
-from kuberun.contract import keys, logrecord, outcome
+from kuberun.contract import keys, logrecord, outcome, redisurl
 from kuberun_operator import reconciling
 
 QUIET_SECONDS = 3.0
@@ -27,15 +29,31 @@ LOGGER_NAME = "kuberun.operator"
 log = logging.getLogger(__name__)
 
 
+def connect(url: str, timeout: float) -> aioredis.Redis:
+    """An asyncio client for one server or, for a `redis+cluster://` URL, a Redis Cluster.
+
+    Typed as `Redis`: the cluster client routes each command used here by its key's
+    slot (every key of an execution shares one), so callers need not tell them apart.
+    """
+    parsed = redisurl.parse(url)
+    if parsed.cluster:
+        cluster = RedisCluster.from_url(
+            parsed.url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        return cast(aioredis.Redis, cluster)
+    single: aioredis.Redis = aioredis.Redis.from_url(
+        parsed.url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    return single
+
+
 class RedisIO:
     """The operator's Redis calls; created at startup from `Settings.redis_url`."""
 
     def __init__(
         self, url: str, timeout: float, on_error: Callable[[str], None] | None = None
     ) -> None:
-        self._client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self._client: Any = connect(url, timeout)  # redis-py's stubs are partial
         self._quiet_until = 0.0
         self._on_error = on_error  # counts failures by operation (metrics); None for tests
 

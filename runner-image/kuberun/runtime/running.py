@@ -40,6 +40,7 @@ from kuberun.runtime import (
     caching,
     cancelling,
     capturing,
+    connecting,
     invoking,
     loading,
     outcomes,
@@ -82,10 +83,8 @@ def _cacheable_options(value: Any) -> Any | None:
 
 
 def redis_client(url: str) -> redis.Redis:
-    """A client that fails fast: the sender retries, so a long socket wait only delays that."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=0
-    )
+    """A client that fails fast, for one server or a Redis Cluster (`connecting`)."""
+    return connecting.redis_client(url)
 
 
 class Execution:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import redis
 
 from kuberun.contract import keys, outcome
+from kuberun.runtime import connecting
 from kuberun.runtime.records import Entry
 
 # Redis' answer to an XADD whose explicit id is not above the stream's top item:
@@ -82,10 +83,12 @@ class RedisStreamTransport:
     def send(self, batch: Sequence[Entry]) -> None:
         """One round trip: every XADD of the batch and an EXPIRE, written at once."""
         payload = b"".join([*(pack_xadd(self._key_bytes, e) for e in batch), self._expire])
-        pool = self._client.connection_pool
         try:
+            # The stream's node in a Redis Cluster (every key of an execution shares a slot).
+            pool = connecting.node_pool(self._client, self._key)
             connection: Any = pool.get_connection()  # redis-py leaves Connection untyped
         except redis.RedisError as exc:
+            self._refresh()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         problem: str | None = None
         try:
@@ -98,6 +101,7 @@ class RedisStreamTransport:
                         problem = f"{type(exc).__name__}: {exc}"
         except redis.RedisError as exc:
             connection.disconnect()
+            self._refresh()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             connection.disconnect()  # the replies left unread would poison the connection
@@ -105,7 +109,13 @@ class RedisStreamTransport:
         finally:
             pool.release(connection)
         if problem is not None:
+            if problem.startswith(("MovedError", "AskError", "ResponseError: MOVED")):
+                self._refresh()  # the slot moved to another node: ask the cluster again
             raise TransportError(problem)
+
+    def _refresh(self) -> None:
+        with contextlib.suppress(redis.RedisError):  # the next send tries again
+            connecting.refresh_slots(self._client)
 
     def close(self) -> None:
         self._client.close()

@@ -183,6 +183,15 @@ def test_namespaced_mode_uses_roles(helm: str) -> None:
     ]
     assert sorted(d["metadata"]["namespace"] for d in accounts) == ["team-a", "team-b"]
     secrets = [d["metadata"]["namespace"] for d in docs if d["kind"] == "Secret"]
+    # The operator's URL stays in its namespace; runners get their own users' Secrets.
+    assert sorted(secrets) == ["kuberun-system"]
+    shared = render(
+        helm,
+        "watchNamespaces={team-a,team-b}",
+        "redis.url=redis://redis:6379/0",
+        "redis.tenantUsers.enabled=false",
+    )
+    secrets = [d["metadata"]["namespace"] for d in shared if d["kind"] == "Secret"]
     assert sorted(secrets) == ["kuberun-system", "team-a", "team-b"]
 
 
@@ -190,9 +199,13 @@ def test_existing_secret(helm: str) -> None:
     docs = render(helm, "redis.existingSecret=my-redis", "redis.secretKey=uri")
     assert not [d for d in docs if d["kind"] == "Secret"]
     env = env_of(docs)
-    assert env["KUBERUN_REDIS_SECRET_NAME"] == "my-redis"
+    assert env["KUBERUN_REDIS_SECRET_NAME"] == "kuberun-redis-runner"  # the runners' own
     assert env["KUBERUN_REDIS_SECRET_KEY"] == "uri"
     assert env["KUBERUN_REDIS_URL"] == {"secretKeyRef": {"name": "my-redis", "key": "uri"}}
+    shared = env_of(
+        render(helm, "redis.existingSecret=my-redis", "redis.tenantUsers.enabled=false")
+    )
+    assert shared["KUBERUN_REDIS_SECRET_NAME"] == "my-redis"
 
 
 def test_no_redis_no_secret_and_no_url(helm: str) -> None:

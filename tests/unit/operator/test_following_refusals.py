@@ -48,6 +48,9 @@ class RefusingKube:
     async def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         self.patches.append(body)
 
+    async def read_namespace(self, name: str) -> dict[str, Any] | None:
+        return {"metadata": {"name": name}}  # no organization bound
+
 
 def follower(kube: RefusingKube, **spec: Any) -> Follower:
     rt = Runtime(
