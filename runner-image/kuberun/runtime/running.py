@@ -503,6 +503,10 @@ class Execution:
 
     def _report(self, result: outcome.RunResult) -> None:
         identity = self.request.identity
+        # The termination message first: it is the verdict the operator trusts, and it
+        # needs no network. A Redis that does not answer may hold the result write for
+        # its socket timeout, and the kubelet's hard stop must not find the file empty.
+        reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.pipe is not None:
             try:
                 self.pipe.send_result(result)
@@ -515,7 +519,6 @@ class Execution:
                 )
             except redis.RedisError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
-        reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.echo is not None:
             self.echo.flush()
         if self._created_temp_dir is not None:
