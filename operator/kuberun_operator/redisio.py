@@ -144,7 +144,10 @@ class RedisIO:
             except ResponseError:
                 # An entry at or above this id exists: ours from an earlier pass, or a
                 # later attempt's (then this record's place is gone).
-                return Written.DONE if await self._has(stream, record) else Written.TOO_LATE
+                there = await self._client.xrange(stream, entry_id, entry_id)
+                if there or await self._has(stream, record):
+                    return Written.DONE
+                return Written.TOO_LATE
             await self._client.expire(stream, keys.DEFAULT_TTL_SECONDS)
         except (RedisError, OSError) as exc:
             self._failed("engine_record", exc)
