@@ -441,6 +441,21 @@ class Execution:
         self._finalizing.acquire()  # never released: a second caller waits for the exit
         self.watcher.finish()
         finished = time.time()
+        duration_ms = int((finished - self.started) * 1000)
+        # The verdict on disk first: the flush below may wait for an unreachable Redis
+        # until the kubelet's hard stop. What is not delivered yet counts as dropped here;
+        # the final summary replaces this one.
+        reporting.write_summary(
+            self.settings.termination_log,
+            self._result(
+                self._redacted(verdict),
+                finished,
+                duration_ms,
+                self.sequencer.snapshot(),
+                self.sender.pending,
+            ),
+            self.warn,
+        )
         budget = self._flush_budget() if budget is None else budget
         self._partial_stop.set()
         for writer in self.writers:
@@ -457,7 +472,6 @@ class Execution:
                 self.sequencer.engine(
                     _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"), f"{error.type}: {error.message}"
                 )
-        duration_ms = int((finished - self.started) * 1000)
         counts = self.sequencer.snapshot()
         self.sequencer.engine(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
@@ -468,7 +482,21 @@ class Execution:
         self.sequencer.close()
         undelivered = self.sender.close(budget)
         counts = self.sequencer.snapshot()
-        result = outcome.RunResult(
+        result = self._result(verdict, finished, duration_ms, counts, undelivered)
+        if undelivered:
+            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
+        self._report(result)
+        return reporting.exit_code(result)
+
+    def _result(
+        self,
+        verdict: outcomes.Verdict,
+        finished: float,
+        duration_ms: int,
+        counts: sequencing.Counts,
+        undelivered: int,
+    ) -> outcome.RunResult:
+        return outcome.RunResult(
             status=verdict.status,
             reason=verdict.reason,
             result=verdict.result,
@@ -483,10 +511,6 @@ class Execution:
             variables=self.redactor.json(self._variables),
             cache_hit=self._cache_hit,
         )
-        if undelivered:
-            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
-        self._report(result)
-        return reporting.exit_code(result)
 
     def _redacted(self, verdict: outcomes.Verdict) -> outcomes.Verdict:
         """The verdict with every secret value hidden in its result and error."""
