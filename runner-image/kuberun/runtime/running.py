@@ -81,10 +81,15 @@ def _cacheable_options(value: Any) -> Any | None:
     return verdict.result if verdict.status is Phase.SUCCESS else None
 
 
-def redis_client(url: str) -> redis.Redis:
+# The result write's socket timeout when log delivery is failing at exit: Redis is
+# likely unreachable, and the process must end well before the pod's hard deadline.
+FAILING_RESULT_TIMEOUT_SECONDS = 1.0
+
+
+def redis_client(url: str, timeout: float = 5.0) -> redis.Redis:
     """A client that fails fast: the sender retries, so a long socket wait only delays that."""
     return redis.Redis.from_url(
-        url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=0
+        url, socket_connect_timeout=1.0, socket_timeout=timeout, health_check_interval=0
     )
 
 
@@ -536,13 +541,19 @@ class Execution:
                 self.pipe.send_result(result)
             except TransportError as exc:
                 self.warn(f"kuberun: cannot send the result to the CLI: {exc}")
-        elif self.client is not None:
+        elif self.client is not None and self.settings.redis_url:
+            client = self.client
+            if not self.sender.healthy:  # a black-holed Redis would hold this for 5 s
+                client = redis_client(self.settings.redis_url, FAILING_RESULT_TIMEOUT_SECONDS)
             try:
                 reporting.write_result(
-                    self.client, identity.namespace, identity.uid, identity.attempt, result
+                    client, identity.namespace, identity.uid, identity.attempt, result
                 )
             except redis.RedisError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
+            finally:
+                if client is not self.client:
+                    reporting.safe_close(client)
         if self.echo is not None:
             self.echo.flush()
         if self._created_temp_dir is not None:
