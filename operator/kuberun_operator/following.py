@@ -25,6 +25,7 @@ from kuberun_operator import (
     archiving,
     cachehits,
     lifecycle,
+    logaccounting,
     manifests,
     naming,
     reconciling,
@@ -33,10 +34,11 @@ from kuberun_operator import (
 )
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.apierrors import PermanentError
+from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, KubeError, NotFound
 from kuberun_operator.metrics import Metrics
-from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisio import RedisIO, Written
 from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
@@ -46,6 +48,11 @@ IDLE_SECONDS = 30.0
 # namespace applies to new Executions within seconds, at one GET per namespace.
 BINDING_TTL_SECONDS = 10.0
 MAX_ERROR_BACKOFF = 30.0
+# An ended attempt is decided once its runner process is gone and Redis answered (the
+# full result, the log accounting); this long at most, then without what is missing
+# (counted: kuberun_results_unavailable_total, and status.resultAvailable false).
+SETTLE_SECONDS = 30.0
+SETTLE_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Runtime:
     metrics: Metrics
     state: ClusterState
     archive: archiving.Archive | None = None
+    backlog: Backlog | None = None  # work left after an Execution ended (see `backlog`)
     ready: bool = False
     accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -111,6 +119,13 @@ async def sleep_until_woken(waker: asyncio.Event, stopped: Any, seconds: float) 
         stop.cancel()
 
 
+def runner_gone(pod: sm.PodView | None) -> bool:
+    """The runner process can write no more: its container ended, or its pod is gone."""
+    if pod is None or pod.state == "terminated":
+        return True
+    return pod.phase in ("Succeeded", "Failed") and pod.state != "running"
+
+
 class Follower:
     """Drives one Execution to a terminal phase."""
 
@@ -135,6 +150,9 @@ class Follower:
         self.rejected: dict[int, str] = {}
         self.unchecked_kinds: set[str] = set()  # reference kinds the operator may not read
         self.results: dict[int, tuple[Any, bool]] = {}
+        self.seen: dict[int, logaccounting.StreamSeen] = {}  # runner lines per ended attempt
+        self.ended_at: dict[int, float] = {}  # monotonic time an attempt was first seen ended
+        self.records: list[tuple[reconciling.EngineRecord, float]] = []  # not written yet
         self.events: list[dict[str, Any]] = []  # lifecycle Events to post (see `lifecycle`)
 
     async def run(self, stopped: Any) -> status.ExecutionStatus | None:
@@ -194,12 +212,17 @@ class Follower:
             job_body, pod_body = await self.observe(attempt, current.phase)
         job = sm.job_view(job_body, attempt) if job_body else None
         pod = sm.pod_view(pod_body) if pod_body else None
-        run_result, checked = None, False
+        await self.write_records()
+        run_result, checked, seen = None, False, None
         ended = (pod is not None and pod.terminated) or (
             job is not None and (job.complete or job.failed)
         )
         if attempt >= 1 and ended:
-            run_result, checked = await self.result(attempt)
+            settled = await self.settle(attempt, pod)
+            if settled is None:  # the runner is still stopping, or Redis has not answered
+                self.status = current
+                return reconciling.Decision(current, requeue_after=SETTLE_POLL_SECONDS)
+            run_result, checked, seen = settled
         cached = None
         bound: tenancy.Binding | None = None
         if attempt == 0 and isinstance(execution, spec.ExecutionSpec) and not _ended(current):
@@ -228,6 +251,7 @@ class Follower:
                 result_checked=checked,
                 cached=cached,
                 create_rejected=self.rejected.get(attempt),
+                stream=seen,
             ),
             rt.settings,
         )
@@ -254,8 +278,28 @@ class Follower:
                 await self.create_attempt(execution, action.attempt)
         return decision
 
+    async def settle(
+        self, attempt: int, pod: sm.PodView | None
+    ) -> tuple[Any, bool, logaccounting.StreamSeen | None] | None:
+        """(RunResult, asked, the runner's lines in the stream) of an ended attempt, or None
+        to wait: for the runner process to be gone (it may still be writing its last
+        lines) and for Redis to answer, `SETTLE_SECONDS` at most."""
+        first = self.ended_at.setdefault(attempt, time.monotonic())
+        late = time.monotonic() - first >= SETTLE_SECONDS
+        gone = runner_gone(pod)
+        if not gone and not late:
+            return None
+        run_result, answered = await self.result(attempt)
+        seen = await self.stream_seen(attempt) if gone else None
+        accounted = seen is not None or self.rt.redis is None or not gone
+        if not (answered and accounted) and not late:
+            return None
+        if not answered:
+            self.rt.metrics.results_unavailable.inc()
+        return run_result, True, seen
+
     async def result(self, attempt: int) -> tuple[Any, bool]:
-        """The attempt's RunResult from Redis (read once per attempt)."""
+        """(the attempt's RunResult from Redis or None, whether Redis answered); read once."""
         if attempt in self.results:
             return self.results[attempt]
         if self.rt.redis is None:
@@ -265,15 +309,60 @@ class Follower:
         )
         if answered:
             self.results[attempt] = (run_result, True)
-        # Asked either way: no answer means the result is unavailable, and the status
-        # comes from the termination message alone.
-        return run_result, True
+        return run_result, answered
+
+    async def stream_seen(self, attempt: int) -> logaccounting.StreamSeen | None:
+        """The runner's lines of an ended attempt in the stream (read once), or None."""
+        if attempt in self.seen:
+            return self.seen[attempt]
+        if self.rt.redis is None:
+            return None
+        sequences = await self.rt.redis.runner_sequences(
+            self.target.namespace, self.target.uid, attempt
+        )
+        if sequences is None:
+            return None
+        seen = logaccounting.StreamSeen.of(sequences)
+        self.seen[attempt] = seen
+        return seen
+
+    async def write_records(self) -> bool:
+        """Write the engine records not written yet, in order; True when none is left.
+
+        One Redis cannot take waits (with the ones after it) for the next pass, or, once
+        the Execution has ended, for the backlog; one whose place in the stream a later
+        attempt took is counted as lost."""
+        rt = self.rt
+        while self.records and rt.redis is not None:
+            record, at = self.records[0]
+            written = await rt.redis.engine_record(
+                self.target.namespace, self.target.uid, record, at
+            )
+            if written is Written.FAILED:
+                return False
+            if written is Written.TOO_LATE:
+                rt.metrics.engine_records_lost.inc()
+                self.logger.warning(
+                    "%s/%s: engine record %r lost: a later attempt took its place",
+                    self.target.namespace,
+                    self.target.name,
+                    record.kind,
+                )
+            self.records.pop(0)
+        return True
+
+    def leftovers(self) -> list[Step]:
+        """What this Execution still owes once it ended: its unwritten engine records."""
+        if not self.records:
+            return []
+        return [Step("engine_record", self.write_records)]
 
     async def apply(self, action: reconciling.Action, now: float) -> None:
         rt, target = self.rt, self.target
         if isinstance(action, reconciling.EngineRecord):
             if rt.redis is not None:
-                await rt.redis.engine_record(target.namespace, target.uid, action, now)
+                self.records.append((action, now))
+                await self.write_records()
         elif isinstance(action, reconciling.SetCancelKey):
             if rt.redis is not None:
                 await rt.redis.set_cancel(target.namespace, target.uid, action.reason)
@@ -406,6 +495,11 @@ class Follower:
         dropped = (new.logs.dropped if new.logs else 0) - (old.logs.dropped if old.logs else 0)
         if dropped > 0:
             metrics.dropped_log_lines.labels(namespace=namespace).inc(dropped)
+        if new.logs is not None and new.logs != old.logs and new.logs.missing:
+            gaps = [(low, high) for low, high in new.logs.missing]
+            metrics.missing_log_lines.labels(namespace=namespace).inc(
+                logaccounting.missing_lines(gaps)
+            )
         if new.phase != old.phase:
             self.logger.info(
                 "%s: %s → %s (%s)%s",

@@ -54,15 +54,16 @@ class DeferredCluster:
             self._client.close()
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client for `url` (`redis://`, `rediss://`, or their `+cluster` forms)."""
+def redis_client(url: str, timeout: float | None = None) -> redis.Redis:
+    """A client for `url` (`redis://`, `rediss://`, or their `+cluster` forms); `timeout`
+    overrides the socket timeout of a single server's client."""
     parsed = redisurl.parse(url)
     if parsed.cluster:
         return cast(redis.Redis, DeferredCluster(parsed.url))
     return redis.Redis.from_url(
         parsed.url,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS if timeout is None else timeout,
         health_check_interval=0,
     )
 

@@ -82,9 +82,14 @@ def _cacheable_options(value: Any) -> Any | None:
     return verdict.result if verdict.status is Phase.SUCCESS else None
 
 
-def redis_client(url: str) -> redis.Redis:
+# The result write's socket timeout when log delivery is failing at exit: Redis is
+# likely unreachable, and the process must end well before the pod's hard deadline.
+FAILING_RESULT_TIMEOUT_SECONDS = 1.0
+
+
+def redis_client(url: str, timeout: float | None = None) -> redis.Redis:
     """A client that fails fast, for one server or a Redis Cluster (`connecting`)."""
-    return connecting.redis_client(url)
+    return connecting.redis_client(url, timeout)
 
 
 class Execution:
@@ -442,6 +447,21 @@ class Execution:
         self._finalizing.acquire()  # never released: a second caller waits for the exit
         self.watcher.finish()
         finished = time.time()
+        duration_ms = int((finished - self.started) * 1000)
+        # The verdict on disk first: the flush below may wait for an unreachable Redis
+        # until the kubelet's hard stop. What is not delivered yet counts as dropped here;
+        # the final summary replaces this one.
+        reporting.write_summary(
+            self.settings.termination_log,
+            self._result(
+                self._redacted(verdict),
+                finished,
+                duration_ms,
+                self.sequencer.snapshot(),
+                self.sender.pending,
+            ),
+            self.warn,
+        )
         budget = self._flush_budget() if budget is None else budget
         self._partial_stop.set()
         for writer in self.writers:
@@ -458,7 +478,6 @@ class Execution:
                 self.sequencer.engine(
                     _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"), f"{error.type}: {error.message}"
                 )
-        duration_ms = int((finished - self.started) * 1000)
         counts = self.sequencer.snapshot()
         self.sequencer.engine(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
@@ -469,7 +488,21 @@ class Execution:
         self.sequencer.close()
         undelivered = self.sender.close(budget)
         counts = self.sequencer.snapshot()
-        result = outcome.RunResult(
+        result = self._result(verdict, finished, duration_ms, counts, undelivered)
+        if undelivered:
+            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
+        self._report(result)
+        return reporting.exit_code(result)
+
+    def _result(
+        self,
+        verdict: outcomes.Verdict,
+        finished: float,
+        duration_ms: int,
+        counts: sequencing.Counts,
+        undelivered: int,
+    ) -> outcome.RunResult:
+        return outcome.RunResult(
             status=verdict.status,
             reason=verdict.reason,
             result=verdict.result,
@@ -484,10 +517,6 @@ class Execution:
             variables=self.redactor.json(self._variables),
             cache_hit=self._cache_hit,
         )
-        if undelivered:
-            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
-        self._report(result)
-        return reporting.exit_code(result)
 
     def _redacted(self, verdict: outcomes.Verdict) -> outcomes.Verdict:
         """The verdict with every secret value hidden in its result and error."""
@@ -504,19 +533,28 @@ class Execution:
 
     def _report(self, result: outcome.RunResult) -> None:
         identity = self.request.identity
+        # The termination message first: it is the verdict the operator trusts, and it
+        # needs no network. A Redis that does not answer may hold the result write for
+        # its socket timeout, and the kubelet's hard stop must not find the file empty.
+        reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.pipe is not None:
             try:
                 self.pipe.send_result(result)
             except TransportError as exc:
                 self.warn(f"kuberun: cannot send the result to the CLI: {exc}")
-        elif self.client is not None:
+        elif self.client is not None and self.settings.redis_url:
+            client = self.client
+            if not self.sender.healthy:  # a black-holed Redis would hold this for 5 s
+                client = redis_client(self.settings.redis_url, FAILING_RESULT_TIMEOUT_SECONDS)
             try:
                 reporting.write_result(
-                    self.client, identity.namespace, identity.uid, identity.attempt, result
+                    client, identity.namespace, identity.uid, identity.attempt, result
                 )
             except redis.RedisError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
-        reporting.write_summary(self.settings.termination_log, result, self.warn)
+            finally:
+                if client is not self.client:
+                    reporting.safe_close(client)
         if self.echo is not None:
             self.echo.flush()
         if self._created_temp_dir is not None:

@@ -11,7 +11,9 @@ Redis. When the buffer is full:
 
 A failed batch is retried with exponential backoff (capped) until it goes
 through or `close()`'s deadline passes; what is left then is counted as
-`undelivered`. Counters are exact: offered = delivered + undelivered.
+`undelivered`. Records the transport could not store because another writer
+holds their ids (`lost`) are undelivered too. Counters are exact:
+offered = delivered + undelivered.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Sender:
         self.healthy = True
         self.offered = 0
         self.delivered = 0
+        self.lost = 0  # rejected by the store: their ids hold something else
         self.last_delivered_sequence = 0
         self._thread = threading.Thread(target=self._run, name="kuberun-sender", daemon=True)
 
@@ -138,7 +141,7 @@ class Sender:
         delay = _FIRST_RETRY_SECONDS
         while True:
             try:
-                self._transport.send(batch)
+                lost = self._transport.send(batch) or 0
             except TransportError as exc:
                 if isinstance(exc, ConsumerGone):
                     # Nobody will ever read again: stop sending (what is left is counted
@@ -162,10 +165,15 @@ class Sender:
                     return False
                 delay = min(delay * 2, self._max_retry)
                 continue
+            if lost:
+                self._warn(
+                    f"kuberun: {lost} record(s) rejected: their stream ids hold other entries"
+                )
             with self._cond:
                 if not self.healthy:
                     self._warn("kuberun: log delivery recovered")
                 self.healthy = True
-                self.delivered += len(batch)
+                self.delivered += len(batch) - lost
+                self.lost += lost
                 self.last_delivered_sequence = batch[-1].sequence
             return True

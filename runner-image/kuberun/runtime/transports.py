@@ -2,7 +2,11 @@
 
 A transport sends one batch or raises `TransportError`; retrying is the
 sender's job. Sends are idempotent: Redis rejects an entry id that is not
-above the stream's top, which we count as already delivered.
+above the stream's top. Such a rejection is ours only when the entry stored
+at that id is this very record (an earlier, interrupted send delivered it);
+the transport reads it back to check, and a record whose id is taken by
+something else, or was passed by a higher id, is reported as not stored —
+counted by the sender as undelivered, never as delivered.
 
 Also the pipe protocol of `kuberun run` without Redis: JSON lines, each with a
 `type` — `record` (a `LogRecord` by alias) or `result` (a `RunResult` by alias).
@@ -36,7 +40,9 @@ class ConsumerGone(TransportError):
 
 
 class Transport(Protocol):
-    def send(self, batch: Sequence[Entry]) -> None: ...
+    def send(self, batch: Sequence[Entry]) -> int | None:
+        """Send the batch; the number of its records that could not be stored (None: 0)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -44,7 +50,7 @@ class Transport(Protocol):
 class NullTransport:
     """No log store (no Redis, no pipe): records only reach the process's stdout echo."""
 
-    def send(self, batch: Sequence[Entry]) -> None:
+    def send(self, batch: Sequence[Entry]) -> int | None:
         return None
 
     def close(self) -> None:
@@ -80,8 +86,11 @@ class RedisStreamTransport:
             _bulk(str(keys.DEFAULT_TTL_SECONDS).encode()),
         )
 
-    def send(self, batch: Sequence[Entry]) -> None:
-        """One round trip: every XADD of the batch and an EXPIRE, written at once."""
+    def send(self, batch: Sequence[Entry]) -> int | None:
+        """One round trip: every XADD of the batch and an EXPIRE, written at once.
+
+        Returns how many records were rejected for an id that is not theirs.
+        """
         payload = b"".join([*(pack_xadd(self._key_bytes, e) for e in batch), self._expire])
         try:
             # The stream's node in a Redis Cluster (every key of an execution shares a slot).
@@ -91,13 +100,16 @@ class RedisStreamTransport:
             self._refresh()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         problem: str | None = None
+        rejected: list[Entry] = []
         try:
             connection.send_packed_command([payload])
-            for _ in range(len(batch) + 1):  # read every reply, errors included
+            for index in range(len(batch) + 1):  # read every reply, errors included
                 try:
                     connection.read_response()
                 except redis.ResponseError as exc:
-                    if _ALREADY_DELIVERED not in str(exc) and problem is None:
+                    if _ALREADY_DELIVERED in str(exc) and index < len(batch):
+                        rejected.append(batch[index])
+                    elif problem is None:
                         problem = f"{type(exc).__name__}: {exc}"
         except redis.RedisError as exc:
             connection.disconnect()
@@ -112,6 +124,21 @@ class RedisStreamTransport:
             if problem.startswith(("MovedError", "AskError", "ResponseError: MOVED")):
                 self._refresh()  # the slot moved to another node: ask the cluster again
             raise TransportError(problem)
+        return self._not_ours(rejected) if rejected else None
+
+    def _not_ours(self, rejected: Sequence[Entry]) -> int:
+        """How many rejected records are not what the stream holds at their ids."""
+        lost = 0
+        try:
+            for entry in rejected:
+                entry_id = entry.stream_id()
+                found: Any = self._client.xrange(self._key_bytes, entry_id, entry_id, count=1)
+                if not found or not same_fields(found[0][1], entry.fields()):
+                    lost += 1
+        except redis.RedisError as exc:
+            # Unknown yet: send the batch again (the XADDs are rejected again, harmlessly).
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        return lost
 
     def _refresh(self) -> None:
         with contextlib.suppress(redis.RedisError):  # the next send tries again
@@ -121,14 +148,26 @@ class RedisStreamTransport:
         self._client.close()
 
 
+def same_fields(stored: Any, fields: dict[str, str]) -> bool:
+    """Whether a stream entry's fields (bytes or str, as the client returns them) are these."""
+    text = {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else str(v)
+        )
+        for k, v in dict(stored).items()
+    }
+    return text == fields
+
+
 class PipeTransport:
     """JSON lines on a file descriptor the CLI reads (`KUBERUN_RECORD_FD`)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
 
-    def send(self, batch: Sequence[Entry]) -> None:
+    def send(self, batch: Sequence[Entry]) -> int | None:
         self._write(b"".join(entry.json_line() for entry in batch))
+        return None
 
     def send_result(self, result: outcome.RunResult) -> None:
         data = {"type": "result", **result.model_dump(mode="json", by_alias=True)}

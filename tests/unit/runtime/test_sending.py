@@ -132,3 +132,30 @@ def test_a_producer_waiting_for_room_stops_waiting_when_the_transport_fails() ->
     assert time.monotonic() - started < 1.0
     assert not all(accepted)
     s.close(0.1)
+
+
+def test_records_the_store_rejected_as_not_theirs_are_undelivered() -> None:
+    """A transport that finds another writer's entry at a record's id: lost, not delivered."""
+
+    class Taken:
+        def send(self, batch: Sequence[Entry]) -> int | None:
+            return 1 if any(e.sequence == 2 for e in batch) else None
+
+        def close(self) -> None:
+            return None
+
+    warnings: list[str] = []
+    sender = Sender(
+        Taken(),
+        capacity=10,
+        batch_records=1,
+        backpressure_seconds=1,
+        max_retry_seconds=0.1,
+        warn=warnings.append,
+    )
+    sender.start()
+    for seq in (1, 2, 3):
+        assert sender.offer(Entry(seq, 1.0, "INFO", "x", "log", f"line {seq}", 1))
+    assert sender.close(5) == 1
+    assert (sender.delivered, sender.lost) == (2, 1)
+    assert any("rejected" in text for text in warnings)
