@@ -182,6 +182,7 @@ class Follower:
                 run_result=run_result,
                 result_checked=checked,
                 cached=cached,
+                waiting_for=rt.state.waiting_for(target.uid) if cached is None else None,
             ),
             rt.settings,
         )

@@ -86,6 +86,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         else None
     )
     state = ClusterState()
+    state.stampede_guard = cfg.cache_stampede_guard
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     memo.runtime = rt
     if cfg.archive_dsn:
@@ -314,4 +315,7 @@ async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> N
         if terminal or (
             stopped.reason and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
         ):
-            rt.state.forget(uid)
+            final = follower.status if terminal else None
+            rt.state.forget(
+                uid, final=final.model_dump(by_alias=True, mode="json") if final else None
+            )
