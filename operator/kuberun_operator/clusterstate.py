@@ -16,6 +16,7 @@ from typing import Any
 
 from kuberun.contract.statuses import Phase
 from kuberun_operator import admission, naming, stampede
+from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time
 
 
@@ -72,7 +73,9 @@ class ClusterState:
         self.jobs: dict[str, dict[int, dict[str, Any]]] = {}
         self.pods: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
         self.granted: set[str] = set()
-        self.positions: dict[str, int] = {}
+        self.positions: dict[str, int] = {}  # published queue positions (see `handlers`)
+        self.queue = AdmissionQueue()  # kept by the events below, asked by admission
+        self.publish_pending = False  # a delayed publication of positions is scheduled
         self.admission_changed = asyncio.Event()
         self._wakers: dict[str, asyncio.Event] = {}
         # Cache groups (see `stampede`): members by cache entry, and groups found not to
@@ -106,6 +109,7 @@ class ClusterState:
                 self.groups.setdefault(entry.cache_key, set()).add(entry.uid)
             for key, was in before.items():
                 self._regrouped(was, self._waiters(key))
+            self._sync(entry.uid)
         if old != self.executions.get(entry.uid):
             self.admission_changed.set()
         return entry.uid
@@ -139,9 +143,48 @@ class ClusterState:
         """Wake the members whose verdict changed (a new leader, or free to run)."""
         changed = {u for u in before.keys() | after.keys() if before.get(u) != after.get(u)}
         for uid in changed:
+            self._sync(uid, waits=uid in after)
             self.wake(uid)
         if changed:
             self.admission_changed.set()
+
+    def _sync(self, uid: str, waits: bool | None = None) -> None:
+        """Tell the admission queue what this execution is now (`waits`: for a cache leader)."""
+        entry = self.executions.get(uid)
+        if entry is None:
+            self.queue.put(None, uid)
+            self.positions.pop(uid, None)
+            return
+        if waits is None:
+            waits = self.waiting_for(uid) is not None
+        holds = entry.holds_slot or uid in self.granted
+        if waits and not holds:
+            self.queue.put(None, uid)
+            self.positions.pop(uid, None)
+            return
+        self.queue.put(
+            admission.Candidate(
+                uid=uid,
+                namespace=entry.namespace,
+                name=entry.name,
+                priority=entry.priority,
+                created_at=entry.created_at,
+                holds_slot=holds,
+            ),
+            uid,
+        )
+        if holds:
+            self.positions.pop(uid, None)
+
+    def queue_position(self, uid: str) -> int | None:
+        """The published position; a new one's exact position (then published as it is)."""
+        published = self.positions.get(uid)
+        if published is not None:
+            return published
+        position = self.queue.position(uid)
+        if position is not None:
+            self.positions[uid] = position
+        return position
 
     def waiting_for(self, uid: str) -> str | None:
         """The leader's name when this execution waits for its cache entry, else None."""
@@ -169,6 +212,7 @@ class ClusterState:
             self.released.add(key)
         if self.executions.pop(uid, None) is not None:
             self.admission_changed.set()
+        self.queue.put(None, uid)
         if key:
             self._leave(key, uid)
             self._regrouped(before, self._waiters(key))

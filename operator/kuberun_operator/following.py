@@ -31,6 +31,9 @@ from kuberun_operator.settings import Settings
 
 # With nothing to wait for, look again this often anyway (a missed event costs this much).
 IDLE_SECONDS = 30.0
+# A queued execution has no clock of its own running; 10,000 of them waking every
+# IDLE_SECONDS would cost a reconcile pass 333 times a second for nothing.
+QUEUED_IDLE_SECONDS = 300.0
 MAX_ERROR_BACKOFF = 30.0
 
 
@@ -122,6 +125,10 @@ class Follower:
             if decision.status.phase is not None and decision.status.phase.terminal:
                 return decision.status
             timeout = decision.requeue_after if decision.requeue_after is not None else IDLE_SECONDS
+            if decision.requeue_after is None and decision.status.attempt == 0:
+                # Queued (or waiting for a cache leader): only in-process events move it —
+                # admission, its own watch events (cancel) — and each of those wakes it.
+                timeout = QUEUED_IDLE_SECONDS
             if timeout > 0:
                 await sleep_until_woken(waker, stopped, timeout)
         return self.status
@@ -178,7 +185,7 @@ class Follower:
                 job=job,
                 pod=pod,
                 admitted=target.uid in rt.state.granted,
-                queue_position=rt.state.positions.get(target.uid),
+                queue_position=rt.state.queue_position(target.uid),
                 run_result=run_result,
                 result_checked=checked,
                 cached=cached,
