@@ -73,10 +73,10 @@ class StatusWatcher(threading.Thread):
         while not self._halt.is_set():
             self.requests += 1
             self.ready.set()
-            with contextlib.suppress(Exception):
-                kwargs: dict[str, Any] = {"timeout_seconds": 120, "allow_watch_bookmarks": False}
-                if version:
-                    kwargs["resource_version"] = version
+            kwargs: dict[str, Any] = {"timeout_seconds": 120}
+            if version:
+                kwargs["resource_version"] = version
+            try:
                 for event in self._watch.stream(
                     self.cluster.custom.list_namespaced_custom_object,
                     contract.GROUP,
@@ -89,6 +89,9 @@ class StatusWatcher(threading.Thread):
                     version = event["object"]["metadata"].get("resourceVersion", version)
                     if self._halt.is_set():
                         break
+            except Exception:  # e.g. 410 Gone: list again (only first moments are kept)
+                version = None
+                time.sleep(0.2)
 
     def _seen(self, event: dict[str, Any]) -> None:
         now = time.monotonic()

@@ -50,7 +50,9 @@ def counter_of(client: redis.Redis, key: str) -> int:
     return int(value or 0)
 
 
-def provider(name: str, org: str = "acme", cloud: str = "gcp", code: str = "") -> dict[str, Any]:
+def provider(name: str, org: str, cloud: str = "gcp", code: str = "") -> dict[str, Any]:
+    """The Redis server is the session's: each test's organizations carry its namespace, so
+    no test finds another's cache entry."""
     return support.execution(
         name, code, entrypoint="regions", parameters={"cloud": cloud}, organization=org
     )
@@ -66,7 +68,7 @@ def test_fifty_identical_at_once_start_one_job(
     counter = f"test:{ns}:computations"
     code = counting_provider(counter, seconds=4)
     names = [f"s-{i:02d}" for i in range(STAMPEDE)]
-    create_all(cluster, ns, [provider(n, code=code) for n in names])
+    create_all(cluster, ns, [provider(n, f"acme-{ns}", code=code) for n in names])
 
     def waiting() -> dict[str, Any] | None:
         now = statuses(cluster, ns)
@@ -116,7 +118,7 @@ def test_a_failed_winner_hands_over_to_exactly_one_waiter(
     counter = f"test:{ns}:computations"
     code = FAIL_FIRST.format(counter=counter)
     names = [f"f-{i:02d}" for i in range(10)]
-    create_all(cluster, ns, [provider(n, code=code) for n in names])
+    create_all(cluster, ns, [provider(n, f"acme-{ns}", code=code) for n in names])
     ended = all_ended(cluster, ns, len(names), timeout=240)
     (failed,) = [n for n, s in ended.items() if s["phase"] == "FAILED"]
     (took_over,) = [n for n, s in ended.items() if s.get("reason") == "Completed"]
@@ -141,7 +143,7 @@ def test_other_parameters_or_organizations_are_never_merged(
     code = counting_provider(counter, seconds=2)
     groups = {"gcp-acme": ("acme", "gcp"), "aws-acme": ("acme", "aws"), "gcp-glx": ("glx", "gcp")}
     bodies = [
-        provider(f"{group}-{i}", org=org, cloud=cloud, code=code)
+        provider(f"{group}-{i}", org=f"{org}-{ns}", cloud=cloud, code=code)
         for group, (org, cloud) in groups.items()
         for i in range(2)
     ]
