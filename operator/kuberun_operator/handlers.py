@@ -210,8 +210,14 @@ def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) ->
                 cfg.queue_status_interval_seconds - (now - last_publish), _publish_due, state
             )
         return last_publish
+    budget = admission.POSITION_WRITES_PER_ROUND
     for uid, position in queue.positions():
         if admission.worth_publishing(state.positions.get(uid), position):
+            if budget == 0:  # the rest next time: front first, the tail stays coarse
+                queue.dirty = True
+                state.admission_changed.set()
+                break
+            budget -= 1
             state.positions[uid] = position
             state.wake(uid)
     return now
