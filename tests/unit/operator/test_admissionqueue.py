@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from typing import cast
 
 import pytest
 
-from kuberun_operator import admission, clusterstate
+from kuberun_operator import admission, clusterstate, handlers
+from kuberun_operator.following import Runtime
+from kuberun_operator.kubeio import Kube
+from kuberun_operator.metrics import Metrics
+from kuberun_operator.settings import Settings
+from tests.unit.operator import factories as f
 from kuberun_operator.admission import Candidate
 from kuberun_operator.admissionqueue import AdmissionQueue
 from tests.unit.operator.test_clusterstate import execution
@@ -121,3 +128,58 @@ def test_cluster_state_keeps_the_queue_from_events() -> None:
     assert state.queue.holds("q1") and state.queue.waiting == 1
     state.observe_execution(execution("q2", "PENDING", 0), deleted=True)
     assert state.queue.waiting == 0 and state.queue_position("q2") is None
+
+
+# --- the admission round of `handlers`: what it grants and how much it writes ------------
+
+
+def round_runtime(queued: int, max_running: int = 2) -> Runtime:
+    rt = Runtime(
+        settings=Settings(max_running=max_running, max_running_per_namespace=max_running),
+        kube=cast(Kube, None),
+        redis=None,
+        metrics=Metrics(),
+        state=clusterstate.ClusterState(),
+    )
+    for i in range(queued):
+        body = execution(f"q{i:05d}", "PENDING", 0)
+        body["metadata"]["creationTimestamp"] = f.stamp(f.T0 + i)
+        rt.state.observe_execution(body)
+    return rt
+
+
+def test_a_round_publishes_a_bounded_number_of_positions_front_first() -> None:
+    async def run() -> None:
+        rt = round_runtime(1_000)
+        loop = asyncio.get_running_loop()
+        handlers._admit(rt, 0.0, loop)
+        assert rt.state.granted == {"q00000", "q00001"}
+        assert len(rt.state.positions) == admission.POSITION_WRITES_PER_ROUND
+        assert rt.state.positions["q00002"] == 1 and rt.state.queue.dirty  # more to come
+        # the next round comes only after the interval: nothing written before it
+        published = dict(rt.state.positions)
+        handlers._admit(rt, time.monotonic(), loop)
+        assert rt.state.positions == published
+
+    asyncio.run(run())
+
+
+def test_one_freed_slot_at_ten_thousand_writes_few_positions() -> None:
+    async def run() -> None:
+        rt = round_runtime(10_000)
+        state = rt.state
+        for uid in list(state.queue._items):
+            state.queue_position(uid)  # each one's first pass wrote its exact position
+        loop = asyncio.get_running_loop()
+        handlers._admit(rt, 0.0, loop)
+        written = dict(state.positions)
+        started = time.perf_counter()
+        state.forget("q00000")  # a running one ends: one slot frees
+        handlers._admit(rt, 0.0, loop)
+        elapsed = time.perf_counter() - started
+        assert "q00002" in state.granted
+        changed = {u for u, p in state.positions.items() if written.get(u) != p}
+        assert 0 < len(changed) <= 20  # the exact first ten, a few tail ones
+        assert elapsed < 0.1  # one walk of 10,000, no sort
+
+    asyncio.run(run())
