@@ -10,13 +10,13 @@ from typing import cast
 import pytest
 
 from kuberun_operator import admission, clusterstate, handlers
+from kuberun_operator.admission import Candidate
+from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.following import Runtime
 from kuberun_operator.kubeio import Kube
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
 from tests.unit.operator import factories as f
-from kuberun_operator.admission import Candidate
-from kuberun_operator.admissionqueue import AdmissionQueue
 from tests.unit.operator.test_clusterstate import execution
 
 
