@@ -156,3 +156,33 @@ def test_other_parameters_or_organizations_are_never_merged(
         assert all(s["result"] == [{"label": cloud.upper(), "value": cloud}] for s in pair)
     assert len(support.jobs_of(cluster, ns)) == 3
     assert counter_of(redis_client, counter) == 3
+
+
+def test_a_winner_whose_pod_dies_hands_over_to_one_waiter(
+    cluster: harness.Cluster,
+    kx_namespace: str,
+    operator: support.Operator,
+    redis_client: redis.Redis,
+) -> None:
+    ns = kx_namespace
+    counter = f"test:{ns}:computations"
+    code = counting_provider(counter, seconds=15)
+    names = [f"k-{i}" for i in range(5)]
+    create_all(cluster, ns, [provider(n, f"acme-{ns}", code=code) for n in names])
+
+    def computing() -> Any:
+        running = [p for p in support.pods_of(cluster, ns) if p.status.phase == "Running"]
+        return running[0] if running and counter_of(redis_client, counter) == 1 else None
+
+    pod = harness.wait_for("the winner computing", computing, timeout=120, interval=0.2)
+    winner = pod.metadata.labels["kuberun.dev/execution"]
+    cluster.core.delete_namespaced_pod(pod.metadata.name, ns, grace_period_seconds=0)
+    # The dead runner's cache lock expires (30 s) and the next leader computes.
+    ended = all_ended(cluster, ns, len(names), timeout=300)
+    assert ended[winner]["phase"] == "FAILED", ended[winner]
+    (took_over,) = [n for n, s in ended.items() if s.get("reason") == "Completed"]
+    rest = [s for n, s in ended.items() if n not in (winner, took_over)]
+    assert [s["reason"] for s in rest] == ["CacheHit"] * (len(names) - 2)
+    jobs = sorted(j.metadata.name for j in support.jobs_of(cluster, ns))
+    assert jobs == sorted([f"{winner}-1", f"{took_over}-1"])
+    assert counter_of(redis_client, counter) == 2
