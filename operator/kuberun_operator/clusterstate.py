@@ -124,6 +124,8 @@ class ClusterState:
                 name=e.name,
                 created_at=e.created_at,
                 started=e.holds_slot or e.uid in self.granted,
+                priority=e.priority,
+                namespace=e.namespace,
             )
             for e in (self.executions.get(u) for u in self.groups.get(key, ()))
             if e is not None

@@ -9,11 +9,12 @@ PENDING/WaitingForCache without a slot or a pod, and each pass of theirs looks
 up the cache entry first, so when the leader has stored it they end
 SUCCESS/CacheHit from it. When the leader ends without an entry (it failed,
 its pod died, it was cancelled or deleted), the group chooses again: exactly
-one waiter, the oldest, becomes the leader.
+one waiter, the first in admission order, becomes the leader.
 
 Pure. Leadership is derived, never stored: from the group's live Executions
 as the cluster shows them, so an operator restart chooses the same leader
-(an Execution that started an attempt always leads; else the oldest).
+(an Execution that started an attempt always leads; else the first in
+admission order: highest priority, then oldest).
 
 The operator cannot tell a data provider from a workflow by its spec, only by
 how the leader ended: a run that succeeded without using the cache
@@ -41,16 +42,24 @@ class Member:
     name: str
     created_at: float
     started: bool  # holds a slot: an attempt started (or was granted) — it computes
+    priority: int = 0
+    namespace: str = ""  # an organization's group may span namespaces
+
+    def order_key(self) -> tuple[int, float, str, str, str]:
+        """Admission's order (higher priority, then older), so the leader is the one
+        admission would take first."""
+        return (-self.priority, self.created_at, self.namespace, self.name, self.uid)
 
 
 def leader(members: Iterable[Member]) -> Member | None:
-    """The member that computes: a started one (the oldest, if several), else the oldest."""
+    """The member that computes: a started one (the first in admission order, if several),
+    else the first in admission order (highest priority, then oldest)."""
     items = list(members)
     if not items:
         return None
     started = [m for m in items if m.started]
     pool = started or items
-    return min(pool, key=lambda m: (m.created_at, m.name, m.uid))
+    return min(pool, key=Member.order_key)
 
 
 def waiters(members: Iterable[Member], released: bool = False) -> dict[str, str]:

@@ -30,11 +30,14 @@ def m(uid: str, created: float = 0.0, started: bool = False) -> stampede.Member:
         ([m("a", 1), m("b", 2, started=True)], False, "b", {"a": "n-b"}),
         # two started (created before the guard): both run, the unstarted wait for the older
         ([m("a", 1, True), m("b", 2, True), m("c", 3)], False, "a", {"c": "n-a"}),
+        # the one admission would take first leads: a higher priority before an older one
+        ([m("a", 1), stampede.Member("b", "n-b", 2, False, priority=5)], False, "b",
+         {"a": "n-b"}),
         # a released group (not a cached provider): nobody waits
         ([m("a", 1, True), m("b", 2), m("c", 3)], True, "a", {}),
     ],
     ids=["empty", "alone", "oldest-leads", "tie-by-name", "started-leads", "two-started",
-         "released"],
+         "priority-leads", "released"],
 )  # fmt: skip
 def test_leader_and_waiters(
     members: list[stampede.Member], released: bool, leader: str | None, waiting: dict[str, str]
