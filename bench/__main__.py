@@ -5,6 +5,7 @@
 - `control`: the operator's control path (`bench.control_path`);
 - `stampede`: identical data-provider misses at once, guard on vs off (`bench.stampede`);
 - `scale`: thousands of queued Executions on the local control plane (`bench.scale`);
+- `admission`: the admission round alone, full re-plan vs incremental (`bench.admission_rounds`);
 - `all` (the default): both with their defaults, one after the other; the
   exit code is non-zero if any failed its target.
 
@@ -22,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "control": "bench.control_path",
     "stampede": "bench.stampede",
     "scale": "bench.scale",
+    "admission": "bench.admission_rounds",
 }
 
 

@@ -19,6 +19,8 @@ from kuberun_operator import admission, naming, stampede
 from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time
 
+_TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+
 
 @dataclass(frozen=True)
 class ExecutionEntry:
@@ -40,7 +42,7 @@ def execution_entry(body: Mapping[str, Any]) -> ExecutionEntry:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     phase = status.get("phase")
-    terminal = phase in {p.value for p in Phase if p.terminal}
+    terminal = phase in _TERMINAL
     priority = spec.get("priority", 0)
     namespace = str(meta.get("namespace", ""))
     return ExecutionEntry(
