@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = stack.enter_context(cluster_for(args.kubeconfig))
         host = cluster.local.state.node_ip if cluster.local is not None else "127.0.0.1"
         redis_server = stack.enter_context(running_redis(host))
+        support.apply_crd(cluster)
         for n in args.counts:
             results.append(one_count(cluster, redis_server, n, args))
             load = os.getloadavg()

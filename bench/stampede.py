@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = stack.enter_context(cluster_for(args.kubeconfig))
         host = cluster.local.state.node_ip if cluster.local is not None else "127.0.0.1"
         redis_server = stack.enter_context(running_redis(host))
+        support.apply_crd(cluster)
         runs = [one_run(cluster, redis_server, args.count, g, args.seconds) for g in (True, False)]
     load = os.getloadavg()
     print(
