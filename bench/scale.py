@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             if fmt == "ms":
                 cells.append(f"{value * 1000:>14.0f}")
             else:
-                cells.append(f"{fmt.format(value):>14}")
+                cells.append(f" {fmt.format(value):>13}"[-14:] if key != "load" else f"  {value}")
         print(f"{label:44}" + "".join(cells))
     ok = all(r["cancelled"] == r["queued_at_cancel"] for r in results)
     print(f"{'PASS' if ok else 'FAIL'}  every queued Execution ended CANCELLED")
