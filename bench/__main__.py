@@ -3,6 +3,9 @@
 - `logs`: the log pipeline (`bench.logs`), runner vs pipelined-XADD ceiling,
   one XADD per line, one thread per line;
 - `control`: the operator's control path (`bench.control_path`);
+- `stampede`: identical data-provider misses at once, guard on vs off (`bench.stampede`);
+- `scale`: thousands of queued Executions on the local control plane (`bench.scale`);
+- `admission`: the admission round alone, full re-plan vs incremental (`bench.admission_rounds`);
 - `all` (the default): both with their defaults, one after the other; the
   exit code is non-zero if any failed its target.
 
@@ -18,6 +21,9 @@ from collections.abc import Callable
 BENCHMARKS: dict[str, str] = {
     "logs": "bench.logs",
     "control": "bench.control_path",
+    "stampede": "bench.stampede",
+    "scale": "bench.scale",
+    "admission": "bench.admission_rounds",
 }
 
 
