@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from kuberun.contract import logrecord
 from kuberun_operator.api.cursor import MAX_SEQUENCE, START, StreamId
-from kuberun_operator.api.retention import StreamState
+from kuberun_operator.api.retention import StreamState, kept_after
 
 Entry = tuple[StreamId, logrecord.LogRecord]
 
@@ -28,6 +28,10 @@ def record_json(entry: StreamId, record: logrecord.LogRecord) -> dict[str, Any]:
     data: dict[str, Any] = {"id": str(entry)}
     data.update(record.model_dump(mode="json", by_alias=True, exclude_none=True))
     return data
+
+
+def _field(info: Mapping[Any, Any], name: str) -> Any:
+    return info.get(name, info.get(name.encode()))
 
 
 def _entries(raw: list[tuple[Any, Mapping[Any, Any]]]) -> list[Entry]:
@@ -46,8 +50,21 @@ class RedisLogs:
             info: Mapping[Any, Any] = await self._client.xinfo_stream(key)
         except ResponseError:
             return StreamState(exists=False)  # "no such key": never written, or expired
-        deleted = info.get("max-deleted-entry-id", info.get(b"max-deleted-entry-id"))
-        return StreamState(exists=True, max_deleted=StreamId.parse(deleted) if deleted else START)
+        deleted = _field(info, "max-deleted-entry-id")
+        first = _field(info, "first-entry")
+        last = _field(info, "last-generated-id")
+        added = _field(info, "entries-added")
+        length = int(_field(info, "length") or 0)
+        return StreamState(
+            exists=True,
+            kept_after=kept_after(
+                StreamId.parse(deleted) if deleted else START,
+                int(added) if added is not None else length,  # Redis < 7: only XDEL is seen
+                length,
+                StreamId.parse(first[0]) if first else None,
+                StreamId.parse(last) if last else START,
+            ),
+        )
 
     async def page(
         self, key: str, after: StreamId, count: int = PAGE, attempt: int | None = None

@@ -23,17 +23,36 @@ class Source(enum.Enum):
 
 @dataclass(frozen=True)
 class StreamState:
-    """What Redis says of a stream: whether it exists, and the largest id ever
-    deleted from it (XINFO STREAM's `max-deleted-entry-id`; 0-0 when none was)."""
+    """What Redis says of a stream: whether it exists, and the smallest cursor
+    after which nothing was ever removed from it (`kept_after`, see `kept_after`)."""
 
     exists: bool
-    max_deleted: StreamId = START
+    kept_after: StreamId = START
+
+
+def kept_after(
+    max_deleted: StreamId, added: int, length: int, first: StreamId | None, last: StreamId
+) -> StreamId:
+    """The smallest cursor with nothing missing after it, from XINFO STREAM.
+
+    XDEL raises `max-deleted-entry-id`; XTRIM does not, but leaves fewer entries
+    than were ever added, all removed from the front: then only a reader that
+    has the entry just before the first one kept (same attempt, previous
+    sequence) has missed nothing. Readers at any other earlier cursor are told
+    their logs are gone, even where that entry never existed: a refusal the
+    archive can answer, never a silent gap.
+    """
+    if added <= length:
+        return max_deleted
+    front = first if first is not None else last
+    before = StreamId(front.attempt, front.sequence - 1) if front.sequence > 0 else front
+    return max(max_deleted, before)
 
 
 def choose(cursor: StreamId | None, stream: StreamState, archived: bool, terminal: bool) -> Source:
     """The source of a read after `cursor` (None = from the first record)."""
     after = cursor or START
-    if stream.exists and after >= stream.max_deleted:
+    if stream.exists and after >= stream.kept_after:
         return Source.REDIS  # nothing after the cursor was ever removed
     if archived:
         return Source.ARCHIVE
