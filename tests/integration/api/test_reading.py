@@ -58,7 +58,7 @@ async def write_two_attempts(client: redis.asyncio.Redis, uid: str, lines: int) 
     its runner lines N-1.., and an engine record appended by Redis after attempt 1."""
     stream = keys.logs_stream(NS, uid)
 
-    def rec(attempt: int, seq: int, message: str, **extra: Any) -> dict[str, str]:
+    def rec(attempt: int, seq: int, message: str, **extra: Any) -> dict[Any, Any]:
         return logrecord.LogRecord(
             sequence=max(seq, 1), timestamp=1000.0 + seq, attempt=attempt, message=message, **extra
         ).to_fields()
@@ -215,7 +215,8 @@ async def test_follow_tails_new_records_and_ends_when_the_phase_is_terminal(
     async def writer() -> None:
         for seq in range(1, 31):
             record = logrecord.LogRecord(sequence=seq, timestamp=float(seq), message=f"l{seq}")
-            await client.xadd(stream, record.to_fields(), id=record.stream_id())
+            fields: Any = record.to_fields()
+            await client.xadd(stream, fields, id=record.stream_id())
             await asyncio.sleep(0.02)
         phase[0] = "SUCCESS"
 

@@ -20,12 +20,12 @@ class Reviews:
         self.tokens.append(body)
         return self.token_status
 
-    async def access(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def allowing(self, body: dict[str, Any]) -> dict[str, Any]:
         self.accesses.append(body)
         return {"allowed": self.allowed}
 
     def gate(self) -> access.Gate:
-        return access.Gate(self.token, self.access, clock=lambda: self.now)
+        return access.Gate(self.token, self.allowing, clock=lambda: self.now)
 
 
 LOGS = access.Permission("get", "team-a", subresource="log", name="job")
