@@ -8,7 +8,6 @@ static page calling the same routes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -279,8 +278,10 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
             else:
                 await response.write(_line(data))
             quiet_since = time.monotonic()
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:
+        # The reader went away (it resumes by its last id): nothing to finish.
+        log.debug("reader of %s/%s left", namespace, name)
+        return response
     except (RedisError, OSError) as exc:
         # Mid-stream the status is already sent: the client resumes from its last id.
         log.warning("log stream of %s/%s cut: %s", namespace, name, exc)
