@@ -100,8 +100,6 @@ class Kube:
 
 
 Phase = tuple[str | None, str | None]
-#: A watch event for an Execution that is gone (deleted).
-GONE: Phase = (None, "Deleted")
 
 
 class PhaseWatch:
@@ -124,7 +122,8 @@ class PhaseWatch:
         self._stop.set()
 
     def phase(self, namespace: str, uid: str) -> Phase | None:
-        """The watched phase, or None while the namespace's watch is not synced yet."""
+        """The watched phase, or None while the watch has not seen it (not synced yet, or
+        its first event still on the way): then the caller asks the API server."""
         with self._lock:
             if namespace not in self._threads:
                 thread = threading.Thread(
@@ -134,7 +133,8 @@ class PhaseWatch:
                 thread.start()
             if namespace not in self._synced:
                 return None
-            return self._phases.get(uid, GONE)
+            # Unknown uid: created after the list, its event not here yet; the caller GETs.
+            return self._phases.get(uid)
 
     def _run(self, namespace: str) -> None:
         custom = self._kube.custom
