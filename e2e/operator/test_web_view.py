@@ -4,6 +4,7 @@ mid-run, and ends with every line exactly once, in order, and the final phase.""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import tempfile
@@ -103,7 +104,10 @@ def test_the_page_follows_a_run_across_an_api_restart(
         timeout=120,
         interval=0.2,
     )
-    browser.save_screenshot(str(tmp_path / "web-view.png"))
+    # KUBERUN_E2E_SCREENSHOTS=DIR keeps the picture of the finished page for a person to look at.
+    shots = pathlib.Path(os.environ.get("KUBERUN_E2E_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "web-view.png"))
     shown = lines(browser)
     stream = [(i, f["msg"]) for i, f in support.stream_messages(redis_client, kx_namespace, uid)]
     assert shown == stream  # every line once, in the stream's order
