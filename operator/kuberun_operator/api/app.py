@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from kuberun.contract import keys
 from kuberun_operator.api import access, cursor, reading, retention, sse, summary
-from kuberun_operator.api.kube import Kube, KubeFailed, PhaseWatch
+from kuberun_operator.api.kube import Kube, KubeFailed, NotServed, PhaseWatch
 from kuberun_operator.api.logsource import ArchiveLogs, RedisLogs, record_json
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ async def errors(
         response = error_response(401, "unauthenticated", str(exc))
         response.headers["WWW-Authenticate"] = 'Bearer realm="kuberun"'
         return response
-    except access.Forbidden as exc:
+    except (access.Forbidden, NotServed) as exc:
         return error_response(403, "forbidden", str(exc))
     except reading.Expired as exc:
         return error_response(410, "cursor-expired", str(exc))

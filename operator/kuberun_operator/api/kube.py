@@ -29,6 +29,18 @@ class KubeFailed(Exception):
     """The API server could not be asked (answered with 502/503)."""
 
 
+class NotServed(Exception):
+    """The service's own account may not read Executions in that namespace (403): the
+    chart's `watchNamespaces` limits the API to those namespaces."""
+
+
+def _not_served(namespace: str) -> NotServed:
+    return NotServed(
+        f"this kuberun API does not serve namespace {namespace} (its ServiceAccount may not"
+        " read Executions there; see the chart's watchNamespaces)"
+    )
+
+
 class Kube:
     """Reads of Executions and the two review calls, each on a worker thread."""
 
@@ -64,6 +76,8 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            if exc.status == 403:
+                raise _not_served(namespace) from None
             raise KubeFailed(
                 f"reading execution {namespace}/{name}: {exc.status} {exc.reason}"
             ) from None
