@@ -93,6 +93,8 @@ class Kube:
                 contract.PLURAL,
             )
         except ApiException as exc:
+            if exc.status == 403:
+                raise _not_served(namespace) from None
             raise KubeFailed(
                 f"listing executions in {namespace}: {exc.status} {exc.reason}"
             ) from None

@@ -45,3 +45,32 @@ async def test_errors_are_json_with_the_contracts_codes() -> None:
     )
     assert (await answer(BadQuery("bad")))[1]["error"] == "bad-request"
     assert (await answer(app.ApiError(404, "not-found", "none")))[0] == 404
+
+
+async def test_a_namespace_the_service_may_not_read_is_forbidden_not_a_5xx() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from kuberun_operator.api.kube import Kube
+
+    class Denied:
+        def list_namespaced_custom_object(self, *args: object, **kwargs: object) -> None:
+            raise ApiException(status=403, reason="Forbidden")
+
+        get_namespaced_custom_object = list_namespaced_custom_object
+
+    kube = Kube.__new__(Kube)
+    kube._pool = None  # type: ignore[assignment]
+    kube.custom = Denied()
+
+    async def call(fn: object, *args: object) -> object:
+        return fn(*args)  # type: ignore[operator]
+
+    kube._call = call  # type: ignore[method-assign]
+    for attempt in (kube.list_executions("other"), kube.get_execution("other", "x")):
+        try:
+            await attempt
+        except Exception as exc:
+            status, body = await answer(exc)
+            assert status == 403 and "does not serve namespace other" in body["message"]
+        else:
+            raise AssertionError("no error")
