@@ -36,9 +36,9 @@ from kuberun_operator import statusmapping as sm
 from kuberun_operator.apierrors import PermanentError
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.kubeio import Kube, KubeError, NotFound
+from kuberun_operator.kubeio import KubeError, NotFound
 from kuberun_operator.metrics import Metrics
-from kuberun_operator.redisio import RedisIO, Written
+from kuberun_operator.protocols import KubeAPI, StreamStore, Written
 from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
@@ -63,8 +63,8 @@ class Runtime:
     """Everything handlers share: built at startup, kept in kopf's memo."""
 
     settings: Settings
-    kube: Kube
-    redis: RedisIO | None
+    kube: KubeAPI  # kubeio.Kube; an in-memory fake in tests
+    redis: StreamStore | None  # redisio.RedisIO; None when no Redis is configured
     metrics: Metrics
     state: ClusterState
     archive: archiving.Archive | None = None

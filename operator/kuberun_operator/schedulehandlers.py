@@ -222,6 +222,8 @@ async def _sleep(waker: Waker, stopped: Any, seconds: float) -> None:
 async def run_schedule(stopped: Any, body: Any, memo: Any, **_: Any) -> None:
     """One loop per ScheduledExecution, for as long as it exists."""
     rt: Runtime = memo.runtime
+    if not isinstance(rt.kube, Kube):  # schedules call the adapter's own pool and clients
+        raise TypeError(f"schedules need kubeio.Kube, not {type(rt.kube).__name__}")
     io = ScheduleKube(rt.kube)
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
