@@ -18,7 +18,7 @@ import pytest
 
 from kuberun.contract import outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import apierrors, following, handlers, reconciling
+from kuberun_operator import apierrors, following, handlers, observing, reconciling
 from kuberun_operator.apierrors import Outcome
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.following import Follower, Runtime
@@ -370,8 +370,8 @@ async def test_a_status_patch_that_fails_is_retried_by_the_loop(
 async def test_redis_down_at_the_end_still_ends_by_the_termination_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(following, "SETTLE_SECONDS", 0.05)
-    monkeypatch.setattr(following, "SETTLE_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(observing, "SETTLE_SECONDS", 0.05)
+    monkeypatch.setattr(observing, "SETTLE_POLL_SECONDS", 0.01)
     async with cluster() as c:
         body = c.submit()
         c.admit()

@@ -1,7 +1,7 @@
 """The thin I/O around the pure GitOps decisions, with an in-memory Kubernetes.
 
 `handlers.keep_generation` (a finished Execution observes its new generation)
-and `Follower.transitions` + `post_events` (one Event per transition).
+and `acting.Actor.transitions` + `post_events` (one Event per transition).
 """
 
 from __future__ import annotations
@@ -90,19 +90,19 @@ async def test_each_transition_posts_its_event_once() -> None:
     queued = status.ExecutionStatus(phase=Phase.PENDING, reason=Reason.QUEUED)
     failed = status.ExecutionStatus(phase=Phase.FAILED, reason=Reason.USER_ERROR, message="no")
 
-    follower.transitions(status.ExecutionStatus(), queued, f.T0)
-    follower.transitions(queued, failed, f.T0 + 1)
-    await follower.post_events()
+    follower.actor.transitions(status.ExecutionStatus(), queued, f.T0)
+    follower.actor.transitions(queued, failed, f.T0 + 1)
+    await follower.actor.post_events()
     # A restarted operator deciding the same transition again posts nothing new.
-    follower.transitions(queued, failed, f.T0 + 2)
-    await follower.post_events()
+    follower.actor.transitions(queued, failed, f.T0 + 2)
+    await follower.actor.post_events()
 
     assert [(e["reason"], e["type"]) for e in kube.created] == [
         ("Queued", "Normal"),
         ("Failed", "Warning"),
     ]
     assert kube.created[1]["message"] == "FAILED (UserError): no"
-    assert follower.events == []
+    assert follower.actor.events == []
 
 
 async def test_a_refused_event_is_logged_not_raised() -> None:
@@ -112,8 +112,8 @@ async def test_a_refused_event_is_logged_not_raised() -> None:
 
     body = {"metadata": {"name": "r", "namespace": "t", "uid": "u"}}
     follower = Follower(runtime(RefusingKube()), body, logging.getLogger("t"))
-    follower.transitions(
+    follower.actor.transitions(
         status.ExecutionStatus(), status.ExecutionStatus(phase=Phase.PENDING), f.T0
     )
-    await follower.post_events()
-    assert follower.events == []
+    await follower.actor.post_events()
+    assert follower.actor.events == []
