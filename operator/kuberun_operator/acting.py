@@ -38,7 +38,7 @@ from kuberun_operator import (
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.apierrors import KubeError, PermanentError
 from kuberun_operator.backlog import Step
-from kuberun_operator.context import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.observing import Observation
 from kuberun_operator.protocols import Written
 
@@ -48,7 +48,7 @@ class Actor:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: OperatorContext,
         body: Mapping[str, Any],
         target: reconciling.Target,
         logger: logging.Logger | logging.LoggerAdapter[Any],

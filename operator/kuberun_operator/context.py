@@ -26,7 +26,7 @@ BINDING_TTL_SECONDS = 10.0
 
 
 @dataclass
-class Runtime:
+class OperatorContext:
     """Everything handlers share: built at startup, kept in kopf's memo."""
 
     settings: Settings

@@ -26,10 +26,10 @@ from kuberun.contract import status
 from kuberun_operator import acting, observing, reconciling
 from kuberun_operator.apierrors import NotFound
 from kuberun_operator.backlog import Step
-from kuberun_operator.context import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.observing import parse_spec, parse_status, runner_gone
 
-__all__ = ["Follower", "Runtime", "parse_spec", "parse_status", "runner_gone"]
+__all__ = ["Follower", "parse_spec", "parse_status", "runner_gone"]
 
 # With nothing to wait for, look again this often anyway (a missed event costs this much).
 IDLE_SECONDS = 30.0
@@ -55,7 +55,7 @@ class Follower:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: OperatorContext,
         body: Mapping[str, Any],
         logger: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:

@@ -24,7 +24,8 @@ from kuberun.contract.statuses import Phase
 from kuberun_operator import admission, archiving, conditions, health, naming
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime, parse_status
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower, parse_status
 from kuberun_operator.kubeio import Kube, KubeError, load_api_client
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
@@ -37,8 +38,8 @@ OWNED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY}
 LOG = logging.getLogger("kuberun.operator")
 
 
-def _runtime(memo: Any) -> Runtime:
-    rt: Runtime = memo.runtime
+def _context(memo: Any) -> OperatorContext:
+    rt: OperatorContext = memo.context
     return rt
 
 
@@ -89,10 +90,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
     state = ClusterState()
     state.stampede_guard = cfg.cache_stampede_guard
-    rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
+    rt = OperatorContext(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
         rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
-    memo.runtime = rt
+    memo.context = rt
     if cfg.archive_dsn:
         memo.archive_pool = await asyncpg.create_pool(cfg.archive_dsn, min_size=1, max_size=4)
         rt.archive = archiving.Archive(memo.archive_pool)
@@ -130,7 +131,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
 
 
-def archive_step(rt: Runtime, body: Mapping[str, Any]) -> Step:
+def archive_step(rt: OperatorContext, body: Mapping[str, Any]) -> Step:
     """Archiving one terminal Execution with its logs, as a backlog step: tried again
     until the row and the logs are in (Redis or PostgreSQL down meanwhile)."""
     meta = body["metadata"]
@@ -144,7 +145,7 @@ def archive_step(rt: Runtime, body: Mapping[str, Any]) -> Step:
     return Step("archive", run)
 
 
-async def archive_terminal(rt: Runtime, body: Mapping[str, Any], steps: list[Step]) -> None:
+async def archive_terminal(rt: OperatorContext, body: Mapping[str, Any], steps: list[Step]) -> None:
     """Queue what an ended Execution still owes (engine records, then its archive row
     with its logs) in the backlog, which retries each until it is done."""
     if rt.archive is not None:
@@ -154,7 +155,7 @@ async def archive_terminal(rt: Runtime, body: Mapping[str, Any], steps: list[Ste
         rt.backlog.add(f"{meta['namespace']}/{meta['name']}", steps)
 
 
-async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
+async def archive_sweep(rt: OperatorContext, ended: list[dict[str, Any]]) -> None:
     """At start: archive the terminal Executions (listed by startup) that a previous run
     ended but did not archive."""
     assert rt.archive is not None
@@ -166,7 +167,7 @@ async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     rt.ready = False
     for task in rt.tasks:
         task.cancel()
@@ -181,7 +182,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
     rt.kube.close()
 
 
-async def admission_loop(rt: Runtime) -> None:
+async def admission_loop(rt: OperatorContext) -> None:
     """Grant slots whenever the set of live executions changes; publish queue positions.
 
     `state.positions` holds the *published* positions, the ones daemons write to
@@ -203,7 +204,7 @@ async def admission_loop(rt: Runtime) -> None:
             loop.call_later(1.0, state.admission_changed.set)
 
 
-def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
+def _admit(rt: OperatorContext, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
     """One admission round; returns when positions were last published.
 
     Incremental (`admissionqueue`): a round costs what it admits, not the queue's
@@ -249,7 +250,7 @@ def _publish_due(state: ClusterState) -> None:
 @kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)
 async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
     """Keep admission's view current and wake the execution's loop (e.g. on spec.cancel)."""
-    rt = _runtime(memo)
+    rt = _context(memo)
     deleted = event.get("type") == "DELETED"
     uid = rt.state.observe_execution(body, deleted=deleted)
     rt.metrics.observe_phase(uid, body, deleted=deleted)
@@ -258,7 +259,7 @@ async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
         await keep_generation(rt, body)
 
 
-async def keep_generation(rt: Runtime, body: Mapping[str, Any]) -> None:
+async def keep_generation(rt: OperatorContext, body: Mapping[str, Any]) -> None:
     """A finished Execution (no loop any more) still observes each new generation.
 
     Live ones are the follower's: it writes observedGeneration on every pass.
@@ -290,7 +291,7 @@ async def keep_generation(rt: Runtime, body: Mapping[str, Any]) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 async def job_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     uid = rt.state.observe_job(body, deleted=event.get("type") == "DELETED")
     if uid:
         rt.state.wake(uid)
@@ -298,7 +299,7 @@ async def job_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
 
 @kopf.on.event("v1", "pods", labels=OWNED)
 async def pod_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     uid = rt.state.observe_pod(body, deleted=event.get("type") == "DELETED")
     if uid:
         rt.state.wake(uid)
@@ -319,7 +320,7 @@ def _live(status: Any, **_: Any) -> bool:
 )
 async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> None:
     """One loop per live Execution, from creation (or operator start) to terminal phase."""
-    rt = _runtime(memo)
+    rt = _context(memo)
     follower = Follower(rt, body, LOG)
     uid = follower.target.uid
     try:

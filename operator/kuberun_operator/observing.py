@@ -25,7 +25,7 @@ from kuberun.contract import outcome, spec, status
 from kuberun.contract.statuses import Phase
 from kuberun_operator import cachehits, logaccounting, naming, reconciling, tenancy
 from kuberun_operator import statusmapping as sm
-from kuberun_operator.context import Runtime
+from kuberun_operator.context import OperatorContext
 
 # An ended attempt is decided once its runner process is gone and Redis answered (the
 # full result, the log accounting); this long at most, then without what is missing
@@ -78,7 +78,9 @@ class Observation:
 class Observer:
     """Reads one Execution's world; remembers what is read once per attempt."""
 
-    def __init__(self, rt: Runtime, body: Mapping[str, Any], target: reconciling.Target) -> None:
+    def __init__(
+        self, rt: OperatorContext, body: Mapping[str, Any], target: reconciling.Target
+    ) -> None:
         self.rt = rt
         self.body = body
         self.target = target

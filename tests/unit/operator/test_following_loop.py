@@ -21,7 +21,8 @@ from kuberun.contract.statuses import Phase, Reason
 from kuberun_operator import apierrors, following, handlers, observing, reconciling
 from kuberun_operator.apierrors import Outcome
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
 from tests.unit.operator.fakes import FakeKube, FakeStreamStore, Stopped
@@ -37,7 +38,7 @@ class Cluster:
         self.state = ClusterState()
         self.kube = FakeKube(self.state)
         self.store = FakeStreamStore()
-        self.rt = Runtime(
+        self.rt = OperatorContext(
             settings=Settings(create_runner_service_account=False, **settings),
             kube=self.kube,
             redis=self.store,

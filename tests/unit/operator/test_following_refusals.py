@@ -12,7 +12,8 @@ from kuberun.contract import status
 from kuberun.contract.statuses import Phase, Reason
 from kuberun_operator import apierrors
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
 from tests.unit.operator import factories as f
@@ -22,7 +23,7 @@ JOB_422 = 'Job.batch "run-1" is invalid: spec.template.spec.containers[0].env[0]
 
 
 def follower(kube: FakeKube, **spec: Any) -> Follower:
-    rt = Runtime(
+    rt = OperatorContext(
         settings=Settings(create_runner_service_account=False),
         kube=kube,
         redis=None,

@@ -13,7 +13,8 @@ from kuberun.contract import status
 from kuberun.contract.statuses import Phase, Reason
 from kuberun_operator import conditions, handlers
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower
 from kuberun_operator.kubeio import Kube, KubeError
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
@@ -38,8 +39,8 @@ class FakeKube:
         return True
 
 
-def runtime(kube: FakeKube) -> Runtime:
-    return Runtime(
+def context(kube: FakeKube) -> OperatorContext:
+    return OperatorContext(
         settings=Settings(),
         kube=cast(Kube, kube),
         redis=None,
@@ -62,7 +63,7 @@ def finished_body(generation: int, observed: int) -> dict[str, Any]:
 
 async def test_an_edit_after_the_end_is_observed() -> None:
     kube = FakeKube()
-    await handlers.keep_generation(runtime(kube), finished_body(generation=3, observed=2))
+    await handlers.keep_generation(context(kube), finished_body(generation=3, observed=2))
     ((namespace, name, patch),) = kube.patches
     assert (namespace, name, patch["observedGeneration"]) == ("team", "done", 3)
     assert {c["observedGeneration"] for c in patch["conditions"]} == {3}
@@ -72,7 +73,7 @@ async def test_an_edit_after_the_end_is_observed() -> None:
 
 async def test_nothing_is_patched_when_already_observed_or_live() -> None:
     kube = FakeKube()
-    rt = runtime(kube)
+    rt = context(kube)
     await handlers.keep_generation(rt, finished_body(generation=2, observed=2))
     live = finished_body(generation=2, observed=1)
     live["status"]["phase"] = "RUNNING"  # the follower's job, not this handler's
@@ -86,7 +87,7 @@ async def test_nothing_is_patched_when_already_observed_or_live() -> None:
 async def test_each_transition_posts_its_event_once() -> None:
     kube = FakeKube()
     body = {"metadata": {"name": "run", "namespace": "team", "uid": "u2"}}
-    follower = Follower(runtime(kube), body, logging.getLogger("test"))
+    follower = Follower(context(kube), body, logging.getLogger("test"))
     queued = status.ExecutionStatus(phase=Phase.PENDING, reason=Reason.QUEUED)
     failed = status.ExecutionStatus(phase=Phase.FAILED, reason=Reason.USER_ERROR, message="no")
 
@@ -111,7 +112,7 @@ async def test_a_refused_event_is_logged_not_raised() -> None:
             raise KubeError(403, "events is forbidden")
 
     body = {"metadata": {"name": "r", "namespace": "t", "uid": "u"}}
-    follower = Follower(runtime(RefusingKube()), body, logging.getLogger("t"))
+    follower = Follower(context(RefusingKube()), body, logging.getLogger("t"))
     follower.actor.transitions(
         status.ExecutionStatus(), status.ExecutionStatus(phase=Phase.PENDING), f.T0
     )
