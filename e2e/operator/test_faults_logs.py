@@ -27,7 +27,7 @@ import redis
 from e2e import harness
 from e2e.operator import support
 from kuberun.contract import logrecord, outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from tests.support.blackhole import tcp_proxy
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.redis_server import RedisServer, running_redis

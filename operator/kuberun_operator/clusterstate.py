@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import admission, naming, stampede
 from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time

@@ -20,7 +20,7 @@ import asyncpg
 import kopf
 
 from kuberun.contract import keys, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import admission, archiving, conditions, health, naming
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState

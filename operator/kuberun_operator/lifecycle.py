@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator.manifests import ExecutionRef
 from kuberun_operator.statusmapping import format_time
 

@@ -22,7 +22,7 @@ from typing import Any
 import pydantic
 
 from kuberun.contract import outcome, spec, status
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import cachehits, logaccounting, naming, reconciling, tenancy
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.context import OperatorContext

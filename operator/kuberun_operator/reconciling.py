@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions, deadlines, logaccounting, naming, retrying, stopcauses
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds

@@ -28,7 +28,7 @@ import kopf
 import pydantic
 
 from kuberun.contract import schedule, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import scheduling
 from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import MERGE_PATCH, Conflict, Kube, KubeError, NotFound

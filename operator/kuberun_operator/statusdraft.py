@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 
 
 @dataclass

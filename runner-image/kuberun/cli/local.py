@@ -37,7 +37,7 @@ import redis
 from kuberun.cli import configuring
 from kuberun.contract import caller, keys, logrecord, outcome, request, spec
 from kuberun.contract.identity import ExecutionIdentity
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import settings as runner_settings
 from kuberun.runtime.transports import parse_pipe_line
 

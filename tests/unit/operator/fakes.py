@@ -26,7 +26,7 @@ from collections import defaultdict
 from typing import Any
 
 from kuberun.contract import outcome, spec
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import apierrors, naming, reconciling
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.protocols import KubeAPI, StreamStore, Written

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import outcome, spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import apierrors, following, handlers, observing, reconciling
 from kuberun_operator.apierrors import Outcome
 from kuberun_operator.clusterstate import ClusterState

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import apierrors
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.context import OperatorContext

@@ -10,7 +10,7 @@ import logging
 from typing import Any, cast
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions, handlers
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.context import OperatorContext

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions
 from kuberun_operator.statusdraft import AttemptDraft, StatusDraft
 
