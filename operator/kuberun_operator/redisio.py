@@ -148,7 +148,7 @@ class RedisIO:
                 timestamp=now,
                 level=record.level,
                 logger=LOGGER_NAME,
-                source=logrecord.Source.ENGINE,
+                source=logrecord.Origin.ENGINE,
                 message=record.message,
                 attempt=record.attempt,
             )

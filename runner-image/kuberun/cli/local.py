@@ -333,7 +333,7 @@ class LocalRun:
         kind = message.pop("type")
         if kind == "record":
             # The runner wrote it from a validated model; skip re-validating a million lines.
-            message["source"] = logrecord.Source(message.get("source", "log"))
+            message["source"] = logrecord.Origin(message.get("source", "log"))
             self._deliver(logrecord.LogRecord.model_construct(**message))
         elif kind == "result":
             self._result = outcome.RunResult.model_validate(message)
