@@ -31,6 +31,7 @@ class FakeKube:
     created: list[dict[str, Any]] = field(default_factory=list)
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     ids: Any = field(default_factory=itertools.count)
+    made: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.endpoints.get(name)
@@ -47,6 +48,7 @@ class FakeKube:
         made = {**body, "metadata": {**body["metadata"], "name": name, "uid": f"uid-{n}"}}
         self.created.append(made)
         self.executions[name] = made
+        self.made.set()
         return made
 
     async def get_execution(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -129,8 +131,7 @@ async def test_sync_waits_for_the_watch_and_answers_by_outcome(served: Served) -
     client, kube, phases = served
 
     async def finish_soon() -> None:
-        while not kube.created:
-            await asyncio.sleep(0.01)
+        await kube.made.wait()
         made = kube.created[-1]
         made["status"] = {"phase": "SUCCESS", "reason": "Completed", "attempt": 1, "result": 42}
         phases._remember("MODIFIED", made)
@@ -148,8 +149,7 @@ async def test_sync_invalid_parameters_is_422(served: Served) -> None:
     client, kube, phases = served
 
     async def fail_soon() -> None:
-        while not kube.created:
-            await asyncio.sleep(0.01)
+        await kube.made.wait()
         made = kube.created[-1]
         made["status"] = {"phase": "FAILED", "reason": "InvalidParameters", "attempt": 1}
         phases._remember("MODIFIED", made)

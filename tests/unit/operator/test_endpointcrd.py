@@ -23,9 +23,7 @@ def test_crd_file_is_generated_from_the_models() -> None:
 def test_every_model_field_is_in_the_schema() -> None:
     version = endpointcrd.build_crd()["spec"]["versions"][0]
     spec_props = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-    assert set(spec_props) == {
-        f.alias for f in endpoint.WorkflowEndpointSpec.model_fields.values()
-    }
+    assert set(spec_props) == {f.alias for f in endpoint.WorkflowEndpointSpec.model_fields.values()}
     assert spec_props["allowedMethods"]["items"]["enum"] == [m.value for m in endpoint.Method]
     assert spec_props["allowedMethods"]["x-kubernetes-list-type"] == "set"
     assert spec_props["executionMode"]["enum"] == ["sync", "async"]
