@@ -62,3 +62,16 @@ def test_bad_specs_are_refused(bad: dict[str, object]) -> None:
     body = {"executionTemplate": {"spec": {"source": {"path": "/w"}}}, **bad}
     with pytest.raises(ValidationError):
         endpoint.WorkflowEndpointSpec.model_validate(body)
+
+
+def test_the_example_is_a_valid_workflow_endpoint() -> None:
+    import yaml
+
+    example = Path(__file__).parents[3] / "examples" / "operator" / "endpoint.yaml"
+    doc = yaml.safe_load(example.read_text())
+    assert doc["kind"] == endpoint.KIND
+    parsed = endpoint.WorkflowEndpointSpec.model_validate(doc["spec"])
+    assert parsed.model_dump(by_alias=True, mode="json", exclude_unset=True) == doc["spec"]
+    assert len(doc["metadata"]["name"]) <= endpoint.MAX_NAME_LENGTH
+    inline = doc["spec"]["executionTemplate"]["spec"]["source"]["inline"]
+    compile(inline, "endpoint.yaml", "exec")
