@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kuberun.contract import endpoint as endpoints
 from kuberun.contract import spec as contract
-from kuberun.contract.statuses import TERMINAL_PHASES
+from kuberun.contract.phases import TERMINAL_PHASES
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kuberun.contract import endpoint, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import tenancy
 
 #: Bodies above this are refused (413) before they are parsed. The parameters end up
