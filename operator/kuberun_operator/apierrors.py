@@ -17,7 +17,10 @@ per-Execution loop's backoff. The table is `classify`; its reasons:
 - 4xx is the client's fault, so permanent — except 408 (request timeout),
   409 (conflict: a name taken, an object changed under us), 429 (throttled)
   and 401 (the operator's own credentials, refreshed by the client), and a
-  403 that says a ResourceQuota is exhausted (it frees up as other work ends);
+  403 that says a ResourceQuota is exhausted (it frees up as other work ends),
+  and a 403 from owner-reference enforcement that cannot find the Execution's
+  REST mapping yet (a CRD applied together with its first Executions, as a
+  GitOps sync does: the API server's discovery catches up within seconds);
 - 5xx, and status 0 (no answer: timeout, connection refused), are temporary.
 """
 
@@ -37,6 +40,8 @@ class Outcome(enum.StrEnum):
 _TEMPORARY_CLIENT_ERRORS = frozenset({401, 408, 409, 429})
 # A 403 with this text is a ResourceQuota admission denial, not RBAC.
 _QUOTA_MARKER = "exceeded quota"
+# A 403 with this text: the API server does not know the owner's kind yet (fresh CRD).
+_NO_MAPPING_YET_MARKER = "cannot find restmapping"
 
 
 def classify(status: int, message: str = "") -> Outcome:
@@ -44,7 +49,9 @@ def classify(status: int, message: str = "") -> Outcome:
     if 400 <= status < 500:
         if status in _TEMPORARY_CLIENT_ERRORS:
             return Outcome.TEMPORARY
-        if status == 403 and _QUOTA_MARKER in message.lower():
+        if status == 403 and any(
+            marker in message.lower() for marker in (_QUOTA_MARKER, _NO_MAPPING_YET_MARKER)
+        ):
             return Outcome.TEMPORARY
         return Outcome.PERMANENT
     return Outcome.TEMPORARY

@@ -24,6 +24,14 @@ from kuberun_operator.apierrors import Outcome
             Outcome.TEMPORARY,
             apierrors.TemporaryError,
         ),
+        (
+            403,
+            'jobs.batch "x-1" is forbidden: cannot set blockOwnerDeletion if an ownerReference'
+            " refers to a resource you can't set finalizers on: cannot find RESTMapping for"
+            " APIVersion kuberun.dev/v1alpha1 Kind Execution: no matches for kind",
+            Outcome.TEMPORARY,
+            apierrors.TemporaryError,
+        ),
         (404, 'serviceaccounts "nope" not found', Outcome.PERMANENT, apierrors.NotFound),
         (413, "Request entity too large", Outcome.PERMANENT, apierrors.PermanentError),
         (
