@@ -18,12 +18,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from kuberun.contract import logrecord, spec
 from kuberun.contract.statuses import Phase
+
+if TYPE_CHECKING:
+    import redis
 
 # How long one XREAD waits before the command looks at the phase again.
 BLOCK_MS = 1000

@@ -28,15 +28,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from kuberun.contract import keys, logrecord, outcome, request, spec
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import settings as runner_settings
 from kuberun.runtime.transports import parse_pipe_line
+
+if TYPE_CHECKING:
+    import redis
 
 LOCAL_NAMESPACE = "local"
 CANCEL_REASON = "cancelled from the command line (Ctrl-C)"
@@ -103,7 +104,11 @@ class LocalRun:
         self._sigkill_at: float | None = None
         self._result: outcome.RunResult | None = None
         self._last_sequence = 0
-        self._client = redis.Redis.from_url(options.redis_url) if options.redis_url else None
+        self._client: redis.Redis | None = None
+        if options.redis_url:
+            import redis  # only with --redis: the pipe transport starts without it
+
+            self._client = redis.Redis.from_url(options.redis_url)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -161,6 +166,8 @@ class LocalRun:
         if self._interrupts == 1:
             self.notice("cancelling… (press Ctrl-C again to kill)")
             if self._client is not None:
+                import redis
+
                 ident = self.request.identity
                 try:
                     self._client.set(
@@ -274,6 +281,8 @@ class LocalRun:
         self.on_record(record)
 
     def _follow_stream(self) -> None:
+        import redis
+
         assert self._client is not None
         ident = self.request.identity
         stream = keys.logs_stream(ident.namespace, ident.uid)

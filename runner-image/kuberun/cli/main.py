@@ -14,9 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-import pydantic
-import redis
-
 from kuberun.cli import following, local, parameters, rendering
 from kuberun.contract import keys, logrecord, outcome, request, spec
 from kuberun.contract.statuses import Phase
@@ -147,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         execution = local.LocalRun(options, on_record, notice, flush)
-    except pydantic.ValidationError as exc:
+    except ValueError as exc:  # pydantic.ValidationError (pydantic is imported by the models)
         _fail(f"invalid options: {exc}")
     try:
         result = execution.run()
@@ -161,6 +158,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def logs_command(args: argparse.Namespace) -> int:
+    import redis  # only these commands talk to Redis: `kuberun run` starts without it
+
     if not args.redis:
         _fail("logs are read from Redis: pass --redis URL or set KUBERUN_REDIS_URL")
     binary = following.find_kubectl(args.kubectl)

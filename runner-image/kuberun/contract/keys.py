@@ -7,7 +7,6 @@ code base spells a key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -40,6 +39,8 @@ def cancel(namespace: str, uid: str) -> str:
 
 def params_hash(parameters: dict[str, Any]) -> str:
     """SHA-256 of the parameters as canonical JSON (sorted keys, no spaces)."""
+    import hashlib  # OpenSSL's bindings cost a runner's start; only cache keys need a hash
+
     canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

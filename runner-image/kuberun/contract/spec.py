@@ -15,7 +15,7 @@ import pydantic
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from kuberun.contract import statuses
+from kuberun.contract import limits, statuses
 
 GROUP = "kuberun.dev"
 VERSION = "v1alpha1"
@@ -25,25 +25,18 @@ PLURAL = "executions"
 SINGULAR = "execution"
 SHORT_NAMES = ("kx", "kexec")
 
-# Bounds chosen so a typo cannot hold a node for days, yet a long batch job fits.
-MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
-DEFAULT_TIMEOUT_SECONDS = 3600
-# The grace period is how long cooperative cancellation gets before the pod is
-# deleted; ten seconds is long enough to flush logs, short enough that a
-# cancel feels immediate.
-DEFAULT_GRACE_PERIOD_SECONDS = 10
-MAX_GRACE_PERIOD_SECONDS = 600
-MAX_RETRY_LIMIT = 10
-MAX_PRIORITY = 1000
-MIN_PRIORITY = -1000
-
-# Kubernetes resource quantity, the same grammar the API server accepts.
-QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-# A DNS-1123 label, which is what ConfigMap names and many other names must be.
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-# Entrypoints are Python identifiers or dotted names (`module.function`),
-# or data-provider names, which may contain dashes and spaces are rejected.
-ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+# The spec's bounds and patterns (why each: `kuberun.contract.limits`, which the
+# runner's start reads without pydantic).
+MAX_TIMEOUT_SECONDS = limits.MAX_TIMEOUT_SECONDS
+DEFAULT_TIMEOUT_SECONDS = limits.DEFAULT_TIMEOUT_SECONDS
+DEFAULT_GRACE_PERIOD_SECONDS = limits.DEFAULT_GRACE_PERIOD_SECONDS
+MAX_GRACE_PERIOD_SECONDS = limits.MAX_GRACE_PERIOD_SECONDS
+MAX_RETRY_LIMIT = limits.MAX_RETRY_LIMIT
+MAX_PRIORITY = limits.MAX_PRIORITY
+MIN_PRIORITY = limits.MIN_PRIORITY
+QUANTITY_PATTERN = limits.QUANTITY_PATTERN
+NAME_PATTERN = limits.NAME_PATTERN
+ENTRYPOINT_PATTERN = limits.ENTRYPOINT_PATTERN
 
 
 class Model(pydantic.BaseModel):

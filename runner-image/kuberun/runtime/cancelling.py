@@ -21,7 +21,6 @@ resort.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import signal
@@ -30,11 +29,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-
-import redis
+from typing import TYPE_CHECKING
 
 from kuberun.contract import keys
+from kuberun.runtime import resp
 from kuberun.sdk.context import Cancellation
+
+if TYPE_CHECKING:  # the runtime imports asyncio only for async code
+    import asyncio
 
 # The signal that interrupts the main thread for sync code. SIGUSR1 is free in
 # the runner (user code that installs its own SIGUSR1 handler opts out of the
@@ -176,7 +178,7 @@ class Watcher:
         cancellation: Cancellation,
         interrupter: Interrupter,
         *,
-        client: redis.Redis | None,
+        client: resp.Client | None,
         namespace: str,
         uid: str,
         deadline: float | None,
@@ -248,7 +250,7 @@ class Watcher:
             return None
         try:
             value = self._client.get(self._key)
-        except redis.RedisError:
+        except resp.RespError:
             return None  # the sender reports an unreachable Redis; keep polling
         if value is None:
             return None

@@ -13,7 +13,6 @@ so that every line logged before it is still delivered).
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import faulthandler
@@ -26,21 +25,17 @@ import threading
 import time
 import types
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import redis
-
-from kuberun.contract import outcome
-from kuberun.contract.request import RunRequest
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import (
-    caching,
     cancelling,
     capturing,
     invoking,
     loading,
     outcomes,
     reporting,
+    resp,
     sequencing,
 )
 from kuberun.runtime.echoing import Echo, Warn
@@ -55,6 +50,12 @@ from kuberun.runtime.transports import (
 )
 from kuberun.sdk import context as sdk_context
 from kuberun.sdk import decorators
+
+if TYPE_CHECKING:  # imported where needed: a trivial script's start does without them
+    import asyncio
+
+    from kuberun.contract import outcome
+    from kuberun.runtime.requests import Request
 
 _real_exit = os._exit
 # Time kept back from the grace period for the final flush when the watchdog
@@ -75,17 +76,15 @@ def _cacheable_options(value: Any) -> Any | None:
     return verdict.result if verdict.status is Phase.SUCCESS else None
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(url: str) -> resp.Client:
     """A client that fails fast: the sender retries, so a long socket wait only delays that."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=0
-    )
+    return resp.Client(url, connect_timeout=1.0, socket_timeout=5.0)
 
 
 class Execution:
     """Everything one attempt needs, created once at startup and passed down."""
 
-    def __init__(self, settings: Settings, request: RunRequest, *, started: float) -> None:
+    def __init__(self, settings: Settings, request: Request, *, started: float) -> None:
         self.settings = settings
         self.request = request
         self.started = started
@@ -101,26 +100,29 @@ class Execution:
         if self.pipe is not None:
             transport = self.pipe
         elif self.client is not None:
-            transport = RedisStreamTransport(self.client, identity.namespace, identity.uid)
+            transport = RedisStreamTransport(
+                self.client.connection(), identity.namespace, identity.uid
+            )
         else:
             transport = NullTransport()
         self.echo = Echo(self._out_fd) if settings.echo else None
-        self.sender = Sender(
-            transport,
-            capacity=settings.log_buffer_records,
-            batch_records=settings.batch_records,
-            backpressure_seconds=settings.backpressure_seconds,
-            max_retry_seconds=settings.max_retry_seconds,
-            after_batch=self.echo.flush if self.echo is not None else None,
-            warn=self.warn,
-            on_consumer_gone=self._consumer_gone,
-        )
         self.sequencer = sequencing.Sequencer(
             attempt=identity.attempt,
             max_lines=settings.max_log_lines,
             max_bytes=settings.max_log_bytes,
-            sink=self.sender.offer,
+            capacity=settings.log_buffer_records,
+            backpressure_seconds=settings.backpressure_seconds,
             echo=self.echo,
+        )
+        self.sender = Sender(
+            transport,
+            self.sequencer,
+            capacity=settings.log_buffer_records,
+            batch_records=settings.batch_records,
+            max_retry_seconds=settings.max_retry_seconds,
+            after_batch=self.echo.flush if self.echo is not None else None,
+            warn=self.warn,
+            on_consumer_gone=self._consumer_gone,
         )
         self.cancellation = sdk_context.Cancellation()
         self.interrupter = cancelling.Interrupter(self.cancellation)
@@ -155,7 +157,7 @@ class Execution:
         self.handler = capturing.LogHandler(
             self.sequencer,
             capturing.Workspace([], [], [self.logger_name]),
-            logging.getLevelName(spec.log_level.value),
+            logging.getLevelNamesMapping()[str(spec.log_level)],
             self.interrupter,
         )
         self.writers: list[capturing.LineWriter] = []
@@ -191,7 +193,8 @@ class Execution:
         for existing in list(root.handlers):
             root.removeHandler(existing)
         root.addHandler(self.handler)
-        root.setLevel(min(logging.getLevelName(self.request.spec.log_level.value), logging.WARNING))
+        level = logging.getLevelNamesMapping()[str(self.request.spec.log_level)]
+        root.setLevel(min(level, logging.WARNING))
         self.interrupter.install()
         self.watcher.install_signal_handlers()
         os._exit = self._user_exit  # type: ignore[assignment]
@@ -287,11 +290,17 @@ class Execution:
         self, func: Callable[..., Any], info: decorators.EntrypointInfo | None
     ) -> Any:
         """Call the entrypoint, through the shared cache when it is a cached data provider."""
-        plan = caching.policy(self.request, info) if self.client is not None else None
-        if plan is None or self.client is None:
+        if self.client is None:
             return self._call(func)
+        from kuberun.runtime import caching  # imports redis-py (for its lock)
+
+        plan = caching.policy(self.request, info)
+        if plan is None:
+            return self._call(func)
+        import redis
+
         cache = caching.SharedCache(
-            self.client,
+            redis.Redis.from_url(self.client.url, socket_connect_timeout=1.0, socket_timeout=5.0),
             check=self.context.check_cancelled,
             note=lambda message: self.sequencer.engine("INFO", message),
         )
@@ -347,6 +356,8 @@ class Execution:
         return invoke()
 
     def _await(self, awaitable: Any) -> Any:
+        import asyncio  # only async code pays for the event loop's machinery
+
         async def main() -> Any:
             task = asyncio.current_task()
             assert task is not None
@@ -370,6 +381,8 @@ class Execution:
 
     def _grace_expired(self) -> None:
         """The watchdog: the code ignored cancellation for the whole grace period."""
+        from kuberun.contract import outcome
+
         timed_out = self.cancellation.timed_out
         reason = self.cancellation.reason or "cancelled"
         waited = time.monotonic() - (self.watcher.requested_at or time.monotonic())
@@ -394,6 +407,8 @@ class Execution:
         if code == 0:
             verdict = outcomes.from_result(None)
         else:
+            from kuberun.contract import outcome
+
             verdict = outcomes.Verdict(
                 Phase.FAILED,
                 Reason.EXCEPTION,
@@ -430,16 +445,19 @@ class Execution:
                     _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"), f"{error.type}: {error.message}"
                 )
         duration_ms = int((finished - self.started) * 1000)
-        counts = self.sequencer.snapshot()
-        self.sequencer.engine(
+        self.sequencer.finish(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
-            f"{verdict.status.value} ({verdict.reason.value}) after {duration_ms} ms:"
-            f" {counts.user_lines} line(s), {counts.dropped} dropped",
-            wait=budget,
+            lambda counts: (
+                f"{verdict.status.value} ({verdict.reason.value}) after"
+                f" {duration_ms} ms: {counts.user_lines} line(s), {counts.dropped} dropped"
+            ),
         )
-        self.sequencer.close()
         undelivered = self.sender.close(budget)
         counts = self.sequencer.snapshot()
+        from kuberun.contract import (
+            outcome,
+        )  # the result's model: the run is over, time to build it
+
         result = outcome.RunResult(
             status=verdict.status,
             reason=verdict.reason,
@@ -472,7 +490,7 @@ class Execution:
                 reporting.write_result(
                     self.client, identity.namespace, identity.uid, identity.attempt, result
                 )
-            except redis.RedisError as exc:
+            except resp.RespError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
         reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.echo is not None:

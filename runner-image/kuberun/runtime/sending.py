@@ -1,17 +1,27 @@
-"""The one sender: a thread that drains a bounded buffer into the transport in batches.
+"""The one sender: a thread that sequences what the code output and sends it in batches.
 
-Producers (`offer`, called by the sequencer under its lock) only append to a
-deque; all I/O happens on the sender thread, so a log call never waits for
-Redis. When the buffer is full:
+Producers only append to the sequencer's deque (see `sequencing`); this
+thread does the rest, so a log call never waits for Redis and never formats:
+it takes what was appended (sequencing, echoing, counting), keeps it in a
+bounded list of records not yet delivered, and sends from that list.
 
-- while the transport is healthy (just slower than the code), the producer
-  waits up to `backpressure_seconds` for room — a log flood stays lossless;
-- while the transport is failing, the record is refused at once (the
-  sequencer counts it) — user code never blocks on an unreachable Redis.
+Batching adapts by itself: the thread sends whatever is there the moment it
+wakes — one record when the code logs now and then (no linger: the line is
+readable within a round trip), up to `batch_records` when a backlog built up
+while the previous batch was on the wire.
+
+When the undelivered list is full:
+
+- while the transport is healthy (just slower than the code), the thread
+  stops taking records, so the deque fills and producers wait up to the
+  back-pressure budget for room — a log flood stays lossless;
+- while the transport is failing, records are still taken (echoed, counted
+  as dropped, a marker later says how many) — user code never blocks on an
+  unreachable Redis, and `kubectl logs` keeps up.
 
 A failed batch is retried with exponential backoff (capped) until it goes
 through or `close()`'s deadline passes; what is left then is counted as
-`undelivered`. Counters are exact: offered = delivered + undelivered.
+`undelivered`. Counters are exact: sequenced = delivered + undelivered.
 """
 
 from __future__ import annotations
@@ -23,149 +33,151 @@ import time
 from collections.abc import Callable
 
 from kuberun.runtime.records import Entry
+from kuberun.runtime.sequencing import Sequencer
 from kuberun.runtime.transports import ConsumerGone, Transport, TransportError
 
 _FIRST_RETRY_SECONDS = 0.05
-# After waking for a first record, wait this long for more: a burst then goes out
-# in one batch (one round trip, one wakeup) instead of dribbling out record by record.
-_LINGER_SECONDS = 0.002
+# The interpreter hands the GIL to a waiting thread after this long (default 5 ms).
+# The sender gives the GIL up at every socket call and needs it back to go on, so with
+# 5 ms each batch waited up to 15 ms for the user's busy loop and a flood's backlog grew
+# to the buffer's bound; 1 ms keeps it short, for a few hundred switches a second more.
+SWITCH_INTERVAL_SECONDS = 0.001
+# An idle sender still wakes this often: a safety net, never a delay (a record
+# appended wakes it at once).
+_IDLE_WAKE_SECONDS = 1.0
 
 
 class Sender:
-    """Owns the buffer and the sender thread."""
+    """Owns the undelivered records and the sender thread."""
 
     def __init__(
         self,
         transport: Transport,
+        sequencer: Sequencer,
         *,
         capacity: int,
         batch_records: int,
-        backpressure_seconds: float,
         max_retry_seconds: float,
         after_batch: Callable[[], None] | None = None,
         warn: Callable[[str], None] | None = None,
         on_consumer_gone: Callable[[], None] | None = None,
     ) -> None:
         self._transport = transport
+        self._sequencer = sequencer
         self._capacity = capacity
         self._batch_records = batch_records
-        self._backpressure = backpressure_seconds
         self._max_retry = max_retry_seconds
         self._after_batch = after_batch
         self._on_consumer_gone = on_consumer_gone
         self._warn = warn or (lambda text: print(text, file=sys.__stderr__))
-        self._queue: collections.deque[Entry] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._idle = False
+        self._pending: collections.deque[Entry] = collections.deque()
         self._closing = False
         self._abandon = threading.Event()
+        self._gone = False
+        self._lock = threading.Lock()
         self.healthy = True
-        self.offered = 0
+        self.sequenced = 0
         self.delivered = 0
         self.last_delivered_sequence = 0
         self._thread = threading.Thread(target=self._run, name="kuberun-sender", daemon=True)
 
     def start(self) -> None:
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         self._thread.start()
-
-    def offer(self, entry: Entry, wait: float | None = None) -> bool:
-        """Append one entry; False if the buffer stayed full (see module docstring)."""
-        with self._cond:
-            if len(self._queue) >= self._capacity:
-                budget = wait if wait is not None else (self._backpressure if self.healthy else 0.0)
-                deadline = time.monotonic() + budget
-                while len(self._queue) >= self._capacity:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._abandon.is_set():
-                        return False
-                    if wait is None and not self.healthy:
-                        return False  # the transport failed while we waited: stop waiting
-                    self._cond.wait(remaining)
-            self._queue.append(entry)
-            self.offered += 1
-            if self._idle:
-                self._cond.notify_all()
-            return True
 
     @property
     def pending(self) -> int:
-        return self.offered - self.delivered
+        """Records appended or sequenced and not yet delivered."""
+        return self._sequencer.waiting + self.sequenced - self.delivered
 
     def close(self, timeout: float) -> int:
-        """Deliver what is buffered within `timeout` seconds; returns the count left undelivered."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
+        """Deliver everything within `timeout` seconds; returns the count left undelivered."""
+        self._closing = True
+        self._sequencer.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 self._abandon.set()
-                with self._cond:
-                    self._cond.notify_all()
+                self._sequencer.wake()
                 self._thread.join(1.0)
-        with self._cond:
-            return self.offered - self.delivered
+        with self._lock:
+            left = self.sequenced - self.delivered
+        return left + self._sequencer.abandon()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                woke = False
-                while not self._queue and not self._closing:
-                    self._idle = True
-                    self._cond.wait()
-                    self._idle = False
-                    woke = True
-                if not self._queue:
-                    return
-            if woke and not self._closing and len(self._queue) < self._batch_records:
-                time.sleep(_LINGER_SECONDS)  # let a burst gather into one batch
-            with self._cond:
-                count = min(len(self._queue), self._batch_records)
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._cond.notify_all()  # producers waiting for room
-            if not self._deliver(batch):
-                return
-            if self._after_batch is not None:
-                self._after_batch()
-
-    def _set_unhealthy(self) -> None:
-        with self._cond:
-            self.healthy = False
-            self._cond.notify_all()  # producers waiting for room stop waiting
-
-    def _deliver(self, batch: list[Entry]) -> bool:
-        """Send until it goes through (True) or the close deadline abandons it (False)."""
+        sequencer, pending = self._sequencer, self._pending
+        retry_at = 0.0
         delay = _FIRST_RETRY_SECONDS
-        while True:
-            try:
-                self._transport.send(batch)
-            except TransportError as exc:
-                if isinstance(exc, ConsumerGone):
-                    # Nobody will ever read again: stop sending (what is left is counted
-                    # as undelivered) and tell the runtime.
-                    self._set_unhealthy()
-                    if self._on_consumer_gone is not None:
-                        self._on_consumer_gone()
-                    return False
-                if self.healthy:
-                    self._warn(f"kuberun: log delivery failing, buffering and retrying: {exc}")
-                self._set_unhealthy()
-                if self._abandon.wait(delay):
-                    return False
-                delay = min(delay * 2, self._max_retry)
+        while not self._abandon.is_set():
+            if not pending and not sequencer.waiting:
+                if self._closing:
+                    return
+                sequencer.wait(_IDLE_WAKE_SECONDS)
                 continue
-            except Exception as exc:  # a bug in a transport must not kill the sender silently
-                if self.healthy:
-                    self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
-                self._set_unhealthy()
-                if self._abandon.wait(delay):
-                    return False
-                delay = min(delay * 2, self._max_retry)
+            room = self._capacity - len(pending)
+            if room > 0:
+                # A batch at a time while sending goes well, so a backlog goes out as it is
+                # sequenced; everything while it fails, so the echo keeps up.
+                taken = sequencer.take(min(room, self._batch_records) if self.healthy else room)
+            elif not self.healthy:
+                taken = sequencer.take(self._capacity, keep=False)  # echoed, counted as dropped
+            else:
+                taken = []  # healthy but behind: leave records to the producers' back-pressure
+            if taken:
+                pending.extend(taken)
+                with self._lock:
+                    self.sequenced += len(taken)
+            if not pending:
                 continue
-            with self._cond:
-                if not self.healthy:
-                    self._warn("kuberun: log delivery recovered")
-                self.healthy = True
-                self.delivered += len(batch)
-                self.last_delivered_sequence = batch[-1].sequence
-            return True
+            if not self.healthy:
+                now = time.monotonic()
+                if now < retry_at:
+                    sequencer.wait(retry_at - now)  # wakes early to take (and echo) new records
+                    continue
+            batch = [pending[i] for i in range(min(len(pending), self._batch_records))]
+            if self._send(batch):
+                for _ in batch:
+                    pending.popleft()
+                with self._lock:
+                    self.delivered += len(batch)
+                    self.last_delivered_sequence = batch[-1].sequence
+                delay = _FIRST_RETRY_SECONDS
+                if self._after_batch is not None:
+                    self._after_batch()
+            elif self._gone:
+                return
+            else:
+                retry_at = time.monotonic() + delay
+                delay = min(delay * 2, self._max_retry)
+
+    def _set_healthy(self, healthy: bool) -> None:
+        if healthy != self.healthy:
+            self.healthy = healthy
+            self._sequencer.set_healthy(healthy)
+
+    def _send(self, batch: list[Entry]) -> bool:
+        """One attempt at one batch; True once it went through."""
+        try:
+            self._transport.send(batch)
+        except TransportError as exc:
+            if isinstance(exc, ConsumerGone):
+                # Nobody will ever read again: stop sending (what is left is counted
+                # as undelivered) and tell the runtime.
+                self._gone = True
+                self._set_healthy(False)
+                if self._on_consumer_gone is not None:
+                    self._on_consumer_gone()
+                return False
+            if self.healthy:
+                self._warn(f"kuberun: log delivery failing, buffering and retrying: {exc}")
+            self._set_healthy(False)
+            return False
+        except Exception as exc:  # a bug in a transport must not kill the sender silently
+            if self.healthy:
+                self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
+            self._set_healthy(False)
+            return False
+        if not self.healthy:
+            self._warn("kuberun: log delivery recovered")
+        self._set_healthy(True)
+        return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kuberun.contract import request
+from kuberun.contract import podenv as request
 
 # Past this many records an execution's log is cut (one marker says how much
 # was dropped): 100k lines is far more than a human reads, and bounds the

@@ -14,8 +14,9 @@ import redis
 from kuberun.contract import keys
 from kuberun.contract.request import RunRequest
 from kuberun.contract.statuses import Phase
+from kuberun.runtime import resp
 from kuberun.runtime.records import Entry
-from kuberun.runtime.transports import RedisStreamTransport
+from kuberun.runtime.transports import RedisStreamTransport, TransportError
 from tests.integration.runtime import runner
 from tests.support.redis_server import RedisServer
 
@@ -138,14 +139,18 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
 
 
-def test_a_resend_is_rejected_not_duplicated(redis_client: redis.Redis) -> None:
-    transport = RedisStreamTransport(redis_client, "ns", "uid-1")
+def test_a_resend_is_rejected_not_duplicated(redis_url: str, redis_client: redis.Redis) -> None:
+    transport = RedisStreamTransport(resp.Client(redis_url).connection(), "ns", "uid-1")
     batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 6)]
     transport.send(batch[:3])
     transport.send(batch)  # the first three again, as after an interrupted pipeline
     transport.send(batch)
     entries: Any = redis_client.xrange(keys.logs_stream("ns", "uid-1"))
     assert [e[0] for e in entries] == [b"1-1", b"1-2", b"1-3", b"1-4", b"1-5"]
+    assert [e[1][b"msg"] for e in entries] == [b"m1", b"m2", b"m3", b"m4", b"m5"]
+    redis_client.set(keys.logs_stream("ns", "uid-1"), "not a stream")
+    with pytest.raises(TransportError, match="WRONGTYPE"):  # any other error is one
+        transport.send(batch)
 
 
 @pytest.mark.timeout(180)

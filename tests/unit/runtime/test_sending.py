@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from kuberun.runtime.records import Entry
 from kuberun.runtime.sending import Sender
+from kuberun.runtime.sequencing import Sequencer
 from kuberun.runtime.transports import TransportError
 
 
@@ -28,41 +29,64 @@ class FlakyTransport:
         pass
 
 
-def entry(n: int) -> Entry:
-    return Entry(n, 0.0, "INFO", "", "stdout", f"m{n}", 1)
-
-
-def sender(transport: FlakyTransport, capacity: int = 100) -> Sender:
-    return Sender(
+def sender(
+    transport: FlakyTransport, capacity: int = 100, backpressure: float = 0.5
+) -> tuple[Sender, Sequencer]:
+    sequencer = Sequencer(
+        attempt=1,
+        max_lines=100_000,
+        max_bytes=10_000_000,
+        capacity=capacity,
+        backpressure_seconds=backpressure,
+    )
+    s = Sender(
         transport,
+        sequencer,
         capacity=capacity,
         batch_records=10,
-        backpressure_seconds=0.5,
         max_retry_seconds=0.05,
         warn=lambda text: None,
     )
+    return s, sequencer
+
+
+def line(sequencer: Sequencer, n: int) -> bool:
+    return sequencer.emit("INFO", "", "stdout", f"m{n}")
 
 
 def test_everything_arrives_once_in_order_in_batches() -> None:
     transport = FlakyTransport()
-    s = sender(transport)
+    s, sequencer = sender(transport)
     s.start()
     for n in range(1, 51):
-        assert s.offer(entry(n))
+        assert line(sequencer, n)
     assert s.close(2.0) == 0
     delivered = [n for batch in transport.batches for n in batch]
     assert delivered == list(range(1, 51))
     assert max(len(b) for b in transport.batches) <= 10
-    assert (s.offered, s.delivered, s.last_delivered_sequence) == (50, 50, 50)
+    assert (s.sequenced, s.delivered, s.last_delivered_sequence) == (50, 50, 50)
+
+
+def test_a_quiet_stream_is_sent_at_once_one_record_at_a_time() -> None:
+    transport = FlakyTransport()
+    s, sequencer = sender(transport)
+    s.start()
+    for n in range(1, 4):
+        line(sequencer, n)
+        deadline = time.monotonic() + 1
+        while s.delivered < n and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert transport.batches == [[1], [2], [3]]  # no linger gathering them
+    s.close(1.0)
 
 
 def test_failed_batches_are_retried_after_recovery() -> None:
     transport = FlakyTransport()
     transport.up.clear()
-    s = sender(transport)
+    s, sequencer = sender(transport)
     s.start()
     for n in range(1, 21):
-        s.offer(entry(n))
+        line(sequencer, n)
     deadline = time.monotonic() + 1
     while transport.failures < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -76,18 +100,17 @@ def test_failed_batches_are_retried_after_recovery() -> None:
 def test_full_buffer_while_failing_refuses_at_once_and_close_counts_the_rest() -> None:
     transport = FlakyTransport()
     transport.up.clear()
-    s = sender(transport, capacity=10)
+    s, sequencer = sender(transport, capacity=10, backpressure=5.0)
     s.start()
-    accepted = 0
     started = time.monotonic()
     for n in range(1, 100):
-        if s.offer(entry(accepted + 1)):
-            accepted += 1
-        if not s.healthy and n > 40:
-            break
+        line(sequencer, n)
     assert time.monotonic() - started < 1.0  # never blocked for the backpressure budget
-    assert accepted <= 21  # the buffer plus one batch in flight
-    assert s.close(0.2) == accepted
+    assert not s.healthy
+    undelivered = s.close(0.2)
+    counts = sequencer.snapshot()
+    assert 0 < undelivered <= 20  # at most the undelivered list and the deque
+    assert counts.dropped_buffer == 99 - undelivered  # every record is delivered or counted
 
 
 def test_backpressure_waits_for_a_healthy_but_slow_transport() -> None:
@@ -97,10 +120,10 @@ def test_backpressure_waits_for_a_healthy_but_slow_transport() -> None:
             super().send(batch)
 
     transport = Slow()
-    s = sender(transport, capacity=10)
+    s, sequencer = sender(transport, capacity=10)
     s.start()
     for n in range(1, 101):
-        assert s.offer(entry(n))  # waits for room instead of dropping
+        assert line(sequencer, n)  # waits for room instead of dropping
     assert s.close(2.0) == 0
     assert [n for batch in transport.batches for n in batch] == list(range(1, 101))
 
@@ -115,18 +138,11 @@ def test_a_producer_waiting_for_room_stops_waiting_when_the_transport_fails() ->
             super().send(batch)
 
     transport = Hanging()
-    s = Sender(
-        transport,
-        capacity=10,
-        batch_records=10,
-        backpressure_seconds=5.0,
-        max_retry_seconds=0.05,
-        warn=lambda text: None,
-    )
+    s, sequencer = sender(transport, capacity=10, backpressure=5.0)
     s.start()
     threading.Timer(0.1, release.set).start()
     started = time.monotonic()
-    accepted = [s.offer(entry(n)) for n in range(1, 40)]
+    accepted = [line(sequencer, n) for n in range(1, 40)]
     # Producers waited (the transport looked healthy) only until the send failed,
     # not for the 5 s backpressure budget; then they were refused at once.
     assert time.monotonic() - started < 1.0

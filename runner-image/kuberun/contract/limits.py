@@ -1,0 +1,31 @@
+"""The bounds and patterns of the `Execution` spec, as plain constants (no pydantic).
+
+`kuberun.contract.spec` builds its models from them; the runner's start reads
+a request against them without building those models (`runtime/requests.py`).
+"""
+
+from __future__ import annotations
+
+# Bounds chosen so a typo cannot hold a node for days, yet a long batch job fits.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+DEFAULT_TIMEOUT_SECONDS = 3600
+# The grace period is how long cooperative cancellation gets before the pod is
+# deleted; ten seconds is long enough to flush logs, short enough that a
+# cancel feels immediate.
+DEFAULT_GRACE_PERIOD_SECONDS = 10
+MAX_GRACE_PERIOD_SECONDS = 600
+MAX_RETRY_LIMIT = 10
+MAX_PRIORITY = 1000
+MIN_PRIORITY = -1000
+
+# Kubernetes resource quantity, the same grammar the API server accepts.
+QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# A DNS-1123 label, which is what ConfigMap names and many other names must be.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# Entrypoints are Python identifiers or dotted names (`module.function`),
+# or data-provider names, which may contain dashes and spaces are rejected.
+ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# The outcomes `retry.on` may name (never CANCELLED or SUCCESS).
+RETRYABLE_PHASES = frozenset({"FAILED", "TIMED_OUT", "COMPLETED_WITH_ERRORS"})
