@@ -59,6 +59,8 @@ DEFAULT_BASELINE_LINES = 20_000
 # Rounds of ceiling and runner, alternating (see `run`).
 DEFAULT_ROUNDS = 3
 CEILING = "(a) ceiling: pipelined XADD, no runner"
+CEILING_HIREDIS = "(a') the same, redis-py with hiredis"
+OLDER = "runner from"  # + the other tree's parent directory (--also-runner)
 RUNNER = "runner: python -m kuberun.runtime"
 STEADY = "runner at a steady 1,000 lines/s"
 TARGET_RATIO = 1.0
@@ -365,6 +367,22 @@ class Produced:
     bare_seconds_per_call: float = 0.0
 
 
+def pure_python_client(url: str) -> redis.Redis:
+    """redis-py as it installs by default: its own Python packing and parsing, even when
+    hiredis is there (the ceiling is stated against that; (a') shows hiredis beside it)."""
+    from redis._parsers import _RESP2Parser
+    from redis.connection import Connection, ConnectionPool, PythonRespSerializer
+
+    class PurePythonConnection(Connection):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(parser_class=_RESP2Parser, **kwargs)  # type: ignore[no-untyped-call]
+            self._command_packer = PythonRespSerializer(self._buffer_cutoff, self.encoder.encode)
+
+    return redis.Redis(
+        connection_pool=ConnectionPool.from_url(url, connection_class=PurePythonConnection)
+    )
+
+
 def produce_pipelined(client: redis.Redis, key: str, lines: int) -> Produced:
     """(a) The ceiling: batches of the runner's batch size, one pipelined round trip each."""
     fields = _line_fields()
@@ -412,12 +430,19 @@ def produce_thread_per_line(client: redis.Redis, key: str, lines: int) -> Produc
 
 
 def produce_with_runner(
-    url: str, key_uid: str, lines: int, *, rate: float = 0.0, baseline: int | None = None
+    url: str,
+    key_uid: str,
+    lines: int,
+    *,
+    rate: float = 0.0,
+    baseline: int | None = None,
+    tree: str | None = None,
 ) -> Produced:
     """The runner: `python -m kuberun.runtime` with a request file, as in a pod.
 
     `rate` > 0 paces the loop at that many lines a second; `baseline` calls into a
-    do-nothing handler are timed before and after it (default: as many as the loop).
+    do-nothing handler are timed before and after it (default: as many as the loop);
+    `tree`: run the runner from that source tree (`runner-image/` of another version).
     """
     baseline = lines if baseline is None else baseline
     script = SCRIPT.format(lines=lines, baseline=baseline, pause=1.0 / rate if rate else 0.0)
@@ -440,6 +465,7 @@ def produce_with_runner(
             request.TERMINATION_LOG_ENV: str(Path(tmp, "termination-log")),
             # The only change from the defaults: the 100k-line cap would cut the run.
             runner_settings.MAX_LOG_LINES_ENV: str(lines + 1_000),
+            **({"PYTHONPATH": tree} if tree else {}),
         }
         completed = subprocess.run(
             [sys.executable, "-m", "kuberun.runtime"],
@@ -533,7 +559,14 @@ def _send_handpacked(url: str, key_uid: str, batches: list[list[Entry]]) -> None
 
 
 def _send_redis_py(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
-    client = redis.Redis.from_url(url)
+    _pipeline(redis.Redis.from_url(url), key_uid, batches)
+
+
+def _send_redis_py_pure(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
+    _pipeline(pure_python_client(url), key_uid, batches)
+
+
+def _pipeline(client: redis.Redis, key_uid: str, batches: list[list[Entry]]) -> None:
     key = keys.logs_stream(NAMESPACE, key_uid)
     try:
         for batch in batches:
@@ -567,6 +600,10 @@ def compare_senders(
         ("hand-packed XADD (kuberun.runtime.resp)", _send_handpacked),
         (f"redis-py {redis.__version__} pipeline ({parser})", _send_redis_py),
     ]
+    if parser == "hiredis":
+        methods.append(
+            (f"redis-py {redis.__version__} pipeline (pure Python)", _send_redis_py_pure)
+        )
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in methods}
     cleanup = redis.Redis.from_url(url)
     try:
@@ -755,8 +792,9 @@ def run(
     lines: int = DEFAULT_LINES,
     baseline_lines: int = DEFAULT_BASELINE_LINES,
     rounds: int = DEFAULT_ROUNDS,
+    also: str | None = None,
 ) -> Report:
-    """Every method against the Redis at `url`, in one run.
+    """Every method against the Redis at `url`, in one run (`also`: another runner tree).
 
     The ceiling and the runner alternate for `rounds` rounds and each reports
     its median round, so a burst of load from elsewhere on the machine hits
@@ -766,10 +804,10 @@ def run(
     short = baseline_lines < lines
 
     def with_client(
-        produce: Callable[[redis.Redis, str, int], Produced], n: int
+        produce: Callable[[redis.Redis, str, int], Produced], n: int, *, hiredis: bool = False
     ) -> Callable[[str], Produced]:
         def go(uid: str) -> Produced:
-            client = redis.Redis.from_url(url)
+            client = redis.Redis.from_url(url) if hiredis else pure_python_client(url)
             try:
                 return produce(client, keys.logs_stream(NAMESPACE, uid), n)
             finally:
@@ -777,17 +815,23 @@ def run(
 
         return go
 
-    ceilings: list[Measurement] = []
-    runners: list[Measurement] = []
-    for _ in range(max(rounds, 1)):
-        ceilings.append(measure(url, CEILING, lines, with_client(produce_pipelined, lines)))
-        runners.append(
-            measure(url, RUNNER, lines, lambda uid: produce_with_runner(url, uid, lines))
+    rows: dict[str, list[Measurement]] = {}
+    producers: dict[str, Callable[[str], Produced]] = {
+        CEILING: with_client(produce_pipelined, lines),
+        RUNNER: lambda uid: produce_with_runner(url, uid, lines),
+    }
+    if _has_hiredis():
+        producers[CEILING_HIREDIS] = with_client(produce_pipelined, lines, hiredis=True)
+    if also:
+        producers[f"{OLDER} {Path(also).resolve().parent.name}"] = lambda uid: produce_with_runner(
+            url, uid, lines, tree=also
         )
+    for _ in range(max(rounds, 1)):
+        for method, produce in producers.items():
+            rows.setdefault(method, []).append(measure(url, method, lines, produce))
     steady_lines = min(lines, STEADY_RATE * STEADY_SECONDS)
     measurements = [
-        median_round(ceilings),
-        median_round(runners),
+        *(median_round(found) for found in rows.values()),
         measure(url, STEADY, steady_lines,
                 lambda uid: produce_with_runner(url, uid, steady_lines, rate=STEADY_RATE,
                                                 baseline=0)),
@@ -836,9 +880,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--redis", help="use this Redis instead of starting a redis-server")
     parser.add_argument("--markdown", type=Path, help="also write the output into this file")
+    parser.add_argument(
+        "--also-runner",
+        metavar="TREE",
+        help="also measure the runner of another source tree (its runner-image/ directory)",
+    )
     args = parser.parse_args(argv)
     with _redis_url(args.redis) as url:
-        report = run(url, args.lines, args.baseline_lines, args.rounds)
+        report = run(url, args.lines, args.baseline_lines, args.rounds, args.also_runner)
     text = report.render()
     print(text)
     if args.markdown is not None:

@@ -84,6 +84,11 @@ class Row:
         return statistics.median(s.cpu_ms for s in self.samples)
 
 
+def _label(tree: str) -> str:
+    """A short name for another source tree: its parent directory (`…/before/runner-image`)."""
+    return Path(tree).resolve().parent.name
+
+
 def _record(path: Path) -> str:
     return RECORD.format(path=str(path), ticks=_TICKS)
 
@@ -117,8 +122,13 @@ def _runner_request(tmp: Path, code: str) -> Path:
     return path
 
 
-def commands(tmp: Path, redis_url: str) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """Each measured command with its environment; all record into `tmp/first-line`."""
+def commands(
+    tmp: Path, redis_url: str, also: str | None = None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each measured command with its environment; all record into `tmp/first-line`.
+
+    `also`: the runner and the CLI of another source tree too (its `runner-image/`).
+    """
     out = tmp / "first-line"
     python = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERUN_")}
@@ -130,7 +140,7 @@ def commands(tmp: Path, redis_url: str) -> dict[str, tuple[list[str], dict[str, 
         request.REDIS_URL_ENV: redis_url,
         request.TERMINATION_LOG_ENV: str(tmp / "termination-log"),
     }
-    return {
+    measured = {
         PASS: ([python, "-c", _record(out)], env),
         BASELINE: ([python, "-c", "import redis, pydantic\n" + _record(out)], env),
         RUNNER: ([python, "-m", "kuberun.runtime"], runner_env),
@@ -139,6 +149,14 @@ def commands(tmp: Path, redis_url: str) -> dict[str, tuple[list[str], dict[str, 
             {**env, "BENCH_PARENT_CPU": "1"},
         ),
     }
+    if also:
+        label = _label(also)
+        measured[f"runner ({label})"] = (measured[RUNNER][0], {**runner_env, "PYTHONPATH": also})
+        measured[f"kuberun run ({label})"] = (
+            measured[CLI][0],
+            {**measured[CLI][1], "PYTHONPATH": also},
+        )
+    return measured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +206,7 @@ class Report:
         return "\n".join(lines)
 
 
-def importtime_profile(tmp: Path, redis_url: str, top: int = 15) -> str:
+def importtime_profile(tmp: Path, redis_url: str, top: int = 15, tree: str | None = None) -> str:
     """The runner's `-X importtime` lines before its first line of user code, largest first.
 
     Run with fd capture off, so the interpreter's own stderr lines are not taken for
@@ -203,6 +221,7 @@ def importtime_profile(tmp: Path, redis_url: str, top: int = 15) -> str:
         request.REDIS_URL_ENV: redis_url,
         request.TERMINATION_LOG_ENV: str(tmp / "termination-log"),
         "KUBERUN_CAPTURE_FDS": "0",
+        **({"PYTHONPATH": tree} if tree else {}),
     }
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "kuberun.runtime"],
@@ -224,7 +243,8 @@ def importtime_profile(tmp: Path, redis_url: str, top: int = 15) -> str:
     total = sum(own for _, own, _ in rows)
     rows.sort(reverse=True)
     text = [
-        f"runner -X importtime before the first line of user code: {len(rows)} modules,"
+        f"runner{f' ({_label(tree)}: {tree})' if tree else ''} -X importtime before the first"
+        f" line of user code: {len(rows)} modules,"
         f" {total / 1000:.1f} ms of import time in all; the largest (cumulative):",
         f"{'cumulative µs':>14} {'self µs':>8}  module",
     ]
@@ -232,10 +252,12 @@ def importtime_profile(tmp: Path, redis_url: str, top: int = 15) -> str:
     return "\n".join(text)
 
 
-def run(redis_url: str, rounds: int = DEFAULT_ROUNDS, profile: bool = False) -> Report:
+def run(
+    redis_url: str, rounds: int = DEFAULT_ROUNDS, profile: bool = False, also: str | None = None
+) -> Report:
     with tempfile.TemporaryDirectory(prefix="kuberun-start-") as name:
         tmp = Path(name)
-        measured = commands(tmp, redis_url)
+        measured = commands(tmp, redis_url, also)
         samples: dict[str, list[Sample]] = {method: [] for method in measured}
         out = tmp / "first-line"
         for argv, env in measured.values():  # warm the page cache, once each
@@ -243,7 +265,12 @@ def run(redis_url: str, rounds: int = DEFAULT_ROUNDS, profile: bool = False) -> 
         for _ in range(rounds):
             for method, (argv, env) in measured.items():
                 samples[method].append(_run_once(argv, env, out, tmp))
-        text = importtime_profile(tmp, redis_url) if profile else ""
+        trees = [None, also] if also else [None]
+        text = (
+            "\n\n".join(importtime_profile(tmp, redis_url, tree=t) for t in trees)
+            if profile
+            else ""
+        )
     rows = [Row(method, found) for method, found in samples.items()]
     return Report(rows, _environment(rounds), text)
 
@@ -279,9 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", help="use this Redis instead of starting a redis-server")
     parser.add_argument("--importtime", action="store_true", help="also show the import profile")
     parser.add_argument("--markdown", type=Path, help="also write the output into this file")
+    parser.add_argument(
+        "--also-runner",
+        metavar="TREE",
+        help="also measure the runner and CLI of another source tree (its runner-image/)",
+    )
     args = parser.parse_args(argv)
     with _redis_url(args.redis) as url:
-        report = run(url, args.rounds, args.importtime)
+        report = run(url, args.rounds, args.importtime, args.also_runner)
     text = report.render()
     print(text)
     if args.markdown is not None:
