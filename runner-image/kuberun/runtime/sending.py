@@ -19,7 +19,8 @@ When the undelivered list is full:
   as dropped, a marker later says how many) — user code never blocks on an
   unreachable Redis, and `kubectl logs` keeps up.
 
-A failed batch is retried with exponential backoff (capped) until it goes
+A failed batch is retried with exponential backoff (capped; but every
+`_FIRST_RETRY_SECONDS` while records would otherwise be dropped) until it goes
 through or `close()`'s deadline passes; what is left then is counted as
 `undelivered`. Counters are exact: sequenced = delivered + undelivered.
 """
@@ -27,6 +28,7 @@ through or `close()`'s deadline passes; what is left then is counted as
 from __future__ import annotations
 
 import collections
+import functools
 import sys
 import threading
 import time
@@ -34,7 +36,7 @@ from collections.abc import Callable
 
 from kuberun.runtime.records import Entry
 from kuberun.runtime.sequencing import Sequencer
-from kuberun.runtime.transports import ConsumerGone, Transport, TransportError
+from kuberun.runtime.transports import ConsumerGone, Pipelined, Transport, TransportError
 
 _FIRST_RETRY_SECONDS = 0.05
 # The interpreter hands the GIL to a waiting thread after this long (default 5 ms).
@@ -80,6 +82,10 @@ class Sender:
         self.delivered = 0
         self.last_delivered_sequence = 0
         self._thread = threading.Thread(target=self._run, name="kuberun-sender", daemon=True)
+        # Redis: the next batch is packed while the previous one is processed (at most
+        # two on the wire); records stay in `_pending` until their batch is confirmed.
+        self._pipelined = transport if isinstance(transport, Pipelined) else None
+        self._in_flight: collections.deque[int] = collections.deque()
 
     def start(self) -> None:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
@@ -106,7 +112,7 @@ class Sender:
 
     def _run(self) -> None:
         sequencer, pending = self._sequencer, self._pending
-        retry_at = 0.0
+        retry_at = attempted = 0.0
         delay = _FIRST_RETRY_SECONDS
         while not self._abandon.is_set():
             if not pending and not sequencer.waiting:
@@ -119,6 +125,9 @@ class Sender:
                 # A batch at a time while sending goes well, so a backlog goes out as it is
                 # sequenced; everything while it fails, so the echo keeps up.
                 taken = sequencer.take(min(room, self._batch_records) if self.healthy else room)
+            elif not self.healthy and time.monotonic() - attempted >= _FIRST_RETRY_SECONDS:
+                taken = []  # records would be dropped: first see whether the store is back
+                retry_at = 0.0
             elif not self.healthy:
                 taken = sequencer.take(self._capacity, keep=False)  # echoed, counted as dropped
             else:
@@ -134,31 +143,61 @@ class Sender:
                 if now < retry_at:
                     sequencer.wait(retry_at - now)  # wakes early to take (and echo) new records
                     continue
-            batch = [pending[i] for i in range(min(len(pending), self._batch_records))]
-            if self._send(batch):
-                for _ in batch:
-                    pending.popleft()
+            attempted = time.monotonic()
+            if self._pipelined is not None:
+                done = self._pipeline(self._pipelined)
+            else:
+                batch = [pending[i] for i in range(min(len(pending), self._batch_records))]
+                done = (
+                    len(batch)
+                    if self._attempt(functools.partial(self._transport.send, batch))
+                    else 0
+                )
+            if done is None:
+                continue  # a batch went out; take and pack the next while it is processed
+            if done:
+                for _ in range(done):
+                    entry = pending.popleft()
                 with self._lock:
-                    self.delivered += len(batch)
-                    self.last_delivered_sequence = batch[-1].sequence
+                    self.delivered += done
+                    self.last_delivered_sequence = entry.sequence
                 delay = _FIRST_RETRY_SECONDS
                 if self._after_batch is not None:
                     self._after_batch()
             elif self._gone:
                 return
             else:
+                self._in_flight.clear()
                 retry_at = time.monotonic() + delay
                 delay = min(delay * 2, self._max_retry)
+
+    def _pipeline(self, transport: Pipelined) -> int | None:
+        """Write the next batch, or confirm the oldest: records confirmed, None (wrote one), 0
+        (failed)."""
+        pending, in_flight = self._pending, self._in_flight
+        flying = sum(in_flight)
+        if flying < len(pending) and len(in_flight) < 2:
+            batch = [
+                pending[i] for i in range(flying, min(len(pending), flying + self._batch_records))
+            ]
+            if not self._attempt(functools.partial(transport.write, batch)):
+                return 0
+            in_flight.append(len(batch))
+            if len(in_flight) < 2 and self._sequencer.waiting:
+                return None
+        if not self._attempt(transport.confirm):
+            return 0
+        return in_flight.popleft()
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy != self.healthy:
             self.healthy = healthy
             self._sequencer.set_healthy(healthy)
 
-    def _send(self, batch: list[Entry]) -> bool:
-        """One attempt at one batch; True once it went through."""
+    def _attempt(self, step: Callable[[], None]) -> bool:
+        """One attempt at one step of sending; True once it went through."""
         try:
-            self._transport.send(batch)
+            step()
         except TransportError as exc:
             if isinstance(exc, ConsumerGone):
                 # Nobody will ever read again: stop sending (what is left is counted

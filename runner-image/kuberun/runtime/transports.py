@@ -10,11 +10,12 @@ Also the pipe protocol of `kuberun run` without Redis: JSON lines, each with a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kuberun.contract import keys, logfields
 from kuberun.runtime import resp
@@ -47,6 +48,18 @@ class Transport(Protocol):
     def send(self, batch: Sequence[Entry]) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Pipelined(Protocol):
+    """A transport that can have a batch on the wire while the next one is prepared."""
+
+    def write(self, batch: Sequence[Entry]) -> None:
+        """Send the batch without waiting for its replies; TransportError."""
+
+    def confirm(self) -> None:
+        """Wait for the replies of the oldest written batch; TransportError (then every
+        batch written and not confirmed counts as not sent: resending is idempotent)."""
 
 
 class NullTransport:
@@ -208,23 +221,41 @@ class RedisStreamTransport:
         self._key = keys.logs_stream(namespace, uid)
         self._packer = XaddPacker(self._key)
         self._expire = resp.pack("EXPIRE", self._key, keys.DEFAULT_TTL_SECONDS)
+        self._unconfirmed: collections.deque[tuple[bytes, int]] = collections.deque()
 
     def send(self, batch: Sequence[Entry]) -> None:
         """One round trip: every XADD of the batch and an EXPIRE, written at once."""
+        self.write(batch)
+        self.confirm()
+
+    def write(self, batch: Sequence[Entry]) -> None:
+        """Every XADD of the batch and an EXPIRE, written at once; replies read by `confirm`."""
         payload, replies = self._packer.batch(batch)
-        connection = self._connection
         try:
-            connection.send(payload + self._expire)
-            errors = connection.expect(replies + b":1\r\n", len(batch) + 1)
+            self._connection.send(payload + self._expire)
         except resp.RespError as exc:
-            connection.close()
+            self._reset()
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        self._unconfirmed.append((replies + b":1\r\n", len(batch) + 1))
+
+    def confirm(self) -> None:
+        replies, count = self._unconfirmed.popleft()
+        try:
+            errors = self._connection.expect(replies, count)
+        except resp.RespError as exc:
+            self._reset()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
-            connection.close()  # the replies left unread would poison the connection
+            self._reset()  # the replies left unread would poison the connection
             raise
         problems = [str(e) for e in errors if _ALREADY_DELIVERED not in str(e)]
         if problems:
+            self._reset()  # the next batch's replies are not to be read as this one's
             raise TransportError(f"ReplyError: {problems[0]}")
+
+    def _reset(self) -> None:
+        self._connection.close()
+        self._unconfirmed.clear()
 
     def close(self) -> None:
         self._connection.close()

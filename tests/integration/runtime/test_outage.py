@@ -130,7 +130,7 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     records = [record for _, record in runner.stream(client, req)]
     client.close()
     markers = [r for r in records if "record(s) dropped" in r.message]
-    assert len(markers) == 1
+    assert len(markers) == 1, ([r.message for r in records][-5:], finished.summary, finished.stderr)
     dropped = int(markers[0].message.split()[0])
     assert dropped > 0
     assert finished.summary is not None and finished.summary.dropped == dropped

@@ -148,3 +148,60 @@ def test_a_producer_waiting_for_room_stops_waiting_when_the_transport_fails() ->
     assert time.monotonic() - started < 1.0
     assert not all(accepted)
     s.close(0.1)
+
+
+class PipelinedTransport:
+    """Writes now, confirms later; can lose every unconfirmed batch once, like a broken pipe."""
+
+    def __init__(self, fail_confirm_at: int = 0) -> None:
+        self.stored: list[int] = []
+        self.written: list[list[int]] = []
+        self._unconfirmed: list[list[int]] = []
+        self._fail_at = fail_confirm_at
+        self.confirms = 0
+        self.most_in_flight = 0
+
+    def send(self, batch: Sequence[Entry]) -> None:
+        self.write(batch)
+        self.confirm()
+
+    def write(self, batch: Sequence[Entry]) -> None:
+        self.written.append([e.sequence for e in batch])
+        self._unconfirmed.append([e.sequence for e in batch])
+        self.most_in_flight = max(self.most_in_flight, len(self._unconfirmed))
+
+    def confirm(self) -> None:
+        self.confirms += 1
+        if self.confirms == self._fail_at:
+            self._unconfirmed.clear()  # the connection broke: nothing written is known
+            raise TransportError("broken pipe")
+        for sequence in self._unconfirmed.pop(0):
+            if sequence > (self.stored[-1] if self.stored else 0):
+                self.stored.append(sequence)  # an id at or below the top is rejected
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_pipelined_transport_has_at_most_two_batches_on_the_wire_and_resends_after_a_break() -> (
+    None
+):
+    transport = PipelinedTransport(fail_confirm_at=2)
+    sequencer = Sequencer(attempt=1, max_lines=10_000, max_bytes=10**7, capacity=1000)
+    s = Sender(
+        transport,
+        sequencer,
+        capacity=1000,
+        batch_records=10,
+        max_retry_seconds=0.01,
+        warn=lambda text: None,
+    )
+    for n in range(1, 301):
+        line(sequencer, n)
+    s.start()
+    assert s.close(5.0) == 0
+    assert transport.stored == list(range(1, 301))  # once each, in order
+    assert transport.most_in_flight == 2
+    resent = [n for batch in transport.written for n in batch]
+    assert len(resent) > 300  # what was on the wire at the break went again
+    assert s.delivered == 300
