@@ -1,4 +1,5 @@
-"""Build the cluster's binaries (control plane, scheduler, kubelet) from the pinned Go modules, once per version.
+"""Build the cluster's binaries (control plane, scheduler, kubelet) from the pinned Go
+modules, once per version.
 
 The Go modules under ``e2e/go/`` pin every version (``kube`` holds Kubernetes
 and etcd, ``helm`` holds Helm: Helm 3.22 requires the 0.37 staging modules while
