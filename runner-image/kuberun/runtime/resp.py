@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 _CRLF = b"\r\n"
 _READ_CHUNK = 65536
 _KNOWN_QUERY = frozenset({"db", "ssl_cert_reqs", "ssl_ca_certs"})
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class RespError(Exception):
@@ -60,42 +60,84 @@ class Address:
 
 
 def parse_url(url: str) -> Address:
-    """The `Address` of a Redis URL; ValueError says what is wrong with it. Pure."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss or unix)")
-    query = urllib.parse.parse_qs(parts.query)
+    """The `Address` of a Redis URL; ValueError says what is wrong with it. Pure.
+
+    Parsed by hand: `urllib.parse` (with `ipaddress`, which it imports) costs the
+    runner's start a few milliseconds for a string this simple.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"unsupported Redis URL {url!r} (redis://, rediss:// or unix://)")
+    rest, _, query_text = rest.partition("?")
+    rest = rest.partition("#")[0]
+    query: dict[str, str] = {}
+    for item in filter(None, query_text.split("&")):
+        name, _, value = item.partition("=")
+        query[_unquote(name)] = _unquote(value)
     unknown = sorted(set(query) - _KNOWN_QUERY)
     if unknown:
         raise ValueError(f"unsupported Redis URL option(s) {', '.join(unknown)}")
-    username = urllib.parse.unquote(parts.username) if parts.username else None
-    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
-    db_text = query.get("db", [""])[0]
-    if parts.scheme != "unix" and parts.path.strip("/"):
-        db_text = parts.path.strip("/")
-    try:
-        db = int(db_text) if db_text else 0
-    except ValueError:
-        raise ValueError(f"Redis database must be a number, got {db_text!r}") from None
-    verify = query.get("ssl_cert_reqs", ["required"])[0].lower() not in ("none", "cert_none")
-    if parts.scheme == "unix":
-        if not parts.path:
+    userinfo, at, location = rest.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = _unquote(user) or None
+        password = _unquote(secret) if colon else None
+    if scheme == "unix":
+        path = _unquote(location)
+        if not path:
             raise ValueError("a unix:// Redis URL needs a socket path")
-        return Address(unix_path=parts.path, db=db, username=username, password=password)
+        return Address(
+            unix_path=path,
+            db=_db(query.get("db", "")),
+            username=username,
+            password=password,
+        )
+    host_port, _, db_text = location.partition("/")
+    host, port_text = host_port, ""
+    if host_port.startswith("["):  # [IPv6]:port
+        host, _, after = host_port[1:].partition("]")
+        port_text = after.removeprefix(":")
+    elif ":" in host_port:
+        host, _, port_text = host_port.rpartition(":")
     try:
-        port = parts.port or 6379
-    except ValueError as exc:
-        raise ValueError(f"bad port in Redis URL: {exc}") from None
+        port = int(port_text) if port_text else 6379
+    except ValueError:
+        raise ValueError(f"bad port in Redis URL: {port_text!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port in Redis URL: {port}")
+    verify = query.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none")
     return Address(
-        host=parts.hostname or "localhost",
+        host=_unquote(host) or "localhost",
         port=port,
-        db=db,
+        db=_db(db_text.strip("/") or query.get("db", "")),
         username=username,
         password=password,
-        tls=parts.scheme == "rediss",
+        tls=scheme == "rediss",
         tls_verify=verify,
-        tls_ca_file=query.get("ssl_ca_certs", [None])[0],
+        tls_ca_file=query.get("ssl_ca_certs"),
     )
+
+
+def _db(text: str) -> int:
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        raise ValueError(f"Redis database must be a number, got {text!r}") from None
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding (`%40` → `@`), as in a URL's user, password and path."""
+    if "%" not in text:
+        return text
+    parts = text.split("%")
+    raw = bytearray(parts[0].encode())
+    for part in parts[1:]:
+        if len(part) >= 2 and all(c in _HEX for c in part[:2]):
+            raw += bytes([int(part[:2], 16)]) + part[2:].encode()
+        else:
+            raw += b"%" + part.encode()
+    return raw.decode("utf-8", "replace")
 
 
 def bulk(value: bytes) -> bytes:
