@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kuberun.contract import logrecord
 from kuberun.runtime.records import Entry
@@ -145,3 +146,40 @@ def test_abandoned_records_are_echoed_and_counted() -> None:
     seq.emit("INFO", "", "stdout", "never sent")
     assert seq.abandon() == 1
     assert echoed == ["never sent"]
+
+
+def test_a_record_factorys_own_message_is_kept() -> None:
+    class Shouting(logging.LogRecord):
+        def getMessage(self) -> str:
+            return super().getMessage().upper()
+
+    seq = make()
+    seq.log(Shouting("app", logging.INFO, "/ws/a.py", 1, "n=%d", (1,), None))
+    seq.log(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "n=%d", (2,), None))
+    seq.log(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "%d %d", (3,), None))
+    assert [e.message for e in seq.take(10)] == [
+        "N=1",
+        "n=2",
+        "'%d %d' % (3,) (formatting failed: not enough arguments for format string)",
+    ]
+
+
+def test_while_healthy_a_flood_waits_at_a_shallow_depth_and_an_outage_may_fill_the_buffer() -> None:
+    seq = Sequencer(
+        attempt=1,
+        max_lines=1000,
+        max_bytes=10**6,
+        capacity=20,
+        pressure=5,
+        backpressure_seconds=0.05,
+    )
+    for n in range(5):
+        seq.emit("INFO", "", "stdout", f"m{n}")
+    started = time.monotonic()
+    assert seq.emit("INFO", "", "stdout", "sixth")  # waited for the sender, then kept
+    assert time.monotonic() - started >= 0.05
+    seq.set_healthy(False)
+    started = time.monotonic()
+    kept = [seq.emit("INFO", "", "stdout", f"x{n}") for n in range(20)]
+    assert time.monotonic() - started < 0.05  # an outage: no waiting, the buffer fills
+    assert kept.count(True) == 20 - 6 and seq.snapshot().dropped_buffer == 6
