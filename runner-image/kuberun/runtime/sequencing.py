@@ -4,9 +4,10 @@ Two sides, so that a log call costs the user's thread almost nothing:
 
 - **producers** (the logging handler, the stdout/stderr writers, the fd
   readers, the runtime's engine records) only append to one deque: a
-  `logging.LogRecord` as it is, or a small tuple for a line. The order of
-  appends is the total order (a deque append is atomic under the GIL), so a
-  producer takes no lock, formats nothing and counts nothing;
+  `logging` record's message, arguments, level, logger and time, or a small
+  tuple for a line. The order of appends is the total order (a deque append is
+  atomic under the GIL), so a producer takes no lock, formats nothing and
+  counts nothing;
 - the **consumer** (the sender thread, `take()`) turns what was appended into
   `Entry`s, in that order: formats the message, cuts long lines, applies the
   line/byte limits, gives each kept record the next sequence number, echoes
@@ -144,18 +145,6 @@ def record_exception(record: logging.LogRecord) -> str | None:
     return exception
 
 
-def deferrable(record: logging.LogRecord) -> bool:
-    """True when the record can be formatted later with the same result (the common case)."""
-    if type(record.msg) is not str or record.exc_info or record.exc_text or record.stack_info:
-        return False
-    args = record.args
-    if not args:
-        return True
-    if type(args) is not tuple:
-        return False  # a mapping (`%(name)s`) may be changed by the caller
-    return _FIXED_TYPES.issuperset(map(type, args))
-
-
 class Sequencer:
     """The ordered intake of every record, and its conversion into sequenced entries."""
 
@@ -205,13 +194,16 @@ class Sequencer:
         """Append an accepted `logging` record; False if it was dropped (and counted)."""
         args = record.args
         item: Any
+        # Formatted later unless that could change the line: a message that is not a str
+        # (its str() may change), a traceback or stack (frames move on), arguments that
+        # are a mapping (`%(name)s`) or of a type whose text can change after the call.
         if (
             type(record.msg) is not str
             or record.exc_info
             or record.exc_text
             or record.stack_info
             or (args and (type(args) is not tuple or not _FIXED_TYPES.issuperset(map(type, args))))
-        ):  # see `deferrable`: format now what could change
+        ):
             item = (
                 record.levelname,
                 record.name,
