@@ -47,6 +47,9 @@ class Model(pydantic.BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        # Each model's validator is built when it is first used, not when the class is
+        # defined: `kuberun run` builds only the request's before it starts the runner.
+        defer_build=True,
     )
 
 

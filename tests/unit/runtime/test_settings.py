@@ -27,6 +27,8 @@ def test_pipe_mode_turns_the_echo_off_unless_asked() -> None:
         ({"KUBERUN_MAX_LOG_LINES": "many"}, "KUBERUN_MAX_LOG_LINES must be an integer"),
         ({"KUBERUN_LOG_BUFFER_RECORDS": "1"}, "must be at least 10"),
         ({"KUBERUN_BACKPRESSURE_SECONDS": "x"}, "must be a number"),
+        ({"KUBERUN_REDIS_URL": "redis://h?socket_timeout=1"}, "KUBERUN_REDIS_URL: unsupported"),
+        ({"KUBERUN_REDIS_URL": "memcached://h"}, "KUBERUN_REDIS_URL: unsupported Redis URL"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
