@@ -15,6 +15,7 @@ fmt:
 lint:
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile runner-image/Dockerfile
 
 types:
 	$(BIN)/mypy

@@ -37,11 +37,12 @@ import psutil
 
 from e2e import harness
 from e2e.cluster import controlplane
+from e2e.node import images
 from e2e.operator import support
 from kuberun.contract import spec as contract
 from kuberun_operator import manifests
 from kuberun_operator.settings import Settings
-from tests.support.redis_server import running_redis
+from tests.support.redis_server import RedisServer, running_redis
 
 NOOP = "pass"
 TARGET_OVERHEAD = 0.20
@@ -234,10 +235,9 @@ def burst(cluster: harness.Cluster, ns: str, count: int, op: support.Operator) -
     watcher.start()
     watcher.ready.wait()
     time.sleep(0.5)
-    assert op.process is not None
-    proc = psutil.Process(op.process.pid)
+    proc = psutil.Process(op.pid())
     cpu_before = sum(proc.cpu_times()[:2])
-    sampler = Sampler(op.process.pid)
+    sampler = Sampler(proc.pid)
     sampler.start()
     names = [f"burst-{i:03d}" for i in range(count)]
     created: dict[str, float] = {}
@@ -296,48 +296,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = Settings()
-    with cluster_for(args.kubeconfig) as cluster, running_redis() as redis_server:
-        support.apply_crd(cluster)
-        ns = f"bench-{uuid.uuid4().hex[:6]}"
-        cluster.core.create_namespace({"metadata": {"name": ns}})
-        harness.wait_for(
-            "default ServiceAccount",
-            lambda: any(
-                sa.metadata.name == "default"
-                for sa in cluster.core.list_namespaced_service_account(ns).items
-            ),
+    # The bare Jobs run the runner image the operator's pods run.
+    settings = Settings(runner_image=images.planned().runner.ref)
+    with contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(cluster_for(args.kubeconfig))
+        host = cluster.local.state.node_ip if cluster.local is not None else "127.0.0.1"
+        redis_server = stack.enter_context(running_redis(host))
+        return _run(args, settings, cluster, redis_server)
+
+
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    cluster: harness.Cluster,
+    redis_server: RedisServer,
+) -> int:
+    support.apply_crd(cluster)
+    ns = f"bench-{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace({"metadata": {"name": ns}})
+    harness.wait_for(
+        "default ServiceAccount",
+        lambda: any(
+            sa.metadata.name == "default"
+            for sa in cluster.core.list_namespaced_service_account(ns).items
+        ),
+    )
+    support.prepare_namespace(cluster, ns, redis_server.url)
+    # The chart makes the runner account the bare Jobs use too.
+    log = pathlib.Path(tempfile.mkdtemp(prefix="kuberun-bench-op-")) / "operator.log"
+    env = {
+        "KUBERUN_MAX_RUNNING": str(args.max_running),
+        "KUBERUN_MAX_RUNNING_PER_NAMESPACE": str(args.max_running),
+        "KUBERUN_LOG_LEVEL": "WARNING",
+    }
+    op = support.operator_for(cluster, ns, redis_server.url, log, env)
+    if isinstance(op, support.ChartOperator):
+        # The burst saturates both cores for minutes: a probe that gives up after 15 s
+        # would restart the operator mid-measurement.
+        op.liveness_probe = {"periodSeconds": 10, "timeoutSeconds": 20, "failureThreshold": 6}
+    op.start()
+    try:
+        bare, pod_floor, through = latency(cluster, ns, args.latency_runs, settings)
+        floor = (
+            bare_burst(cluster, ns, args.burst, settings)
+            if args.burst and args.burst_baseline
+            else None
         )
-        support.prepare_namespace(cluster, ns, redis_server.url)
-        # The bare Jobs run first and use the runner account the operator would create.
-        cluster.core.create_namespaced_service_account(
-            ns, manifests.build_service_account(ns, settings)
-        )
-        log = pathlib.Path(tempfile.mkdtemp(prefix="kuberun-bench-op-")) / "operator.log"
-        op = support.Operator(
-            cluster=cluster,
-            namespace=ns,
-            redis_url=redis_server.url,
-            log_path=log,
-            env={
-                "KUBERUN_MAX_RUNNING": str(args.max_running),
-                "KUBERUN_MAX_RUNNING_PER_NAMESPACE": str(args.max_running),
-                "KUBERUN_LOG_LEVEL": "WARNING",
-            },
-        ).start()
-        try:
-            bare, pod_floor, through = latency(cluster, ns, args.latency_runs, settings)
-            floor = (
-                bare_burst(cluster, ns, args.burst, settings)
-                if args.burst and args.burst_baseline
-                else None
-            )
-            load = burst(cluster, ns, args.burst, op) if args.burst else None
-        finally:
-            op.stop()
-            support.release_finalizers(cluster, ns)
-            with contextlib.suppress(Exception):
-                cluster.core.delete_namespace(ns)
+        load = burst(cluster, ns, args.burst, op) if args.burst else None
+    finally:
+        op.stop()
+        support.release_finalizers(cluster, ns)
+        with contextlib.suppress(Exception):
+            cluster.core.delete_namespace(ns)
 
     b50, o50 = statistics.median(bare), statistics.median(through)
     overhead = o50 / b50 - 1

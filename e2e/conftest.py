@@ -5,12 +5,13 @@ Which cluster:
 * ``KUBERUN_E2E_KUBECONFIG=path`` (or ``KUBECONFIG`` with
   ``KUBERUN_E2E_EXISTING=1``): use that cluster; nothing is started or
   stopped. If the kubeconfig was written by ``python -m e2e.cluster up``, the
-  process-kubelet controls (``cluster.local``) are available too.
-* otherwise: start a private local control plane and process kubelet for the
-  session in a temporary state dir (``$KUBERUN_E2E_STATE_DIR`` to choose it),
-  and stop it at the end. Binaries are built first if the cache lacks them.
+  local-node controls (``cluster.local``) are available too.
+* otherwise: start a private local cluster (control plane, containerd, the
+  real kubelet) for the session in a temporary state dir
+  (``$KUBERUN_E2E_STATE_DIR`` to choose it), and stop it at the end. Binaries
+  and images are built first if the cache lacks them.
 
-Tests marked ``process_kubelet`` need ``cluster.local`` and are skipped on
+Tests marked ``local_node`` need ``cluster.local`` and are skipped on
 other clusters.
 """
 
@@ -30,16 +31,20 @@ import pytest
 
 from e2e import harness
 from e2e.cluster import binaries, controlplane, processes
+from e2e.node import containerd, images
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "process_kubelet: needs the local process kubelet")
+    config.addinivalue_line(
+        "markers", "local_node: needs the node started on this machine (cluster.local)"
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Build the binaries before any test, so no test's timeout covers a cold build."""
+    """Build binaries and images before any test, so no test's timeout covers a cold build."""
     if _existing_kubeconfig() is None:
         binaries.ensure_built()
+        images.ensure_built()
 
 
 def _existing_kubeconfig() -> pathlib.Path | None:
@@ -57,6 +62,9 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
     if existing is not None:
         state = harness.local_state_for(existing)
         local = harness.LocalCluster(state) if state is not None else None
+        if state is not None:
+            # A cluster kept across runs gets the images of this checkout.
+            containerd.import_images(state.containerd, images.ensure_built())
         yield harness.connect(existing, local)
         return
     chosen = os.environ.get("KUBERUN_E2E_STATE_DIR")
@@ -72,6 +80,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[harness.Cluster]:
         if request.session.testsfailed:
             # CI keeps only the output: show what the node did before it is deleted.
             _print_tail(state_dir / "logs" / "kubelet.log", lines=150)
+            _print_tail(state_dir / "logs" / "containerd.log", lines=50)
         if not chosen:
             shutil.rmtree(state_dir, ignore_errors=True)
 
@@ -130,9 +139,9 @@ def namespace(cluster: harness.Cluster, request: pytest.FixtureRequest) -> Itera
 
 
 @pytest.fixture(autouse=True)
-def _process_kubelet_only(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("process_kubelet") is None:
+def _local_node_only(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("local_node") is None:
         return
     cluster: harness.Cluster = request.getfixturevalue("cluster")
     if cluster.local is None:
-        pytest.skip("needs the local process kubelet (cluster.local)")
+        pytest.skip("needs the node started on this machine (cluster.local)")

@@ -4,19 +4,19 @@
 starting the local control plane (:mod:`e2e.cluster.controlplane`) or from an
 existing kubeconfig (a kind cluster, say). Tests use the official kubernetes
 client (``cluster.core``, ``cluster.batch``, ``cluster.api_client`` for
-others), ``cluster.kubectl(...)``, and — only when the cluster runs the process
-kubelet — ``cluster.local`` for what only a local node can show (process ids,
-restarting the kubelet). Tests that need ``cluster.local`` carry the
-``process_kubelet`` marker and are skipped on other clusters.
+others), ``cluster.kubectl(...)``, and — only when the cluster was started on
+this machine by ``e2e.cluster up`` — ``cluster.local`` for what only a local
+node can show (a container's host process, restarting the kubelet or the API
+server). Tests that need ``cluster.local`` carry the ``local_node`` marker and
+are skipped on other clusters (kind, a cloud cluster).
 
 This module is the stable API operator e2e tests build on; see e2e/README.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
+import functools
 import os
 import pathlib
 import shutil
@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import kubernetes
 
 from e2e.cluster import binaries, controlplane, processes
+from e2e.node import containerd
 
 T = TypeVar("T")
 
@@ -64,37 +65,49 @@ def kubectl_path() -> pathlib.Path:
 
 @dataclasses.dataclass
 class LocalCluster:
-    """Controls of a cluster whose node is the process kubelet started by us."""
+    """Controls of a cluster started by ``e2e.cluster up`` on this machine.
+
+    What only a local node can show or do: a container's process on the host,
+    stopping and starting the kubelet or the API server.
+    """
 
     state: controlplane.State
 
-    def pod_dir(self, namespace: str, name: str) -> pathlib.Path | None:
-        matches = sorted(
-            (self.state.kubelet_dir / "pods").glob(f"{namespace}_{name}_*"),
-            key=lambda p: p.stat().st_mtime,
-        )
-        return matches[-1] if matches else None
+    @functools.cached_property
+    def _core(self) -> Any:
+        """One client for the polls below (``wait_container_pid`` calls them in a loop)."""
+        return kubernetes.client.CoreV1Api(connect(self.state.kubeconfig).api_client)
 
     def container_pid(self, namespace: str, pod: str, container: str) -> tuple[int, int] | None:
         """(pid, kernel start time) of the container's current process, None if not started."""
-        directory = self.pod_dir(namespace, pod)
-        if directory is None:
+        try:
+            body = self._core.read_namespaced_pod(pod, namespace)
+        except kubernetes.client.ApiException:
             return None
-        attempts = directory / "containers" / container
-        if not attempts.exists():
-            return None
-        latest = max((int(p.name) for p in attempts.iterdir() if p.name.isdigit()), default=None)
-        if latest is None:
-            return None
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            info = json.loads((attempts / str(latest) / "pid.json").read_text())
-            return int(info["pid"]), int(info["startTime"])
+        statuses = body.status.container_statuses if body.status else None
+        for status in statuses or []:
+            running = status.state.running if status.state else None
+            if status.name != container or not status.container_id or not running:
+                continue
+            task = status.container_id.split("://", 1)[-1]
+            listed = containerd.ctr(self.state.containerd, "tasks", "list", check=False).stdout
+            for line in listed.splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 2 and fields[0] == task and fields[1].isdigit():
+                    pid = int(fields[1])
+                    started = processes.start_time(pid)
+                    return (pid, started) if started is not None else None
         return None
 
     @staticmethod
     def process_alive(pid: tuple[int, int]) -> bool:
         """True while that process (not a reuse of its pid) runs."""
         return processes.start_time(pid[0]) == pid[1]
+
+    def kill_container(self, namespace: str, pod: str, container: str) -> None:
+        """SIGKILL the container's process, as a crash would; its kubelet then sees it exit."""
+        pid = wait_container_pid(self, namespace, pod, container)
+        os.kill(pid[0], signal.SIGKILL)
 
     def stop_kubelet(self, *, signum: int = signal.SIGTERM) -> None:
         """Stop the kubelet (``signum=signal.SIGKILL`` plays a crash); containers keep running."""
@@ -204,6 +217,16 @@ class Cluster:
             ).items
         )
 
+    def api_env(self) -> list[dict[str, str]]:
+        """Env for a pod that calls the API server: on the local node, which has no
+        kube-proxy, its real address instead of the ``kubernetes`` Service's."""
+        if self.local is None:
+            return []
+        return [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": self.local.state.node_ip},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(self.local.state.apiserver_port)},
+        ]
+
     def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         kwargs = {"container": container} if container else {}
         return str(self.core.read_namespaced_pod_log(name, namespace, **kwargs))
@@ -215,6 +238,17 @@ def connect(kubeconfig: pathlib.Path, local: LocalCluster | None = None) -> Clus
         config_file=str(kubeconfig)
     )
     return Cluster(kubeconfig=kubeconfig, api_client=api_client, local=local)
+
+
+def wait_container_pid(
+    local: LocalCluster, namespace: str, pod: str, container: str, *, timeout: float = 60
+) -> tuple[int, int]:
+    """Wait until the container runs and return its (pid, start time)."""
+    return wait_for(
+        f"the process of {namespace}/{pod}/{container}",
+        lambda: local.container_pid(namespace, pod, container),
+        timeout=timeout,
+    )
 
 
 def local_state_for(kubeconfig: pathlib.Path) -> controlplane.State | None:

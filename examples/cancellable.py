@@ -14,7 +14,7 @@ import time
 from kuberun import ExecutionContext, workflow
 
 
-@workflow
+@workflow(category="Examples", tags=["cancellation"])
 def count_slowly(context: ExecutionContext, limit: int = 600, interval: float = 0.5) -> dict:
     done = 0
     for i in range(limit):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a development machine from nothing: the servers tests need (apt, when
-# root), the Python venv with every extra, and the Go-built control plane.
+# Set up a development machine from nothing: the servers and node tools tests need
+# (apt, when root), the Python venv with every extra, the Go-built cluster binaries
+# and the images the node runs (built with buildah from our Dockerfiles).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,15 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v openssl >/dev/null || need_apt+=(openssl)          # the control plane's PKI
-command -v unshare >/dev/null || need_apt+=(util-linux)       # the process kubelet's mounts
+command -v umount >/dev/null || need_apt+=(util-linux)        # the node's clean-up
+command -v ip >/dev/null || need_apt+=(iproute2)              # the node's bridge
+command -v containerd >/dev/null || need_apt+=(containerd)    # the node's runtime (CRI)
+command -v runc >/dev/null || need_apt+=(runc)
+[ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
+command -v buildah >/dev/null || need_apt+=(buildah)          # builds our Dockerfiles
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)    # the images' Python base
+command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)        # the pause image (static)
+command -v lua5.4 >/dev/null || need_apt+=(lua5.4)            # runs the Argo CD health check in tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -20,10 +29,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# Debian starts the services it installs; tests start their own on free ports.
+# Debian starts the services it installs; tests start their own on free ports
+# (and each cluster its own containerd).
 if command -v service >/dev/null; then
   service redis-server stop >/dev/null 2>&1 || true
   service postgresql stop >/dev/null 2>&1 || true
+  service containerd stop >/dev/null 2>&1 || true
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

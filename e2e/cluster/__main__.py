@@ -1,7 +1,8 @@
-"""``python -m e2e.cluster build|up|down|env|status``: the control plane's command line.
+"""``python -m e2e.cluster build|up|down|env|status``: the local cluster's command line.
 
-``up`` builds the binaries if missing, starts etcd, kube-apiserver,
-kube-controller-manager and the process kubelet in the background, and prints
+``build`` builds the binaries and the images that are missing. ``up`` builds
+what is missing, starts etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, containerd and the kubelet in the background, and prints
 the shell lines of ``env``; ``eval "$(python -m e2e.cluster env)"`` then points
 kubectl at it. ``down`` stops all of it. State lives in ``$KUBERUN_CLUSTER_DIR``
 (default ``~/.cache/kuberun/cluster``).
@@ -15,6 +16,7 @@ import sys
 import time
 
 from e2e.cluster import binaries, controlplane, processes
+from e2e.node import images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-kubelet",
         action="store_true",
-        help="start the control plane without the process kubelet",
+        help="start the control plane without the node (containerd and the kubelet)",
     )
     args = parser.parse_args(argv)
     state_dir = args.state_dir or controlplane.default_state_dir()
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         started = time.monotonic()
         path = binaries.ensure_built()
+        built = images.ensure_built()
         print(f"{path} ({time.monotonic() - started:.1f}s)")
+        for image in built.all():
+            print(f"{image.ref} {image.size_bytes / 2**20:.0f} MiB")
         return 0
     if args.command == "up":
         started = time.monotonic()

@@ -1,5 +1,4 @@
-"""Build the cluster's binaries (control plane, scheduler, kubelet) from the pinned Go
-modules, once per version.
+"""Build the cluster's binaries (control plane, scheduler, kubelet) once per version.
 
 The Go modules under ``e2e/go/`` pin every version (``kube`` holds Kubernetes
 and etcd, ``helm`` holds Helm: Helm 3.22 requires the 0.37 staging modules while
@@ -31,6 +30,7 @@ import time
 GO_ROOT = pathlib.Path(__file__).resolve().parent.parent / "go"
 KUBE_MODULE = GO_ROOT / "kube"
 HELM_MODULE = GO_ROOT / "helm"
+KSTATUS_MODULE = GO_ROOT / "kstatus"
 
 #: Every binary this package builds, mapped to (module dir, Go package).
 PROGRAMS: dict[str, tuple[pathlib.Path, str]] = {
@@ -41,6 +41,8 @@ PROGRAMS: dict[str, tuple[pathlib.Path, str]] = {
     "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl"),
     "etcd": (KUBE_MODULE, "./cmd/etcd"),
     "helm": (HELM_MODULE, "helm.sh/helm/v3/cmd/helm"),
+    # The kstatus library Flux and Helm 4 judge health with, on stdin's JSON.
+    "kstatus": (KSTATUS_MODULE, "."),
 }
 
 
@@ -100,10 +102,11 @@ def cache_key() -> str:
     """A directory name that changes whenever a pinned version or the toolchain does."""
     v = versions()
     digest = hashlib.sha256()
-    for module in (KUBE_MODULE, HELM_MODULE):
+    for module in (KUBE_MODULE, HELM_MODULE, KSTATUS_MODULE):
         for name in ("go.mod", "go.sum"):
             digest.update((module / name).read_bytes())
     digest.update((KUBE_MODULE / "cmd" / "etcd" / "main.go").read_bytes())
+    digest.update((KSTATUS_MODULE / "main.go").read_bytes())
     digest.update(_go_version().encode())
     digest.update(BUILD_RECIPE.encode())
     return f"k8s-{v.kubernetes}_etcd-{v.etcd}_helm-{v.helm}_{digest.hexdigest()[:12]}"
@@ -156,7 +159,7 @@ def _ldflags(program: str, v: Versions) -> str:
             f"-s -w -X helm.sh/helm/v3/internal/version.version={v.helm}"
             " -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
         )
-    if program == "etcd":
+    if program in ("etcd", "kstatus"):
         # etcd's version is a constant of go.etcd.io/etcd/api/v3/version.
         return "-s -w"
     major, minor = v.kubernetes.lstrip("v").split(".")[:2]

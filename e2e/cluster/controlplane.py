@@ -1,13 +1,15 @@
-"""Bring a local control plane up and down: etcd, kube-apiserver, kube-controller-manager.
+"""Bring a local cluster up and down: etcd, the control plane, and a real node.
 
-``up`` writes a PKI, starts etcd (loopback, data in the state dir), the API
+``up`` makes the cluster's bridge (its address is the node IP and the API
+server's), writes a PKI, starts etcd (loopback, data in the state dir), the API
 server (TLS, client-certificate admin, service-account signing keys,
-``Node,RBAC`` authorization, the default admission plugins), the
-controller-manager (all default controllers: job, garbage collector, service
-accounts and tokens, namespace, ttl-after-finished, ...) and, unless told not
-to, the process kubelet; it waits until each is ready and records every pid in
-``<state>/state.json``. ``down`` stops exactly those processes, then kills any
-container process the kubelet left, and frees every port it used.
+``Node,RBAC`` authorization, the default admission plugins plus NodeRestriction
+and OwnerReferencesPermissionEnforcement), the controller-manager (all default
+controllers), kube-scheduler and, unless told not to, the node: the cluster's
+own containerd with our images imported, and the real kubelet. It waits until
+each is ready and records every pid in ``<state>/state.json``. ``down`` stops
+exactly those processes, kills what containers are left, unmounts, and removes
+the bridge.
 
 Ports are picked free at start, so several clusters (a developer's and a test
 session's) can run side by side with different state dirs.
@@ -24,7 +26,6 @@ import pathlib
 import shutil
 import signal
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,12 +34,20 @@ from collections.abc import Callable
 
 from e2e.cluster import binaries, kubeconfigs, pki
 from e2e.cluster import processes as proc
-from e2e.kubelet import cgroups
+from e2e.node import containerd, images, network
+from e2e.node import kubelet as node
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 NODE_NAME = "kuberun-node"
 SERVICE_CIDR = "10.0.0.0/24"
-STOP_ORDER = ("kubelet", "kube-controller-manager", "kube-apiserver", "etcd")
+STOP_ORDER = (
+    "kubelet",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kube-apiserver",
+    "etcd",
+    "containerd",
+)
 
 
 class ClusterError(RuntimeError):
@@ -61,8 +70,10 @@ class State:
     apiserver_port: int
     etcd_port: int
     kubelet_port: int
+    kubelet_healthz_port: int
     node_name: str
-    cgroup_parent: str
+    cgroup_root: str
+    bridge: network.Bridge
     processes: tuple[proc.Record, ...]
 
     @property
@@ -70,12 +81,21 @@ class State:
         return self.dir / "admin.kubeconfig"
 
     @property
+    def node_ip(self) -> str:
+        """The bridge's address: node IP, API server address, and the host as pods see it."""
+        return self.bridge.address
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.node_ip}:{self.apiserver_port}"
 
     @property
     def kubelet_dir(self) -> pathlib.Path:
         return self.dir / "kubelet"
+
+    @property
+    def containerd(self) -> containerd.Paths:
+        return containerd.Paths(self.dir / "containerd")
 
     def record(self, name: str) -> proc.Record | None:
         return next((r for r in self.processes if r.name == name), None)
@@ -89,8 +109,10 @@ class State:
             "apiserver_port": self.apiserver_port,
             "etcd_port": self.etcd_port,
             "kubelet_port": self.kubelet_port,
+            "kubelet_healthz_port": self.kubelet_healthz_port,
             "node_name": self.node_name,
-            "cgroup_parent": self.cgroup_parent,
+            "cgroup_root": self.cgroup_root,
+            "bridge": {"name": self.bridge.name, "subnet": self.bridge.subnet},
             "processes": [r.to_json() for r in self.processes],
         }
         tmp = self.dir / "state.json.tmp"
@@ -108,8 +130,10 @@ class State:
             apiserver_port=int(data["apiserver_port"]),
             etcd_port=int(data["etcd_port"]),
             kubelet_port=int(data["kubelet_port"]),
+            kubelet_healthz_port=int(data["kubelet_healthz_port"]),
             node_name=str(data["node_name"]),
-            cgroup_parent=str(data["cgroup_parent"]),
+            cgroup_root=str(data["cgroup_root"]),
+            bridge=network.Bridge(name=data["bridge"]["name"], subnet=data["bridge"]["subnet"]),
             processes=tuple(proc.Record.from_json(r) for r in data["processes"]),
         )
 
@@ -128,6 +152,18 @@ def _get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return error.code, error.read()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, b""
+
+
+def _unverified_ssl() -> ssl.SSLContext:
+    """For health endpoints only, whose self-signed serving certificates nobody issued."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _wait_healthy(what: str, url: str, record: proc.Record) -> None:
+    _wait(what, lambda: _get(url, _unverified_ssl())[0] == 200, timeout=60, watch=(record,))
 
 
 def _tail(path: pathlib.Path, lines: int = 30) -> str:
@@ -181,8 +217,9 @@ def _apiserver_argv(bins: pathlib.Path, state: State, p: pki.Pki) -> list[str]:
     return [
         str(bins / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{state.etcd_port}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        # On the bridge only: the host and pods reach it, nothing outside the machine.
+        f"--bind-address={state.node_ip}",
+        f"--advertise-address={state.node_ip}",
         f"--secure-port={state.apiserver_port}",
         f"--cert-dir={state.dir / 'apiserver'}",
         f"--tls-cert-file={p.cert('apiserver')}",
@@ -194,13 +231,15 @@ def _apiserver_argv(bins: pathlib.Path, state: State, p: pki.Pki) -> list[str]:
         "--authorization-mode=Node,RBAC",
         # The default admission plugins (ServiceAccount, NamespaceLifecycle,
         # LimitRanger, DefaultTolerationSeconds, ResourceQuota, ...) stay on;
-        # NodeRestriction is added as kubeadm does.
-        "--enable-admission-plugins=NodeRestriction",
+        # NodeRestriction is added as kubeadm does, and
+        # OwnerReferencesPermissionEnforcement as OpenShift has it (owner
+        # references with blockOwnerDeletion need the finalizers permission).
+        "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         f"--kubelet-client-certificate={p.cert('apiserver-kubelet-client')}",
         f"--kubelet-client-key={p.key('apiserver-kubelet-client')}",
         f"--kubelet-certificate-authority={p.ca}",
-        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        "--kubelet-preferred-address-types=InternalIP",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
@@ -230,60 +269,61 @@ def _controller_manager_argv(bins: pathlib.Path, state: State, p: pki.Pki, port:
     ]
 
 
-def kubelet_argv(state: State) -> list[str]:
-    """The process kubelet's command line (also used by tests that restart it)."""
-    p = pki.Pki(state.dir / "pki")
+def _scheduler_argv(bins: pathlib.Path, state: State, port: int) -> list[str]:
+    kubeconfig = state.dir / "scheduler.kubeconfig"
     return [
-        sys.executable,
-        "-m",
-        "e2e.kubelet",
-        f"--kubeconfig={state.kubeconfig}",
-        f"--state-dir={state.kubelet_dir}",
-        f"--node-name={state.node_name}",
-        f"--cgroup-parent={state.cgroup_parent}",
-        f"--port={state.kubelet_port}",
-        f"--tls-cert={p.cert('kubelet')}",
-        f"--tls-key={p.key('kubelet')}",
-        f"--client-ca={p.ca}",
+        str(bins / "kube-scheduler"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        "--leader-elect=false",
+        "--v=1",
     ]
 
 
+def _node_ready(state: State, context: ssl.SSLContext) -> bool:
+    status, body = _get(f"{state.server}/api/v1/nodes/{state.node_name}", context)
+    if status != 200:
+        return False
+    conditions = json.loads(body).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def start_kubelet(state: State) -> State:
-    """Start the process kubelet in the background; wait until it synced and the Node is Ready."""
-    (state.kubelet_dir / "ready").unlink(missing_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    _, record = proc.spawn(
-        "kubelet",
-        kubelet_argv(state),
-        log=state.dir / "logs" / "kubelet.log",
-        env=env,
-        cwd=REPO_ROOT,
+    """Start the real kubelet; wait until it answers /healthz and the Node is Ready."""
+    p = pki.Pki(state.dir / "pki")
+    node.write_files(
+        directory=state.kubelet_dir,
+        p=p,
+        server=state.server,
+        node_name=state.node_name,
+        node_ip=state.node_ip,
+        runtime_endpoint=state.containerd.endpoint,
+        port=state.kubelet_port,
+        healthz_port=state.kubelet_healthz_port,
+        cgroup_root=state.cgroup_root,
+    )
+    record = node.start(
+        binaries.binary("kubelet"),
+        state.kubelet_dir,
+        state.node_name,
+        state.node_ip,
+        state.dir / "logs" / "kubelet.log",
     )
     state = state.with_record(record)
     state.save()
-    context = _admin_ssl(pki.Pki(state.dir / "pki"))
-
-    def node_ready() -> bool:
-        status, body = _get(f"{state.server}/api/v1/nodes/{state.node_name}", context)
-        if status != 200:
-            return False
-        conditions = json.loads(body).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    def kubelet_ready() -> bool:
-        try:
-            return (state.kubelet_dir / "ready").read_text() == str(record.pid)
-        except FileNotFoundError:
-            return False
-
-    _wait("the kubelet to register and sync", kubelet_ready, timeout=60, watch=(record,))
-    _wait("the node to be Ready", node_ready, timeout=60, watch=(record,))
+    context = _admin_ssl(p)
+    _wait_healthy(
+        "the kubelet's /healthz", f"http://127.0.0.1:{state.kubelet_healthz_port}/healthz", record
+    )
+    _wait("the node to be Ready", lambda: _node_ready(state, context), timeout=90, watch=(record,))
     return state
 
 
 def stop_kubelet(state: State, *, signum: int = signal.SIGTERM) -> State:
-    """Stop the process kubelet only (its containers keep running, as with a real one).
+    """Stop the kubelet only (its containers keep running, as on any node).
 
     ``signum=SIGKILL`` plays a crash.
     """
@@ -293,6 +333,24 @@ def stop_kubelet(state: State, *, signum: int = signal.SIGTERM) -> State:
     return dataclasses.replace(
         state, processes=tuple(r for r in state.processes if r.name != "kubelet")
     )
+
+
+def start_node(state: State) -> State:
+    """The node's runtime (containerd with our images) and then its kubelet."""
+    wanted = images.ensure_built()
+    paths = state.containerd
+    network.write_cni_config(state.bridge, paths.cni_conf_dir, paths.cni_ipam_dir)
+    record = containerd.start(
+        paths,
+        sandbox_image=wanted.pause.ref,
+        cni_bin_dir=network.cni_bin_dir(),
+        log=state.dir / "logs" / "containerd.log",
+    )
+    state = state.with_record(record)
+    state.save()
+    containerd.import_images(paths, wanted)
+    node.prepare_cgroup_root(state.cgroup_root)
+    return start_kubelet(state)
 
 
 def start_apiserver(state: State) -> State:
@@ -344,8 +402,10 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
         apiserver_port=proc.free_port(),
         etcd_port=proc.free_port(),
         kubelet_port=proc.free_port(),
+        kubelet_healthz_port=proc.free_port(),
         node_name=os.environ.get("KUBERUN_NODE_NAME", NODE_NAME),
-        cgroup_parent=f"kuberun/{cluster_id}",
+        cgroup_root=f"/kuberun-{cluster_id}",
+        bridge=network.pick(cluster_id),
         processes=(),
     )
     state.save()
@@ -357,23 +417,19 @@ def up(state_dir: pathlib.Path | None = None, *, kubelet: bool = True) -> State:
 
 
 def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
-    p = pki.create(state.dir / "pki")
-    kubeconfigs.write(
-        state.kubeconfig,
-        server=state.server,
-        ca=p.ca,
-        cert=p.cert("admin"),
-        key=p.key("admin"),
-        user="admin",
-    )
-    kubeconfigs.write(
-        state.dir / "controller-manager.kubeconfig",
-        server=state.server,
-        ca=p.ca,
-        cert=p.cert("controller-manager"),
-        key=p.key("controller-manager"),
-        user="system:kube-controller-manager",
-    )
+    network.create(state.bridge)
+    p = pki.create(state.dir / "pki", node_ip=state.node_ip)
+    # Who talks to the API server with a client certificate: (kubeconfig, cert, user).
+    clients = (
+        (state.kubeconfig, "admin", "admin"),
+        (state.dir / "controller-manager.kubeconfig", "controller-manager",
+         "system:kube-controller-manager"),
+        (state.dir / "scheduler.kubeconfig", "scheduler", "system:kube-scheduler"),
+    )  # fmt: skip
+    for path, cert, user in clients:
+        kubeconfigs.write(
+            path, server=state.server, ca=p.ca, cert=p.cert(cert), key=p.key(cert), user=user
+        )
     logs = state.dir / "logs"
 
     shutil.rmtree(state.dir / "etcd", ignore_errors=True)
@@ -397,15 +453,7 @@ def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
     )
     state = state.with_record(kcm)
     state.save()
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
-    _wait(
-        "kube-controller-manager /healthz",
-        lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", insecure)[0] == 200,
-        timeout=60,
-        watch=(kcm,),
-    )
+    _wait_healthy("kube-controller-manager /healthz", f"https://127.0.0.1:{kcm_port}/healthz", kcm)
     # The serviceaccount controller creating "default" shows the controllers run.
     _wait(
         "the default ServiceAccount",
@@ -416,8 +464,19 @@ def _start(state: State, bins: pathlib.Path, *, kubelet: bool) -> State:
         timeout=60,
         watch=(kcm,),
     )
+    scheduler_port = proc.free_port()
+    _, scheduler = proc.spawn(
+        "kube-scheduler",
+        _scheduler_argv(bins, state, scheduler_port),
+        log=logs / "kube-scheduler.log",
+    )
+    state = state.with_record(scheduler)
+    state.save()
+    _wait_healthy(
+        "kube-scheduler /healthz", f"https://127.0.0.1:{scheduler_port}/healthz", scheduler
+    )
     if kubelet:
-        state = start_kubelet(state)
+        state = start_node(state)
     return state
 
 
@@ -431,8 +490,17 @@ def down(state_dir: pathlib.Path | None = None) -> None:
     # before it exits, so it stops last but etcd, whatever the start order was.
     order = {name: i for i, name in enumerate(STOP_ORDER)}
     for record in sorted(state.processes, key=lambda r: order.get(r.name, -1)):
+        if record.name == "containerd":
+            # What the stopped kubelet left running dies before its runtime does.
+            containerd.kill_all(state.containerd)
         proc.stop(record)
-    cgroups.kill_tree(state.cgroup_parent, prune_ancestors=True)
+    containerd.kill_all(state.containerd)
+    node.remove_cgroup_root(state.cgroup_root)
+    network.release_pods(state.bridge.name)
+    network.delete(state.bridge.name)
+    containerd.unmount_below(state.dir)
+    node.remove_log_links(state.dir)
+    node.cleanup_shared_dirs()
     (state_dir / "state.json").unlink(missing_ok=True)
 
 

@@ -1,9 +1,10 @@
 """The certificates and keys of a local control plane, made with the openssl CLI.
 
 One CA signs everything: the API server's serving certificate (valid for
-127.0.0.1 and the in-cluster ``kubernetes.default`` names), the client
-certificates of the admin, the controller-manager, the API server's kubelet
-client and the process kubelet, and the kubelet's serving certificate. The
+127.0.0.1, the node's bridge address and the in-cluster ``kubernetes.default``
+names), the client certificates of the admin, the controller-manager, the
+scheduler and the API server's kubelet client; the node's own client and
+serving certificates are issued by :mod:`e2e.node.kubelet`. The
 service-account signing key pair is separate, as in kubeadm. Elliptic-curve
 keys keep generation well under a second.
 
@@ -69,7 +70,7 @@ def _ec_key(path: pathlib.Path) -> None:
     )
 
 
-def _issue(pki: Pki, name: str, subject: str, *, usage: str, sans: tuple[str, ...] = ()) -> None:
+def issue(pki: Pki, name: str, subject: str, *, usage: str, sans: tuple[str, ...] = ()) -> None:
     _ec_key(pki.key(name))
     csr = pki.dir / f"{name}.csr"
     ext = pki.dir / f"{name}.ext"
@@ -106,12 +107,17 @@ def _issue(pki: Pki, name: str, subject: str, *, usage: str, sans: tuple[str, ..
     ext.unlink()
 
 
-def create(directory: pathlib.Path) -> Pki:
-    """Create a fresh PKI in ``directory`` (idempotent: an existing CA is kept)."""
+def create(directory: pathlib.Path, *, node_ip: str) -> Pki:
+    """Create a fresh PKI in ``directory`` (idempotent: an existing CA is kept).
+
+    ``node_ip`` (the bridge address the API server listens on) is in the API
+    server's certificate, so pods reach it by that address too.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     pki = Pki(directory)
-    if pki.cert("kubelet").exists():
+    marker = directory / "node-ip"
+    if marker.exists() and marker.read_text() == node_ip:
         return pki
     _ec_key(pki.key("ca"))
     _openssl(
@@ -132,25 +138,23 @@ def create(directory: pathlib.Path) -> Pki:
         str(pki.ca),
         cwd=directory,
     )
-    _issue(pki, "apiserver", "/CN=kube-apiserver", usage="serverAuth", sans=SERVER_NAMES)
-    _issue(pki, "admin", "/O=system:masters/CN=kubernetes-admin", usage="clientAuth")
-    _issue(pki, "controller-manager", "/CN=system:kube-controller-manager", usage="clientAuth")
-    _issue(
+    issue(
+        pki,
+        "apiserver",
+        "/CN=kube-apiserver",
+        usage="serverAuth",
+        sans=(*SERVER_NAMES, f"IP:{node_ip}"),
+    )
+    issue(pki, "admin", "/O=system:masters/CN=kubernetes-admin", usage="clientAuth")
+    issue(pki, "controller-manager", "/CN=system:kube-controller-manager", usage="clientAuth")
+    issue(pki, "scheduler", "/CN=system:kube-scheduler", usage="clientAuth")
+    issue(
         pki,
         "apiserver-kubelet-client",
         "/O=system:masters/CN=kube-apiserver-kubelet-client",
         usage="clientAuth",
     )
-    # The process kubelet authenticates as the admin: it binds pods (the
-    # scheduler's job) as well as doing the node's, which the Node authorizer
-    # alone would not allow. Its own identity is kept for the serving side.
-    _issue(
-        pki,
-        "kubelet",
-        "/CN=kuberun-kubelet",
-        usage="serverAuth",
-        sans=("DNS:localhost", "IP:127.0.0.1"),
-    )
     _ec_key(pki.sa_key)
     _openssl("pkey", "-in", str(pki.sa_key), "-pubout", "-out", str(pki.sa_pub), cwd=directory)
+    marker.write_text(node_ip)
     return pki

@@ -6,7 +6,7 @@ pid whose start time still matches. Processes start in their own session so a
 Ctrl-C in the terminal that ran ``up`` does not reach them.
 
 Used by :mod:`e2e.cluster.controlplane` for etcd, the API server, the
-controller-manager and the process kubelet.
+controller-manager, the scheduler, containerd and the kubelet.
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
-    """True when something accepts connections on 127.0.0.1:``port``."""
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on ``host``:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0

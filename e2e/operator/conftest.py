@@ -1,12 +1,15 @@
 """Fixtures of the operator's end-to-end tests: CRD, Redis, and an operator per test.
 
 Built on `e2e/conftest.py` (`cluster`, `namespace`). Each test gets its own
-operator process restricted to its namespace; `operator_env` (a dict a test
-can override by parametrizing or by a module-level fixture) tunes its settings.
+operator, installed by the chart into its namespace and restricted to it;
+`operator_env` (a dict a test can override by parametrizing or by a
+module-level fixture) tunes its settings. Redis (and PostgreSQL where a test
+needs it) run on this machine at `service_host`, which pods reach.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -25,8 +28,22 @@ def crd(cluster: harness.Cluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
+def service_host(cluster: harness.Cluster) -> str:
+    """The address where pods reach the servers the tests start on this machine.
+
+    On the local node, the bridge's; elsewhere (kind, a cloud cluster) set
+    ``KUBERUN_E2E_SERVICE_HOST`` to an address of this machine that its pods reach.
+    """
+    if os.environ.get("KUBERUN_E2E_SERVICE_HOST"):
+        return os.environ["KUBERUN_E2E_SERVICE_HOST"]
+    if cluster.local is not None:
+        return cluster.local.state.node_ip
+    return "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(service_host: str) -> Iterator[RedisServer]:
+    with running_redis(service_host) as server:
         yield server
 
 
@@ -65,15 +82,13 @@ def operator(
     tmp_path: pathlib.Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[support.Operator]:
-    op = support.Operator(
-        cluster=cluster,
-        namespace=kx_namespace,
-        redis_url=redis_server.url,
-        log_path=tmp_path / "operator.log",
-        env=dict(operator_env),
-    ).start()
-    yield op
-    op.stop()
+    op = support.operator_for(
+        cluster, kx_namespace, redis_server.url, tmp_path / "operator.log", operator_env
+    )
+    try:
+        yield op.start()
+    finally:
+        op.stop()
     support.release_finalizers(cluster, kx_namespace)
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:

@@ -1,8 +1,12 @@
-"""Helpers for the operator's end-to-end tests: the operator process and Executions.
+"""Helpers for the operator's end-to-end tests: the operator under test and Executions.
 
-The operator under test is a real `python -m kuberun_operator` subprocess
-against the session's cluster, restricted to the test's namespace (so tests
-never see each other's executions), with its HTTP port on a free port.
+The operator under test is installed as users install it: `helm install` of
+`helm/kuberun` into the test's namespace, restricted to that namespace (so
+tests never see each other's executions), running in the cluster from its image
+and authenticated as the chart's ServiceAccount (:class:`ChartOperator`). For
+debugging, `KUBERUN_E2E_OPERATOR=process` runs it as a local
+`python -m kuberun_operator` process instead (:class:`ProcessOperator`); both
+offer the same methods.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from e2e import harness
+from e2e.cluster import binaries
+from e2e.node import images
 from kuberun.contract import spec as contract
 from tests.support.redis_server import free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "kuberun"
 CRD_FILE = REPO / "crds" / "executions.kuberun.dev.yaml"
 TERMINAL = {"SUCCESS", "COMPLETED_WITH_ERRORS", "FAILED", "TIMED_OUT", "CANCELLED"}
 
@@ -50,9 +57,218 @@ def prepare_namespace(cluster: harness.Cluster, namespace: str, redis_url: str) 
     )
 
 
+class Operator(Protocol):
+    """What a test does with the operator under test, however it runs."""
+
+    cluster: harness.Cluster
+    namespace: str
+    redis_url: str | None
+    log_path: pathlib.Path
+    env: dict[str, str]
+
+    def start(self) -> Operator: ...
+
+    def ready(self) -> bool: ...
+
+    def metrics(self) -> str: ...
+
+    def kill(self) -> None: ...
+
+    def pid(self) -> int:
+        """The operator's process id on this machine (benchmarks sample its CPU and RSS)."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def logs(self) -> str: ...
+
+
+def operator_for(
+    cluster: harness.Cluster,
+    namespace: str,
+    redis_url: str | None,
+    log_path: pathlib.Path,
+    env: dict[str, str] | None = None,
+) -> Operator:
+    """The operator as users run it (the chart), or a local process when asked for."""
+    kind: type[ChartOperator] | type[ProcessOperator] = ChartOperator
+    if os.environ.get("KUBERUN_E2E_OPERATOR", "chart") == "process":
+        kind = ProcessOperator
+    return kind(
+        cluster=cluster,
+        namespace=namespace,
+        redis_url=redis_url,
+        log_path=log_path,
+        env=dict(env or {}),
+    )
+
+
+def _http_get(url: str, timeout: float = 5) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), ""
+    except (urllib.error.URLError, OSError):
+        return 0, ""
+
+
 @dataclass
-class Operator:
-    """A `python -m kuberun_operator` process."""
+class ChartOperator:
+    """The operator installed by our chart, running in the cluster from its image."""
+
+    cluster: harness.Cluster
+    namespace: str
+    redis_url: str | None
+    log_path: pathlib.Path
+    env: dict[str, str] = field(default_factory=dict)
+    #: Tests restart a hung operator quickly; a benchmark that saturates both cores
+    #: for minutes passes a lenient probe (the chart's own default sits between).
+    liveness_probe: dict[str, int] = field(
+        default_factory=lambda: {"initialDelaySeconds": 10, "periodSeconds": 5}
+    )
+    installed: bool = False
+    _killed: tuple[int, int] | None = None
+
+    @property
+    def release(self) -> str:
+        """Unique per test: the namespace's random suffix (cluster-scoped RBAC is named by it)."""
+        return f"kr-{self.namespace.rsplit('-', 1)[-1]}"
+
+    @property
+    def selector(self) -> str:
+        return f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component=operator"
+
+    def values(self) -> dict[str, Any]:
+        """Chart values: this namespace only, our images, the test's Redis Secret and env."""
+        built = images.planned()
+        repository, tag = built.operator.ref.rsplit(":", 1)
+        extra_env = [{"name": k, "value": v} for k, v in self.env.items()]
+        # No kube-proxy on the local node: the operator reaches the API server at the
+        # address it listens on, the bridge's, not the kubernetes Service's.
+        extra_env += self.cluster.api_env()
+        return {
+            "watchNamespaces": [self.namespace],
+            "operator": {
+                "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+                "extraEnv": extra_env,
+                "livenessProbe": self.liveness_probe,
+                "readinessProbe": {"periodSeconds": 1},
+            },
+            "runner": {"image": built.runner.ref},
+            "redis": {"existingSecret": "kuberun-redis"},
+            # The session applied the CRD once; each test's release must not own it.
+            "crds": {"install": False},
+        }
+
+    def _helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+        result = subprocess.run(
+            [str(binaries.helm_path()), *args, "--namespace", self.namespace],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def start(self) -> ChartOperator:
+        """Install the release (once), then wait for a running, ready operator process."""
+        if not self.installed:
+            values = self.log_path.with_suffix(".values.json")
+            values.parent.mkdir(parents=True, exist_ok=True)
+            values.write_text(json.dumps(self.values()))
+            self.installed = True
+            self._helm("install", self.release, str(CHART), "-f", str(values))
+        harness.wait_for("the operator pod ready", self._fresh_and_ready, timeout=120, interval=0.2)
+        return self
+
+    def _pod(self) -> Any | None:
+        pods = self.cluster.core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+        live = [p for p in pods.items if not p.metadata.deletion_timestamp]
+        return live[0] if live else None
+
+    def _fresh_and_ready(self) -> bool:
+        pod = self._pod()
+        if pod is None or not pod.status.pod_ip:
+            return False
+        local = self.cluster.local
+        if local is not None and self._killed is not None:
+            pid = local.container_pid(self.namespace, pod.metadata.name, "operator")
+            if pid is None or pid == self._killed:
+                return False
+        return self.ready()
+
+    def _url(self, path: str) -> str | None:
+        pod = self._pod()
+        if pod is None or not pod.status.pod_ip:
+            return None
+        return f"http://{pod.status.pod_ip}:8080{path}"
+
+    def ready(self) -> bool:
+        url = self._url("/readyz")
+        return url is not None and _http_get(url, timeout=1)[0] == 200
+
+    def metrics(self) -> str:
+        url = self._url("/metrics")
+        assert url is not None, "no operator pod"
+        status, body = _http_get(url)
+        assert status == 200, f"/metrics answered {status}"
+        return body
+
+    def pid(self) -> int:
+        local = self.cluster.local
+        pod = self._pod()
+        assert local is not None and pod is not None, "the operator's process needs the local node"
+        return harness.wait_container_pid(local, self.namespace, pod.metadata.name, "operator")[0]
+
+    def kill(self) -> None:
+        """SIGKILL the operator's process: no cleanup, no goodbye; the kubelet restarts it."""
+        local = self.cluster.local
+        pod = self._pod()
+        assert local is not None and pod is not None, "killing needs the local node"
+        pid = harness.wait_container_pid(local, self.namespace, pod.metadata.name, "operator")
+        self._save_logs()
+        os.kill(pid[0], signal.SIGKILL)
+        self._killed = pid
+        harness.wait_for("the operator process gone", lambda: not local.process_alive(pid))
+
+    def stop(self) -> None:
+        """Uninstall the release and wait until its pod is gone."""
+        if not self.installed:
+            return
+        self._save_logs()
+        self._helm("uninstall", self.release, "--wait", "--timeout", "60s")
+        self.installed = False
+        self._killed = None
+        harness.wait_for("the operator pod gone", lambda: self._pod() is None, timeout=60)
+
+    def _save_logs(self) -> None:
+        """Append the pod's log to `log_path`, so a kill or an uninstall loses none of it."""
+        text = self._read_logs()
+        if text:
+            with self.log_path.open("a") as out:
+                out.write(text)
+
+    def _read_logs(self) -> str:
+        pod = self._pod()
+        if pod is None:
+            return ""
+        result = self.cluster.kubectl(
+            "-n", self.namespace, "logs", pod.metadata.name, "-c", "operator", check=False
+        )
+        return result.stdout
+
+    def logs(self) -> str:
+        saved = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return saved + self._read_logs()
+
+
+@dataclass
+class ProcessOperator:
+    """A `python -m kuberun_operator` process on this machine (for debugging)."""
 
     cluster: harness.Cluster
     namespace: str
@@ -62,7 +278,7 @@ class Operator:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Operator:
+    def start(self) -> ProcessOperator:
         self.port = free_port()
         env = {
             **os.environ,
@@ -70,6 +286,7 @@ class Operator:
             "KUBERUN_NAMESPACES": json.dumps([self.namespace]),
             "KUBERUN_HTTP_PORT": str(self.port),
             "KUBERUN_HTTP_HOST": "127.0.0.1",
+            "KUBERUN_RUNNER_IMAGE": images.planned().runner.ref,
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
@@ -100,6 +317,10 @@ class Operator:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
+
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no goodbye — the crash the operator must survive."""
@@ -226,8 +447,20 @@ def elapsed_since(start: float) -> float:
     return time.monotonic() - start
 
 
+def _runs_code(pod: Any) -> bool:
+    """A pod starting or running its runner: the slot admission counts.
+
+    A runner that has exited frees its slot at once (the operator reads the
+    termination message), although the kubelet reports the pod's own phase a
+    moment later.
+    """
+    if pod.metadata.deletion_timestamp or pod.status.phase not in ("Pending", "Running"):
+        return False
+    return not any(c.state.terminated for c in pod.status.container_statuses or [])
+
+
 class PodPeak:
-    """The most runner pods alive at once in a namespace, polled every 50 ms."""
+    """The most runner pods running code at once in a namespace, polled every 50 ms."""
 
     def __init__(self, cluster: harness.Cluster, namespace: str) -> None:
         self.cluster, self.namespace = cluster, namespace
@@ -246,11 +479,6 @@ class PodPeak:
     def _run(self) -> None:
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                live = [
-                    p
-                    for p in pods_of(self.cluster, self.namespace)
-                    if p.status.phase in ("Pending", "Running")
-                    and not p.metadata.deletion_timestamp
-                ]
+                live = [p for p in pods_of(self.cluster, self.namespace) if _runs_code(p)]
                 self.peak = max(self.peak, len(live))
             time.sleep(0.05)

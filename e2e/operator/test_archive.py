@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
+def postgres(service_host: str, cluster: harness.Cluster) -> Iterator[PostgresServer]:
+    subnet = cluster.local.state.bridge.subnet if cluster.local is not None else None
+    with running_postgres(service_host, subnet) as server:
         yield server
 
 
@@ -83,11 +84,8 @@ def test_executions_ended_while_archiving_was_off_are_archived_at_start(
     postgres: PostgresServer,
 ) -> None:
     operator.stop()
-    without = support.Operator(
-        cluster=cluster,
-        namespace=kx_namespace,
-        redis_url=operator.redis_url,
-        log_path=operator.log_path,
+    without = support.operator_for(
+        cluster, kx_namespace, operator.redis_url, operator.log_path
     ).start()
     try:
         created = support.create(

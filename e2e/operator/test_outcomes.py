@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import textwrap
 import time
 
@@ -40,7 +42,7 @@ def test_success_with_result_logs_and_kubectl_wait(
     ids = [i for i, _ in messages]
     assert ids[:2] == ["0-1", "1-0"], ids  # queued, starting: before the runner's lines
     assert any(f["msg"] == "computing" for _, f in messages)
-    counted = 'kuberun_executions_total{phase="SUCCESS",reason="Completed"} 1.0'
+    counted = f'kuberun_executions_total{{namespace="{ns}",phase="SUCCESS",reason="Completed"}} 1.0'
 
     def counted_metrics() -> str | None:
         text = operator.metrics()
@@ -87,7 +89,7 @@ def test_user_error_fails_with_its_message(
     assert "amount must be positive" in status["error"]["message"]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_timeout_stops_a_sleeping_process(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator, redis_client
 ) -> None:
@@ -189,11 +191,19 @@ def test_recreated_execution_of_the_same_name_runs_its_own_code(
     assert account.automount_service_account_token is False
 
 
+@pytest.mark.local_node
 def test_runner_killed_without_a_verdict_fails(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:
-    code = "import os, signal\nprint('bye')\nos.kill(os.getpid(), signal.SIGKILL)"
+    # The runner is its container's PID 1, which ignores a SIGKILL sent from inside
+    # its own PID namespace: the kill comes from the host, as the OOM killer's would.
+    code = "import time\nprint('bye')\ntime.sleep(600)"
     support.create(cluster, kx_namespace, support.execution("dies", code))
+    support.wait_phase(cluster, kx_namespace, "dies", "RUNNING", timeout=30)
+    [pod] = support.pods_of(cluster, kx_namespace)
+    assert cluster.local is not None
+    pid = harness.wait_container_pid(cluster.local, kx_namespace, pod.metadata.name, "runner")
+    os.kill(pid[0], signal.SIGKILL)
 
     status = support.wait_phase(cluster, kx_namespace, "dies", "FAILED")
 
@@ -202,7 +212,7 @@ def test_runner_killed_without_a_verdict_fails(
     assert "signal 9" in status["message"]
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_hung_runner_is_killed_at_the_hard_deadline(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:
@@ -226,4 +236,40 @@ def test_hung_runner_is_killed_at_the_hard_deadline(
     status = support.wait_phase(cluster, ns, "hung", "TIMED_OUT", timeout=60)
 
     assert status["reason"] == "DeadlineExceeded"
-    harness.wait_for("process gone", lambda: not local.process_alive(pid), timeout=15)
+    # Said only once the process is gone: the kubelet stopped it, the status followed.
+    assert not local.process_alive(pid)
+
+
+LOCKED_DOWN = """
+import os, pathlib
+print("echo from the runner", os.getuid())
+try:
+    pathlib.Path("/probe").write_text("x")
+    root_writable = True
+except OSError:
+    root_writable = False
+pathlib.Path("/tmp/scratch").write_text("ok")
+pathlib.Path(os.path.expanduser("~/.cache")).mkdir(exist_ok=True)
+result = {
+    "uid": os.getuid(),
+    "gid": os.getgid(),
+    "root_writable": root_writable,
+    "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+}
+"""
+
+
+def test_runner_pod_is_locked_down_and_kubectl_logs_shows_its_echo(
+    cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
+) -> None:
+    support.create(cluster, kx_namespace, support.execution("locked", LOCKED_DOWN))
+
+    status = support.wait_phase(cluster, kx_namespace, "locked", "SUCCESS", timeout=60)
+
+    assert status["result"] == {"uid": 65532, "gid": 65532, "root_writable": False, "token": False}
+    [pod] = support.pods_of(cluster, kx_namespace)
+    [container] = pod.spec.containers
+    assert container.security_context.read_only_root_filesystem is True
+    assert not any(v.projected for v in pod.spec.volumes or [])  # no API token volume
+    log = cluster.kubectl("-n", kx_namespace, "logs", pod.metadata.name).stdout
+    assert "echo from the runner 65532" in log

@@ -36,8 +36,8 @@ def test_standby_takes_over_after_the_active_replica_is_killed(
         input="apiVersion: kopf.dev/v1\nkind: KopfPeering\nmetadata: {name: kuberun}\n",
     )
 
-    def replica(name: str, priority: int) -> support.Operator:
-        return support.Operator(
+    def replica(name: str, priority: int) -> support.ProcessOperator:
+        return support.ProcessOperator(
             cluster=cluster,
             namespace=ns,
             redis_url=redis_server.url,

@@ -61,7 +61,10 @@ def test_sigkill_with_twenty_in_flight_every_execution_ends_once_and_right(
     per_execution = collections.Counter(j.metadata.labels["kuberun.dev/execution"] for j in jobs)
     assert all(count == 1 for count in per_execution.values()), per_execution
     started = {n for n, s in finals.items() if s["attempt"] >= 1}
-    assert set(per_execution) == started
+    # A cancel the runner did not finish within its grace (on 2 busy cores) ends with
+    # the operator deleting its Job; every other started execution keeps its one Job.
+    ran_to_the_end = {n for n in started if expected[n] != "CANCELLED"}
+    assert ran_to_the_end <= set(per_execution) <= started
     for name, final in finals.items():
         if expected[name] == "SUCCESS":
             assert final["result"] == int(name.split("-")[1])
@@ -117,19 +120,15 @@ def test_killed_again_and_again_retries_and_records_stay_exact(
 def test_redis_down_outcome_comes_from_the_termination_message(
     cluster: harness.Cluster,
     kx_namespace: str,
+    service_host: str,
     tmp_path,
 ) -> None:
     ns = kx_namespace
-    with running_redis() as private:
+    with running_redis(service_host) as private:
         cluster.core.patch_namespaced_secret(
             "kuberun-redis", ns, {"stringData": {"url": private.url}}
         )
-        op = support.Operator(
-            cluster=cluster,
-            namespace=ns,
-            redis_url=private.url,
-            log_path=tmp_path / "operator.log",
-        ).start()
+        op = support.operator_for(cluster, ns, private.url, tmp_path / "operator.log").start()
         try:
             code = "import time\nprint('before')\ntime.sleep(3)\nresult = {'ok': True}"
             support.create(cluster, ns, support.execution("no-redis", code))
@@ -146,7 +145,7 @@ def test_redis_down_outcome_comes_from_the_termination_message(
             support.release_finalizers(cluster, ns)
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_memory_hog_is_oom_killed(
     cluster: harness.Cluster, kx_namespace: str, operator: support.Operator
 ) -> None:

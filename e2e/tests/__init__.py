@@ -1,1 +1,1 @@
-"""Tests of the local control plane and the process kubelet."""
+"""Tests of the local cluster itself: what our set-up of the node must get right."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-PYTHON_IMAGE = "python:3.11-slim"
+from e2e.node import images
+
+#: An image with Python: on the local node the base our images are built on; on
+#: another cluster (kind, a cloud one) whatever ``KUBERUN_E2E_PYTHON_IMAGE`` names.
+PYTHON_IMAGE = os.environ.get("KUBERUN_E2E_PYTHON_IMAGE") or images.planned().base.ref
 
 
 def container(script: str, *, name: str = "main", **extra: Any) -> dict[str, Any]:

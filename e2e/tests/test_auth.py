@@ -32,7 +32,9 @@ def test_pod_token_without_permissions_gets_403(cluster: harness.Cluster, namesp
     cluster.core.create_namespaced_pod(
         namespace,
         manifests.pod(
-            "curious", manifests.container(IN_CLUSTER_LIST_PODS), serviceAccountName="nobody"
+            "curious",
+            manifests.container(IN_CLUSTER_LIST_PODS, env=cluster.api_env()),
+            serviceAccountName="nobody",
         ),
     )
 

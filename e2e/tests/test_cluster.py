@@ -1,4 +1,4 @@
-"""The control plane itself: versions, controllers, and a clean ``up``/``down``."""
+"""The cluster itself: versions, the real node, controllers, and a clean ``up``/``down``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,22 @@ def test_kubectl_reports_the_pinned_version(cluster: harness.Cluster) -> None:
         assert version["serverVersion"]["gitVersion"] == pinned
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
+def test_the_node_is_the_real_kubelet_on_containerd(cluster: harness.Cluster) -> None:
+    wide = cluster.kubectl("get", "nodes", "-o", "wide").stdout
+    [node] = cluster.core.list_node().items
+    info = node.status.node_info
+    assert info.kubelet_version == binaries.versions().kubernetes
+    assert info.container_runtime_version.startswith("containerd://")
+    ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+    assert ready == "True"
+    assert "Ready" in wide and "containerd://" in wide and info.kubelet_version in wide
+    assert cluster.local is not None
+    internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+    assert internal == [cluster.local.state.node_ip]
+
+
+@pytest.mark.local_node
 def test_helm_reports_the_pinned_version() -> None:
     out = subprocess.run(
         [str(binaries.helm_path()), "version", "--short"],
@@ -49,13 +64,17 @@ def test_finished_job_is_removed_by_its_ttl(cluster: harness.Cluster, namespace:
     harness.wait_for("the job and its pod to be collected", gone, timeout=60)
 
 
-@pytest.mark.process_kubelet
+@pytest.mark.local_node
 def test_up_and_down_leave_no_process_or_port(cluster: harness.Cluster) -> None:
     with tempfile.TemporaryDirectory(prefix="kuberun-updown-") as directory:
         state = controlplane.up(pathlib.Path(directory))
         try:
-            ports = [state.apiserver_port, state.etcd_port, state.kubelet_port]
-            assert all(processes.port_open(p) for p in ports)
+            ports = [
+                (state.node_ip, state.apiserver_port),
+                ("127.0.0.1", state.etcd_port),
+                (state.node_ip, state.kubelet_port),
+            ]
+            assert all(processes.port_open(p, host) for host, p in ports)
             other = harness.connect(state.kubeconfig)
             other.core.create_namespaced_pod(
                 "default",
@@ -69,5 +88,6 @@ def test_up_and_down_leave_no_process_or_port(cluster: harness.Cluster) -> None:
 
         assert not any(processes.alive(r) for r in state.processes)
         assert not harness.LocalCluster.process_alive(pod_pid)
-        assert not any(processes.port_open(p) for p in ports)
+        assert not any(processes.port_open(p, "127.0.0.1") for _, p in ports)
+        assert not pathlib.Path(f"/sys/class/net/{state.bridge.name}").exists()
         assert controlplane.State.load(pathlib.Path(directory)) is None

@@ -4,13 +4,14 @@
     .venv/bin/python examples/operator/quickstart.py other.yaml # apply your own manifest
     .venv/bin/python examples/operator/quickstart.py --down     # stop everything it started
 
-Brings up (or reuses) the local control plane (`python -m e2e.cluster up`), a
-Redis server, the CRD, the namespace's Redis Secret (the operator creates the
-runner ServiceAccount),
-and the operator (`python -m kuberun_operator`) in the background; applies the
-manifest, follows its log stream with `kuberun logs -f` until it ends, prints `kubectl get` and
-the status. Processes and files live in ~/.cache/kuberun/quickstart; the
-commands it runs are printed so you can repeat them by hand.
+Brings up (or reuses) the local cluster (`python -m e2e.cluster up`: control
+plane, containerd and the kubelet, with the runner and operator images built
+from our Dockerfiles), a Redis server on the cluster's bridge, and installs
+kuberun with its Helm chart (CRD, RBAC, the operator running in the cluster
+from its image); applies the manifest, follows its log stream with
+`kuberun logs -f` until it ends, prints `kubectl get` and the status. Files
+live in ~/.cache/kuberun/quickstart; the commands it runs are printed so you
+can repeat them by hand.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ from typing import Any
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from e2e.cluster import binaries, controlplane  # noqa: E402 - the repository's own tooling
+from e2e.node import images  # noqa: E402
+
 HOME = pathlib.Path.home() / ".cache" / "kuberun" / "quickstart"
 PY = sys.executable
 REDIS_PORT = 6390
-OPERATOR_PORT = 8089
 NAMESPACE = "default"
+RELEASE, RELEASE_NAMESPACE = "kuberun", "kuberun-system"
 
 
 def sh(*args: str, check: bool = True, quiet: bool = False, **kw: object) -> str:
@@ -73,13 +79,38 @@ def background(name: str, argv: list[str], env: dict[str, str]) -> None:
 
 
 def down() -> None:
-    for name in ("operator", "redis"):
+    for name in ("redis",):
         pid_file = HOME / f"{name}.pid"
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
             pid_file.unlink()
     sh(PY, "-m", "e2e.cluster", "down", cwd=REPO)
+
+
+def install(state: controlplane.State, redis_url: str) -> None:
+    """`helm upgrade --install` of our chart with the locally built images."""
+    built = images.planned()
+    repository, tag = built.operator.ref.rsplit(":", 1)
+    values = {
+        "watchNamespaces": [NAMESPACE],
+        "operator": {
+            "image": {"repository": repository, "tag": tag},
+            # No kube-proxy on the local node: the API server's own address.
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": state.node_ip},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(state.apiserver_port)},
+            ],
+        },
+        "runner": {"image": built.runner.ref},
+        "redis": {"url": redis_url},
+    }
+    (HOME / "values.json").write_text(json.dumps(values, indent=2))
+    helm = str(binaries.helm_path())
+    sh(helm, "upgrade", "--install", RELEASE, str(REPO / "helm" / "kuberun"),
+       "--namespace", RELEASE_NAMESPACE, "--create-namespace",
+       "-f", str(HOME / "values.json"), "--wait", "--timeout", "180s")  # fmt: skip
+    sh("kubectl", "-n", RELEASE_NAMESPACE, "get", "pods", "-o", "wide")
 
 
 def follow(manifest: dict[str, Any], redis_url: str) -> None:
@@ -99,13 +130,21 @@ def main(argv: list[str]) -> int:
         return 0
     path = pathlib.Path(argv[0]) if argv else REPO / "examples" / "operator" / "hello.yaml"
     cluster_up()
-    redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    state = controlplane.State.load(controlplane.default_state_dir())
+    assert state is not None, "the cluster did not come up"
+    # Pods reach the host at the bridge's address; Redis listens there (and on loopback).
+    redis_url = f"redis://{state.node_ip}:{REDIS_PORT}/0"
     background(
         "redis",
         [
             shutil.which("redis-server") or "redis-server",
             "--port",
             str(REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            state.node_ip,
+            "--protected-mode",
+            "no",
             "--save",
             "",
             "--appendonly",
@@ -113,39 +152,13 @@ def main(argv: list[str]) -> int:
         ],
         ENV,
     )
-    sh("kubectl", "apply", "-f", str(REPO / "crds" / "executions.kuberun.dev.yaml"))
-    sh("kubectl", "wait", "--for=condition=Established", "crd/executions.kuberun.dev")
-    secret = sh(
-        "kubectl",
-        "create",
-        "secret",
-        "generic",
-        "kuberun-redis",
-        f"--from-literal=url={redis_url}",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-    )
-    sh("kubectl", "apply", "-f", "-", input=secret)
-    background(
-        "operator",
-        [PY, "-m", "kuberun_operator"],
-        {**ENV, "KUBERUN_REDIS_URL": redis_url, "KUBERUN_HTTP_PORT": str(OPERATOR_PORT)},
-    )
-    for _ in range(100):
-        try:
-            import urllib.request
-
-            with urllib.request.urlopen(f"http://127.0.0.1:{OPERATOR_PORT}/readyz", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
+    install(state, redis_url)
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
     for doc in documents:
         sh("kubectl", "delete", "kx", doc["metadata"]["name"], "--ignore-not-found", "--wait")
     sh("kubectl", "apply", "-f", str(path))
     manifest = documents[0]  # followed to its end; the others keep running
-    follow(manifest, redis_url)
+    follow(manifest, f"redis://127.0.0.1:{REDIS_PORT}/0")
     print(sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "wide"))
     status = json.loads(
         sh("kubectl", "get", "kx", manifest["metadata"]["name"], "-o", "jsonpath={.status}")

@@ -1,21 +1,34 @@
-"""Workflows: async or sync functions marked with `@workflow`, parameters by signature.
+"""Workflows: async or sync functions marked with `@workflow`, inputs declared with `@param`.
 
-    kuberun run examples/workflows --entrypoint greet -p name=Ada -p times:=3
+    kuberun run examples/workflows --entrypoint greet -p name=Ada -p times=3 \\
+        --org acme --org-name "Acme Corp" --user-name "Grace Hopper"
 
-`context` (by annotation or by the name `context`) carries the execution's id,
-organization, parameters, logger, cancellation and deadline. Parameters that
-match no argument stay in `context.parameters`.
+`@param` gives each input a type, a label and a help text (what a form shows,
+see `kuberun inspect examples/workflows`); the runner checks and coerces the
+inputs before the code runs (`times=3` arrives as the int 3). `context` (by
+annotation or by the name `context`) carries the organization and the caller,
+the logger, cancellation and the deadline. Inputs the signature does not take
+are in `context.parameters`.
 """
 
 import asyncio
 
 import text
 
-from kuberun import ExecutionContext, workflow
+from kuberun import ExecutionContext, param, workflow
 
 
-@workflow(name="greet", description="Greet someone, a few times.", timeout_seconds=120)
-async def greet(context: ExecutionContext, name: str, times: int = 1, loud: bool = False) -> dict:
+@workflow(
+    name="greet",
+    description="Greet someone, a few times.",
+    category="Examples",
+    tags=["hello"],
+    timeout_seconds=120,
+)
+@param("name", "string", label="Who to greet", required=True, help_text="A first name will do")
+@param("times", "int", label="How many times", default_value=1, validation={"min": 1, "max": 10})
+@param("loud", "bool", label="Shout", default_value=False)
+async def greet(context: ExecutionContext, name: str, times: int, loud: bool) -> dict:
     context.logger.info("execution %s greets %s %d time(s)", context.execution_id, name, times)
     greetings = []
     for i in range(times):
@@ -24,9 +37,9 @@ async def greet(context: ExecutionContext, name: str, times: int = 1, loud: bool
         greetings.append(text.shout(greeting) if loud else greeting)
         await asyncio.sleep(0.05)
         context.logger.debug("greeting %d of %d sent", i + 1, times)
-    extras = {k: v for k, v in context.parameters.items() if k not in ("name", "times", "loud")}
     return {
         "greetings": greetings,
-        "organization": context.organization,
-        "unused_parameters": extras,
+        "organization": context.org_name,  # None without one: the GLOBAL scope
+        "greeted_by": context.name,  # the caller's display name
+        "unused_parameters": context.parameters,
     }

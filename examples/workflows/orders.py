@@ -5,13 +5,15 @@
 
 A dict with `"success": False` is a normal return that says "it ran, but some
 of it did not work": the execution ends COMPLETED_WITH_ERRORS with the result
-kept. `UserError` is an expected failure: FAILED, with the message as is and
-no traceback. Any other exception is FAILED with its traceback in the log.
+kept. `UserError` (and bifrost's `WorkflowError`, `ValidationError`,
+`IntegrationError`, `ConfigurationError`) is an expected failure: FAILED, with
+the message as is and no traceback. Any other exception is FAILED with its
+traceback in the log.
 """
 
 import logging
 
-from kuberun import UserError, workflow
+from kuberun import UserError, param, workflow
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,8 @@ ORDERS = [
 ]
 
 
-@workflow
+@workflow(category="Orders", tags=["validation"])
+@param("orders", "json", label="Orders", help_text="A JSON list of {id, quantity}")
 def check_orders(orders: list = ORDERS) -> dict:
     """Validate orders; report the bad ones instead of stopping at the first."""
     errors = []
@@ -35,7 +38,8 @@ def check_orders(orders: list = ORDERS) -> dict:
     return {"success": not errors, "checked": len(orders), "errors": errors}
 
 
-@workflow(name="import_orders")
+@workflow(name="import_orders", category="Orders")
+@param("source", "string", label="Source URL", help_text="Where the orders CSV lives (https)")
 def import_orders(source: str = "https://example.com/orders.csv") -> dict:
     """Refuse a source it cannot read: a UserError is the message the user sees."""
     if not source.startswith("https://"):

@@ -7,7 +7,8 @@ the API server validates exactly what the operator and the runner accept.
 Pydantic's JSON Schema is turned into a *structural* OpenAPI v3 schema: `$ref`s
 inlined, `Optional` collapsed, free-form JSON marked
 `x-kubernetes-preserve-unknown-fields`, and the rules JSON Schema cannot say
-(exactly one source, which outcomes may be retried) added as CEL and enums.
+(exactly one source, which outcomes may be retried, map keys, a spec that only
+`cancel` may change after creation) added as CEL and enums.
 """
 
 from __future__ import annotations
@@ -26,8 +27,27 @@ ONE_SOURCE_RULE = (
 )
 ONE_SOURCE_MESSAGE = "source must set exactly one of inline, configMap or path"
 RETRYABLE = [Phase.FAILED.value, Phase.TIMED_OUT.value, Phase.COMPLETED_WITH_ERRORS.value]
+# Spec fields a user may change after creation. `cancel` is the GitOps way to stop
+# a run; every other field describes the run itself, which has started (or is queued
+# as it was asked): changing it would silently not apply, so the API server refuses.
+MUTABLE_SPEC_FIELDS = frozenset({"cancel"})
 
-_KEEP = ("minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "description")
+# What a map's key pattern means, for the CRD's error message.
+KEY_KINDS = {
+    spec.LABEL_KEY_PATTERN: "a label key ([prefix/]name, e.g. example.com/team)",
+    spec.EXTENDED_RESOURCE_PATTERN: "a domain-qualified resource name (e.g. nvidia.com/gpu)",
+}
+
+_KEEP = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "enum",
+    "description",
+    "maxProperties",
+)
 
 
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +75,10 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     out.update({k: node[k] for k in _KEEP if k in node})
     if kind == "object":
         props = node.get("properties")
+        if not props and (
+            node.get("patternProperties") or isinstance(node.get("additionalProperties"), dict)
+        ):
+            return _map(node, out, defs)
         if not props:
             out["x-kubernetes-preserve-unknown-fields"] = True
             return out
@@ -68,6 +92,44 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if "minItems" in node:
             out["minItems"] = node["minItems"]
     return out
+
+
+def _map(node: dict[str, Any], out: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A `dict[K, V]`: a map of V, its keys' pattern and length checked in CEL.
+
+    Structural schemas have no patternProperties or propertyNames, so the key rule
+    pydantic states as those becomes an `x-kubernetes-validations` rule.
+    """
+    patterns = node.get("patternProperties") or {}
+    if len(patterns) > 1:
+        raise ValueError(f"a map may have one key pattern, not {sorted(patterns)}")
+    if patterns:
+        ((key_pattern, value),) = patterns.items()
+    else:
+        key_pattern, value = None, node["additionalProperties"]
+    out["additionalProperties"] = _structural(value, defs)
+    checks = []
+    if key_pattern is not None:
+        checks.append(f"k.matches({_cel_string(key_pattern)})")
+    max_key = (node.get("propertyNames") or {}).get("maxLength")
+    if max_key is not None:
+        checks.append(f"size(k) <= {max_key}")
+    if checks:
+        out["x-kubernetes-validations"] = [
+            {
+                "rule": f"self.all(k, {' && '.join(checks)})",
+                "message": f"every key must be {KEY_KINDS.get(key_pattern or '', 'valid')}"
+                + (f", at most {max_key} characters" if max_key else ""),
+            }
+        ]
+    return out
+
+
+def _cel_string(text: str) -> str:
+    """A CEL raw string literal holding `text` (regexes keep their backslashes)."""
+    if "'" in text:
+        raise ValueError(f"cannot quote {text!r} for CEL")
+    return f"r'{text}'"
 
 
 def _free(node: dict[str, Any]) -> dict[str, Any]:
@@ -89,12 +151,51 @@ def spec_schema() -> dict[str, Any]:
     source["x-kubernetes-validations"] = [{"rule": ONE_SOURCE_RULE, "message": ONE_SOURCE_MESSAGE}]
     retry_on = schema["properties"]["retry"]["properties"]["on"]["items"]
     retry_on["enum"] = list(RETRYABLE)
+    schema["x-kubernetes-validations"] = immutability_rules(schema)
     return schema
 
 
+def immutability_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """CEL transition rules: every spec field but `cancel` keeps its value after creation.
+
+    One rule per field, so the error names the field. A rule on the spec (not on
+    the field) sees a field being added or removed, which a rule on the field
+    itself would not: transition rules run only where old and new both exist.
+    Free-form JSON (`parameters`, `env`) compares by value too, with one gap CEL
+    leaves: a key renamed with its value and the number of keys unchanged compares
+    equal (docs/operator.md says so).
+    """
+    rules = []
+    for name in schema["properties"]:
+        if name in MUTABLE_SPEC_FIELDS:
+            continue
+        rules.append(
+            {
+                "rule": (
+                    f"has(self.{name}) == has(oldSelf.{name})"
+                    f" && (!has(self.{name}) || self.{name} == oldSelf.{name})"
+                ),
+                "message": (
+                    f"spec.{name} cannot change after the Execution is created; only spec.cancel"
+                    " can (create a new Execution to run with other settings)"
+                ),
+                "fieldPath": f".{name}",
+                "reason": "FieldValueForbidden",
+            }
+        )
+    return rules
+
+
 def status_schema() -> dict[str, Any]:
-    """The status's structural schema."""
-    return _schema_of(status.ExecutionStatus)
+    """The status's structural schema; conditions are a map list keyed by type (metav1)."""
+    schema = _schema_of(status.ExecutionStatus)
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    # Served (defaulted on every read) before the operator has written anything, so a new
+    # Execution reads "generation 1 not observed yet": InProgress to kstatus, not Current.
+    schema["default"] = {"observedGeneration": 0}
+    return schema
 
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [

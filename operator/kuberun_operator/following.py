@@ -21,10 +21,10 @@ import pydantic
 
 from kuberun.contract import spec, status
 from kuberun.contract.statuses import Phase
-from kuberun_operator import archiving, cachehits, manifests, naming, reconciling
+from kuberun_operator import archiving, cachehits, lifecycle, manifests, naming, reconciling
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.kubeio import Kube, NotFound
+from kuberun_operator.kubeio import Kube, KubeError, NotFound
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
 from kuberun_operator.settings import Settings
@@ -98,6 +98,7 @@ class Follower:
         self.status: status.ExecutionStatus | None = None
         self.created: set[int] = set()
         self.results: dict[int, tuple[Any, bool]] = {}
+        self.events: list[dict[str, Any]] = []  # lifecycle Events to post (see `lifecycle`)
 
     async def run(self, stopped: Any) -> status.ExecutionStatus | None:
         """Loop until terminal or stopped; returns the last status written."""
@@ -196,6 +197,7 @@ class Follower:
             )
             self.status = decision.status
             self.transitions(current, decision.status, now)
+            await self.post_events()
         else:
             self.status = current
         # The Job only after the status says which attempt it is (intent first).
@@ -229,6 +231,8 @@ class Follower:
         elif isinstance(action, reconciling.SetCancelKey):
             if rt.redis is not None:
                 await rt.redis.set_cancel(target.namespace, target.uid, action.reason)
+        elif isinstance(action, reconciling.SetPodDeadline):
+            await rt.kube.set_pod_deadline(target.namespace, action.name, action.seconds)
         elif isinstance(action, reconciling.DeletePod):
             await rt.kube.delete_pod(target.namespace, action.name, action.grace_seconds)
         elif isinstance(action, reconciling.DeleteJob):
@@ -295,14 +299,23 @@ class Follower:
     def transitions(
         self, old: status.ExecutionStatus, new: status.ExecutionStatus, now: float
     ) -> None:
-        """Metrics and log lines for what changed."""
+        """Metrics, log lines and lifecycle Events for what changed."""
         metrics = self.rt.metrics
+        namespace = self.target.namespace
         if new.attempt > old.attempt >= 1:
-            metrics.retries.inc()
+            metrics.retries.labels(namespace=namespace).inc()
+        if new.admitted_at is not None and old.admitted_at is None and self.created_at:
+            admitted = sm.parse_time(new.admitted_at) or now
+            metrics.queue_wait.labels(namespace=namespace).observe(
+                max(0.0, admitted - self.created_at)
+            )
+        dropped = (new.logs.dropped if new.logs else 0) - (old.logs.dropped if old.logs else 0)
+        if dropped > 0:
+            metrics.dropped_log_lines.labels(namespace=namespace).inc(dropped)
         if new.phase != old.phase:
             self.logger.info(
                 "%s: %s → %s (%s)%s",
-                f"{self.target.namespace}/{self.target.name}",
+                f"{namespace}/{self.target.name}",
                 old.phase,
                 new.phase,
                 new.reason,
@@ -310,7 +323,25 @@ class Follower:
             )
         if new.phase is not None and new.phase.terminal and not (old.phase and old.phase.terminal):
             total = now - self.created_at if self.created_at else None
-            metrics.finished(new.phase, new.reason, new.duration_seconds, total)
+            metrics.finished(namespace, new.phase, new.reason, new.duration_seconds, total)
+        ref = manifests.ExecutionRef(self.target.name, namespace, self.target.uid)
+        for event in lifecycle.events_for(old, new):
+            self.events.append(lifecycle.build_event(ref, event, now))
+
+    async def post_events(self) -> None:
+        """Post the Events `transitions` queued; a failure loses an Event, never a status."""
+        while self.events:
+            body = self.events.pop(0)
+            try:
+                await self.rt.kube.create(body)
+            except KubeError as exc:
+                self.logger.warning(
+                    "%s/%s: Event %s not posted: %s",
+                    self.target.namespace,
+                    self.target.name,
+                    body["reason"],
+                    exc,
+                )
 
     async def on_deleted(self) -> None:
         """The Execution is being deleted: stop its pod now (the GC would, more slowly)."""

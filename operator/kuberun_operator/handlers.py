@@ -21,10 +21,10 @@ import kopf
 
 from kuberun.contract import keys, spec
 from kuberun.contract.statuses import Phase
-from kuberun_operator import admission, archiving, health, naming
+from kuberun_operator import admission, archiving, conditions, health, naming
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime
-from kuberun_operator.kubeio import Kube, load_api_client
+from kuberun_operator.following import Follower, Runtime, parse_status
+from kuberun_operator.kubeio import Kube, KubeError, load_api_client
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
 from kuberun_operator.settings import Settings
@@ -71,8 +71,20 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     cfg: Settings = memo.settings
     configure_kopf(settings, cfg)
     metrics: Metrics = memo.metrics
-    kube = Kube(load_api_client(cfg.api_workers), cfg.api_workers)
-    redis = RedisIO(cfg.redis_url, cfg.redis_timeout_seconds) if cfg.redis_url else None
+    kube = Kube(
+        load_api_client(cfg.api_workers),
+        cfg.api_workers,
+        on_error=lambda code: metrics.api_errors.labels(status=str(code)).inc(),
+    )
+    redis = (
+        RedisIO(
+            cfg.redis_url,
+            cfg.redis_timeout_seconds,
+            on_error=lambda what: metrics.redis_errors.labels(operation=what).inc(),
+        )
+        if cfg.redis_url
+        else None
+    )
     state = ClusterState()
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     memo.runtime = rt
@@ -87,7 +99,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     ended: list[dict[str, Any]] = []  # for the archive's catch-up sweep
     for namespace in namespaces:
         for body in await kube.list_all("Execution", namespace=namespace):
-            state.observe_execution(body)
+            uid = state.observe_execution(body)
+            metrics.observe_phase(uid, body)
             if (body.get("status") or {}).get("phase") in TERMINAL:
                 ended.append(body)
         for body in await kube.list_all("Job", naming.SELECTOR, namespace):
@@ -206,8 +219,42 @@ def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) ->
 async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
     """Keep admission's view current and wake the execution's loop (e.g. on spec.cancel)."""
     rt = _runtime(memo)
-    uid = rt.state.observe_execution(body, deleted=event.get("type") == "DELETED")
+    deleted = event.get("type") == "DELETED"
+    uid = rt.state.observe_execution(body, deleted=deleted)
+    rt.metrics.observe_phase(uid, body, deleted=deleted)
     rt.state.wake(uid)
+    if not deleted:
+        await keep_generation(rt, body)
+
+
+async def keep_generation(rt: Runtime, body: Mapping[str, Any]) -> None:
+    """A finished Execution (no loop any more) still observes each new generation.
+
+    Live ones are the follower's: it writes observedGeneration on every pass.
+    """
+    meta = body.get("metadata") or {}
+    raw = body.get("status") or {}
+    if raw.get("phase") not in TERMINAL or meta.get("deletionTimestamp"):
+        return
+    current = parse_status(raw)
+    updated = conditions.at_generation(current, meta.get("generation"), time.time())
+    if updated is current:
+        return
+    try:
+        await rt.kube.patch_status(
+            meta["namespace"],
+            meta["name"],
+            {
+                "observedGeneration": updated.observed_generation,
+                "conditions": [
+                    c.model_dump(by_alias=True, mode="json") for c in updated.conditions
+                ],
+            },
+        )
+    except KubeError as exc:  # the next event (or an operator restart) tries again
+        LOG.warning(
+            "%s/%s: observedGeneration not updated: %s", meta["namespace"], meta["name"], exc
+        )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)

@@ -76,8 +76,14 @@ def load_api_client(workers: int) -> client.ApiClient:
 class Kube:
     """The operator's API calls, each awaited on a worker thread."""
 
-    def __init__(self, api: client.ApiClient, workers: int) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        workers: int,
+        on_error: Callable[[int], None] | None = None,
+    ) -> None:
         self._api = api
+        self._on_error = on_error  # counts failed calls by status (metrics); None for tests
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-api")
         # Typed as Any: the generated methods are wrapped by a validator mypy cannot see through.
         self.core: Any = client.CoreV1Api(api)
@@ -98,19 +104,27 @@ class Kube:
             try:
                 response = fn(*args, **kwargs)
             except ApiException as exc:
-                raise _error(exc) from None
+                error = _error(exc)
+                if self._on_error is not None:
+                    self._on_error(error.status)
+                raise error from None
+            except OSError:
+                if self._on_error is not None:
+                    self._on_error(0)
+                raise
             data = response.data
             return json.loads(data) if data else None
 
         return await loop.run_in_executor(self._pool, functools.partial(run))
 
     async def create(self, body: dict[str, Any]) -> bool:
-        """Create a Secret or Job; False when it already exists (idempotent create)."""
+        """Create a Secret, Job, ServiceAccount or Event; False when it already exists."""
         namespace = body["metadata"]["namespace"]
         fn = {
             "Secret": self.core.create_namespaced_secret,
             "Job": self.batch.create_namespaced_job,
             "ServiceAccount": self.core.create_namespaced_service_account,
+            "Event": self.core.create_namespaced_event,
         }[body["kind"]]
         try:
             await self._call(fn, namespace, body)
@@ -183,6 +197,16 @@ class Kube:
             {"status": status},
             _content_type=MERGE_PATCH,
         )
+
+    async def set_pod_deadline(self, namespace: str, name: str, seconds: int) -> None:
+        """Set the pod's activeDeadlineSeconds (a pod already gone needs none)."""
+        with contextlib.suppress(NotFound):
+            await self._call(
+                self.core.patch_namespaced_pod,
+                name,
+                namespace,
+                {"spec": {"activeDeadlineSeconds": seconds}},
+            )
 
     async def delete_pod(self, namespace: str, name: str, grace_seconds: int) -> None:
         with contextlib.suppress(NotFound):

@@ -7,16 +7,26 @@ a restarted operator rebuild exactly the same objects (deterministic names).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import identity, request, spec
-from kuberun_operator import naming
+from kuberun_operator import naming, placement
 from kuberun_operator.settings import Settings
 
 RUNNER_CONTAINER = "runner"
 REQUEST_VOLUME = "request"
 SOURCE_VOLUME = "source"
+CONFIG_VOLUME = "config"
+SECRETS_VOLUME = "secrets"
+TEMP_VOLUME = "temp"
+#: Writable places on the read-only root filesystem, all from the temp emptyDir (one
+#: size budget): the files API's temp location, /tmp, and the home directory (where
+#: libraries keep caches and config).
+TEMP_MOUNTS = {request.TEMP_DIR_DEFAULT: "files", "/tmp": "tmp", "/home/runner": "home"}
+INTEGRATION_VOLUME_PREFIX = "integration-"
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,24 @@ class ExecutionRef:
 
 
 def hard_deadline_seconds(execution: spec.ExecutionSpec, settings: Settings) -> int:
-    """The Job's activeDeadlineSeconds: after the runner's soft deadline and its grace."""
+    """How long the runner's container may run before the kubelet stops it.
+
+    Counted from the container's start (the pod's own activeDeadlineSeconds, set
+    once it started: see `deadlines`), after the runner's soft deadline and its grace.
+    """
     return (
         execution.timeout_seconds + execution.grace_period_seconds + settings.deadline_slack_seconds
     )
+
+
+def job_deadline_seconds(execution: spec.ExecutionSpec, settings: Settings) -> int:
+    """The Job's activeDeadlineSeconds: a backstop, counted from the Job's creation.
+
+    It covers the start deadline too, so a slow scheduling or image pull never eats
+    the code's time; it only matters when the operator is down from the pod's start
+    until then (the pod's own deadline, set when the container starts, is the stop).
+    """
+    return settings.start_deadline_seconds + hard_deadline_seconds(execution, settings)
 
 
 def source_path(execution: spec.ExecutionSpec) -> str | None:
@@ -61,8 +85,66 @@ def run_request(ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int) 
         ),
         spec=execution,
         source_path=source_path(execution),
+        config_dir=request.CONFIG_DIR_DEFAULT,
+        secrets_dir=request.SECRETS_DIR_DEFAULT,
+        integrations_dir=request.INTEGRATIONS_DIR_DEFAULT,
+        temp_dir=request.TEMP_DIR_DEFAULT,
     )
     return req.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def integration_slug(name: str) -> str:
+    """An integration's name as a Secret/volume name part (the runner matches it the same way)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _code_resources(
+    settings: Settings, integrations: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Mounts and volumes of what the code reads besides its request: the namespace's
+    configuration and secrets, its integrations' Secrets (all optional and read-only),
+    and the execution's temp directory (an emptyDir)."""
+    temp: dict[str, Any] = {"emptyDir": {}}
+    if settings.temp_size_limit:
+        temp["emptyDir"]["sizeLimit"] = settings.temp_size_limit
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": CONFIG_VOLUME,
+            "configMap": {"name": settings.config_map_name, "optional": True},
+        },
+        {
+            "name": SECRETS_VOLUME,
+            "secret": {"secretName": settings.config_secret_name, "optional": True},
+        },
+        {"name": TEMP_VOLUME, **temp},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "mountPath": request.CONFIG_DIR_DEFAULT, "readOnly": True},
+        {"name": SECRETS_VOLUME, "mountPath": request.SECRETS_DIR_DEFAULT, "readOnly": True},
+        *(
+            {"name": TEMP_VOLUME, "mountPath": path, "subPath": sub}
+            for path, sub in TEMP_MOUNTS.items()
+        ),
+    ]
+    for slug in sorted({integration_slug(n) for n in integrations if integration_slug(n)}):
+        volume = f"{INTEGRATION_VOLUME_PREFIX}{slug}"[:63].rstrip("-")
+        volumes.append(
+            {
+                "name": volume,
+                "secret": {
+                    "secretName": f"{settings.integration_secret_prefix}{slug}",
+                    "optional": True,
+                },
+            }
+        )
+        mounts.append(
+            {
+                "name": volume,
+                "mountPath": f"{request.INTEGRATIONS_DIR_DEFAULT}/{slug}",
+                "readOnly": True,
+            }
+        )
+    return mounts, volumes
 
 
 def build_request_secret(
@@ -114,6 +196,9 @@ def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, d
             requests[name] = default_request
         if default_limit:
             limits[name] = default_limit
+    for name, count in given.extended.items():
+        # Kubernetes takes extended resources only with request == limit.
+        requests[name] = limits[name] = str(count)
     out: dict[str, dict[str, str]] = {}
     if requests:
         out["requests"] = requests
@@ -123,9 +208,17 @@ def _resources(execution: spec.ExecutionSpec, settings: Settings) -> dict[str, d
 
 
 def build_job_manifest(
-    ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int, settings: Settings
+    ref: ExecutionRef,
+    execution: spec.ExecutionSpec,
+    attempt: int,
+    settings: Settings,
+    integrations: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Job of one attempt: one pod, no Kubernetes retries, a hard deadline."""
+    """The Job of one attempt: one pod, no Kubernetes retries, a hard deadline.
+
+    `integrations`: names of the integrations whose Secrets to mount (the
+    caller finds them, e.g. by listing the namespace's integration Secrets).
+    """
     labels = naming.labels(ref.name, ref.uid, attempt)
     env: list[dict[str, Any]] = [
         {"name": request.REQUEST_FILE_ENV, "value": request.REQUEST_FILE_DEFAULT},
@@ -164,6 +257,9 @@ def build_job_manifest(
                 },
             }
         )
+    code_mounts, code_volumes = _code_resources(settings, integrations)
+    mounts.extend(code_mounts)
+    volumes.extend(code_volumes)
     container: dict[str, Any] = {
         "name": RUNNER_CONTAINER,
         "image": execution.image or settings.runner_image,
@@ -174,10 +270,11 @@ def build_job_manifest(
         "terminationMessagePath": request.TERMINATION_LOG_DEFAULT,
         "terminationMessagePolicy": "File",
         "securityContext": {
-            # The "restricted" Pod Security Standard; the root filesystem stays writable
-            # because user code may write temp files where it likes.
+            # The "restricted" Pod Security Standard, and a read-only root filesystem:
+            # user code writes to /tmp and its home (an emptyDir), nothing else.
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
     }
@@ -185,7 +282,7 @@ def build_job_manifest(
         container["envFrom"] = list(execution.env_from)
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,  # retries are the operator's: each attempt is a new Job
-        "activeDeadlineSeconds": hard_deadline_seconds(execution, settings),
+        "activeDeadlineSeconds": job_deadline_seconds(execution, settings),
         "template": {
             "metadata": {"labels": labels},
             "spec": {
@@ -207,6 +304,9 @@ def build_job_manifest(
             },
         },
     }
+    placement.apply_to_pod(
+        job_spec["template"], placement.merge(settings.runner_placement, execution.placement)
+    )
     if settings.job_ttl_seconds is not None:
         job_spec["ttlSecondsAfterFinished"] = settings.job_ttl_seconds
     return {

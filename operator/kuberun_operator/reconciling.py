@@ -21,7 +21,7 @@ from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import naming, retrying
+from kuberun_operator import conditions, deadlines, naming, retrying
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
@@ -60,6 +60,14 @@ class SetCancelKey:
 
 
 @dataclass(frozen=True)
+class SetPodDeadline:
+    """Give the running pod its hard deadline, counted from the container's start."""
+
+    name: str
+    seconds: int
+
+
+@dataclass(frozen=True)
 class DeletePod:
     """Stop a pod now (after the cooperative grace period, or on a start failure)."""
 
@@ -85,7 +93,7 @@ class EngineRecord:
     level: str = "INFO"
 
 
-Action = CreateAttempt | SetCancelKey | DeletePod | DeleteJob | EngineRecord
+Action = CreateAttempt | SetCancelKey | SetPodDeadline | DeletePod | DeleteJob | EngineRecord
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class _Draft:
     """Mutable working copy, frozen into a Decision at the end."""
 
     st: dict[str, Any]
+    now: float
+    generation: int | None = None
     actions: list[Action] = field(default_factory=list)
     requeue_after: float | None = None
 
@@ -152,10 +162,10 @@ def reconcile(
 ) -> Decision:
     """The next status and actions. `execution` is the parsed spec or why it did not parse."""
     if current.phase is not None and current.phase.terminal:
-        return Decision(current)
-    draft = _Draft(st=current.model_dump())
-    draft.st["observed_generation"] = target.generation
+        return Decision(conditions.at_generation(current, target.generation, observed.now))
     now = observed.now
+    draft = _Draft(st=current.model_dump(), now=now, generation=target.generation)
+    draft.st["observed_generation"] = target.generation
     if isinstance(execution, str):
         _finish(draft, now, Phase.FAILED, Reason.INVALID_REQUEST, execution, "InvalidSpec")
         return _freeze(draft)
@@ -308,7 +318,9 @@ def _follow_attempt(
             if draft.st["phase"] == Phase.PENDING:
                 # Never seen running: the Job may not exist yet (a crash between the status
                 # and the create, or watch lag). Creating is safe: a 409 means it exists.
-                _mirror_live(draft, observed, settings)  # the start deadline still applies
+                _mirror_live(
+                    draft, observed, execution, settings
+                )  # the start deadline still applies
                 if draft.st["phase"] == Phase.PENDING:
                     draft.actions.append(CreateAttempt(attempt))
                     draft.requeue(CREATE_RETRY_SECONDS)
@@ -323,7 +335,7 @@ def _follow_attempt(
                 "RunnerDied",
             )
         else:
-            _mirror_live(draft, observed, settings)
+            _mirror_live(draft, observed, execution, settings)
             return
 
     if cancelling and ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
@@ -339,13 +351,19 @@ def _follow_attempt(
     _end_attempt(draft, target, execution, observed, settings, ended)
 
 
-def _mirror_live(draft: _Draft, observed: Observed, settings: Settings) -> None:
-    """The attempt is still going: RUNNING once the runner runs; catch pods that never start."""
+def _mirror_live(
+    draft: _Draft, observed: Observed, execution: spec.ExecutionSpec, settings: Settings
+) -> None:
+    """The attempt is still going: RUNNING once the runner runs, its hard deadline set
+    from the container's start; catch pods that never start."""
     now = observed.now
     pod = observed.pod
     current = draft.st["attempts"][-1]
     phase = draft.st["phase"]
     if pod is not None and pod.state == "running":
+        deadline = deadlines.pod_deadline(pod, hard_deadline_seconds(execution, settings))
+        if deadline is not None:
+            draft.actions.append(SetPodDeadline(pod.name, deadline))
         started = pod.started_at or now
         if current.get("start_time") is None:
             current["start_time"] = sm.format_time(started)
@@ -549,25 +567,9 @@ def _condition(
     draft: _Draft, kind: str, value: bool, reason: str, message: str | None, now: float
 ) -> None:
     """Set a condition; its transition time moves only when its status changes."""
-    text = "True" if value else "False"
-    conditions: list[dict[str, Any]] = [dict(c) for c in draft.st["conditions"]]
-    for cond in conditions:
-        if cond["type"] == kind:
-            if cond["status"] != text:
-                cond["last_transition_time"] = sm.format_time(now)
-            cond.update(status=text, reason=reason, message=(message or "")[:4096] or None)
-            break
-    else:
-        conditions.append(
-            status.Condition(
-                type=kind,
-                status=text,
-                reason=reason,
-                message=(message or "")[:4096] or None,
-                last_transition_time=sm.format_time(now),
-            ).model_dump()
-        )
-    draft.st["conditions"] = conditions
+    draft.st["conditions"] = conditions.set_condition(
+        draft.st["conditions"], kind, value, reason, message, now, draft.generation
+    )
 
 
 def human_duration(seconds: float) -> str:
@@ -591,6 +593,15 @@ def _clip(text: Any) -> Any:
 
 def _freeze(draft: _Draft) -> Decision:
     draft.st["message"] = _clip(draft.st.get("message"))
+    phase, reason = draft.st.get("phase"), draft.st.get("reason")
+    draft.st["conditions"] = conditions.with_health(
+        draft.st["conditions"],
+        Phase(phase) if phase is not None else None,
+        str(reason) if reason is not None else None,
+        draft.st["message"],
+        draft.now,
+        draft.generation,
+    )
     for attempt in draft.st["attempts"]:
         attempt["message"] = _clip(attempt.get("message"))
     return Decision(

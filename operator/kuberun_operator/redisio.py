@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 
 import pydantic
 import redis.asyncio as aioredis
@@ -29,11 +30,14 @@ log = logging.getLogger(__name__)
 class RedisIO:
     """The operator's Redis calls; created at startup from `Settings.redis_url`."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(
+        self, url: str, timeout: float, on_error: Callable[[str], None] | None = None
+    ) -> None:
         self._client = aioredis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._quiet_until = 0.0
+        self._on_error = on_error  # counts failures by operation (metrics); None for tests
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -43,6 +47,8 @@ class RedisIO:
 
     def _failed(self, what: str, exc: Exception) -> None:
         self._quiet_until = time.monotonic() + QUIET_SECONDS
+        if self._on_error is not None:
+            self._on_error(what)
         log.warning("redis unavailable (%s): %s", what, exc)
 
     async def set_cancel(self, namespace: str, uid: str, reason: str) -> bool:
@@ -125,7 +131,7 @@ class RedisIO:
                 return True  # an entry at this id exists: the record is there
             await self._client.expire(stream, keys.DEFAULT_TTL_SECONDS)
         except (RedisError, OSError) as exc:
-            self._failed("engine record", exc)
+            self._failed("engine_record", exc)
             return False
         return True
 

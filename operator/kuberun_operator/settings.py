@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kuberun.contract import spec
+
 
 class Settings(BaseSettings):
     """Everything tunable about the operator, from the environment (prefix `KUBERUN_`)."""
@@ -41,6 +43,34 @@ class Settings(BaseSettings):
     redis_secret_key: str = Field(
         default="url", description="Key of the Redis URL in that Secret; `url` is the chart's."
     )
+    config_map_name: str = Field(
+        default="kuberun-config",
+        description=(
+            "ConfigMap (in the Execution's namespace) mounted read-only as the code's"
+            " configuration (`context.get_config`); optional, so a namespace without one works."
+        ),
+    )
+    config_secret_name: str = Field(
+        default="kuberun-secrets",
+        description=(
+            "Secret mounted read-only as the code's secret configuration (redacted in all"
+            " output); optional. A Secret, not env vars: values stay out of the environment."
+        ),
+    )
+    integration_secret_prefix: str = Field(
+        default="kuberun-integration-",
+        description=(
+            "An integration's Secret is this prefix plus the integration's slug"
+            " (`kuberun-integration-halopsa`), mounted read-only when the Job is built for it."
+        ),
+    )
+    temp_size_limit: str | None = Field(
+        default="1Gi",
+        description=(
+            "sizeLimit of the per-execution temp emptyDir (`files`, location temp): enough for"
+            " exports and downloads, bounded so one execution cannot fill the node's disk."
+        ),
+    )
     run_as_user: int = Field(
         default=65532,
         description="Non-root uid of runner pods; 65532 is the distroless `nonroot` user.",
@@ -61,12 +91,21 @@ class Settings(BaseSettings):
         default=None,
         description="CPU limit when none is given; none, because CPU throttling only slows code.",
     )
+    runner_placement: spec.Placement = Field(
+        default_factory=spec.Placement,
+        description=(
+            "Placement defaults of every runner pod (nodeSelector, tolerations, affinity, ...),"
+            " as JSON; an Execution's own `placement` merges over them (see `placement`)."
+            " Empty, so a first install schedules runners anywhere, like any pod."
+        ),
+    )
     deadline_slack_seconds: int = Field(
         default=5,
         ge=0,
         description=(
-            "Added to timeout + grace for the Job's activeDeadlineSeconds, so the runner's own"
-            " soft deadline (which still reports logs) normally fires first."
+            "Added to timeout + grace for the hard deadline (the pod's activeDeadlineSeconds,"
+            " counted from the container's start), so the runner's own soft deadline (which"
+            " still reports logs) normally fires first."
         ),
     )
     start_deadline_seconds: int = Field(

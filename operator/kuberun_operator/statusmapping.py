@@ -51,6 +51,8 @@ class PodView:
     message: str | None = None
     created_at: float | None = None
     deleting: bool = False
+    pod_started_at: float | None = None  # status.startTime: the kubelet took the pod
+    deadline_seconds: int | None = None  # spec.activeDeadlineSeconds
     state: str | None = None  # container state: waiting | running | terminated
     waiting_reason: str | None = None
     waiting_message: str | None = None
@@ -91,6 +93,8 @@ def pod_view(body: Mapping[str, Any]) -> PodView:
         message=status.get("message"),
         created_at=parse_time(meta.get("creationTimestamp")),
         deleting=meta.get("deletionTimestamp") is not None,
+        pod_started_at=parse_time(status.get("startTime")),
+        deadline_seconds=(body.get("spec") or {}).get("activeDeadlineSeconds"),
     )
     containers = status.get("containerStatuses") or []
     runner = next(
@@ -213,14 +217,21 @@ def attempt_outcome(
     2. pod Evicted → FAILED/Evicted;
     3. the runner's termination message → its own verdict;
     4. the runner's RunResult from Redis (a message lost, e.g. pod deleted) → its verdict;
-    5. Job DeadlineExceeded → TIMED_OUT/DeadlineExceeded (a hung runner was killed);
+    5. pod or Job DeadlineExceeded, once the pod has ended → TIMED_OUT/DeadlineExceeded
+       (a hung runner was killed);
     6. one of the runner's exit codes without a message → that verdict;
     7. killed by a signal (exit > 128) → FAILED/RunnerKilled; any other exit → FAILED/RunnerDied;
     8. Job failed or complete with no pod left to ask → FAILED/RunnerDied.
     """
     pod_ended = pod is not None and pod.terminated
     job_ended = job is not None and (job.complete or job.failed)
-    deadline = job is not None and job.failed_reason == "DeadlineExceeded"
+    # The pod's own deadline (set at the container's start) or the Job's backstop. The
+    # attempt ends with the pod, not before: a Job shows FailureTarget while its pod is
+    # still stopping, and the runner may still be writing its last lines.
+    deadline = (
+        (pod is not None and pod.reason == "DeadlineExceeded")
+        or (job is not None and job.failed_reason == "DeadlineExceeded")
+    ) and (pod is None or pod.terminated)
     if not pod_ended and not job_ended and not deadline:
         return None
     exit_code = pod.exit_code if pod else None

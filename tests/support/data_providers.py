@@ -1,5 +1,9 @@
-"""A data provider that counts its computations in a file: the cache tests of the
-integration and e2e tiers prove "computed once" with it."""
+"""A data provider that counts its computations: the cache tests of the integration and
+e2e tiers prove "computed once" with it.
+
+It counts in a file when the runner shares the test's file system (integration), or
+in a Redis key when it runs in a pod (e2e), through the Redis URL the runner has.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,27 @@ from pathlib import Path
 
 
 def counting_provider(
-    counter: Path, *, fail: bool = False, seconds: float = 1.0, ttl: int = 300
+    counter: Path | str, *, fail: bool = False, seconds: float = 1.0, ttl: int = 300
 ) -> str:
-    """Source of a `regions` provider that appends a line to `counter` per computation."""
+    """Source of a `regions` provider counting each computation in `counter`.
+
+    A Path is a file that gets a line per computation; a str is a Redis key incremented.
+    """
+    if isinstance(counter, Path):
+        count = f"""
+            with open({str(counter)!r}, "a") as f:
+                f.write("computed\\n")"""
+    else:
+        count = f"""
+            import os, redis
+            redis.Redis.from_url(os.environ["KUBERUN_REDIS_URL"]).incr({counter!r})"""
     return textwrap.dedent(
         f"""
         import time
         from kuberun import data_provider
 
         @data_provider(name="regions", cache_ttl_seconds={ttl!r})
-        def regions(cloud: str = "aws"):
-            with open({str(counter)!r}, "a") as f:
-                f.write("computed\\n")
+        def regions(cloud: str = "aws"):{count}
             time.sleep({seconds!r})
             if {fail!r}:
                 raise RuntimeError("backend down")

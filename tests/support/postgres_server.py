@@ -28,10 +28,12 @@ class PostgresServer:
 
     port: int
     directory: Path
+    #: The address clients use: loopback, or (e2e) the cluster bridge's, which pods reach.
+    host: str = "127.0.0.1"
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://kuberun@127.0.0.1:{self.port}/kuberun"
+        return f"postgresql://kuberun@{self.host}:{self.port}/kuberun"
 
 
 def _bindir() -> Path:
@@ -52,8 +54,14 @@ def _run(argv: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """A fresh PostgreSQL server (trust auth on loopback) for the duration of the block."""
+def running_postgres(
+    host: str = "127.0.0.1", subnet: str | None = None
+) -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL server (trust auth) for the duration of the block.
+
+    It listens on loopback and on ``host``; clients from ``subnet`` (a bridge the
+    tests made, whose pods must reach the server) are trusted too.
+    """
     bindir = _bindir()
     directory = Path(tempfile.mkdtemp(prefix="kuberun-pg-"))
     data = directory / "data"
@@ -61,13 +69,17 @@ def running_postgres() -> Iterator[PostgresServer]:
         shutil.chown(directory, "postgres", "postgres")
     port = free_port()
     _run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
+    if subnet is not None:
+        with open(data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {subnet} trust\n")
+    listen = "127.0.0.1" if host == "127.0.0.1" else f"127.0.0.1,{host}"
     server = subprocess.Popen(
         _as_server_user(
             [
                 str(bindir / "postgres"),
                 "-D", str(data),
                 "-p", str(port),
-                "-h", "127.0.0.1",
+                "-h", listen,
                 "-k", str(directory),
                 "-c", "fsync=off",
                 "-c", "synchronous_commit=off",
@@ -82,7 +94,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
         _run([*psql, "-c", "CREATE ROLE kuberun LOGIN"])
         _run([*psql, "-c", "CREATE DATABASE kuberun OWNER kuberun"])
-        yield PostgresServer(port=port, directory=directory)
+        yield PostgresServer(port=port, directory=directory, host=host)
     finally:
         server.terminate()
         try:

@@ -34,13 +34,15 @@ class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
     directory: Path
+    #: The address clients use: loopback, or (e2e) the cluster bridge's, which pods reach.
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port)
+        return redis.Redis(host=self.host, port=self.port)
 
     def stop(self) -> None:
         """Stop the server (used by tests that take Redis away mid-run)."""
@@ -54,7 +56,7 @@ class RedisServer:
 
     def start(self) -> None:
         """(Re)start the server on the same port, waiting until it answers PING."""
-        self.process = _spawn(self.port, self.directory)
+        self.process = _spawn(self.port, self.directory, self.host)
         _wait_ready(self.port, self.process)
 
 
@@ -67,14 +69,19 @@ def _binary() -> str:
     return found
 
 
-def _spawn(port: int, directory: Path) -> subprocess.Popen[bytes]:
+def _spawn(port: int, directory: Path, host: str) -> subprocess.Popen[bytes]:
+    # Another address than loopback is a bridge the tests made: Redis's protected
+    # mode would refuse its clients, and nothing outside the machine can reach it.
+    binds = ["127.0.0.1"] if host == "127.0.0.1" else ["127.0.0.1", host]
     return subprocess.Popen(
         [
             _binary(),
             "--port",
             str(port),
             "--bind",
-            "127.0.0.1",
+            *binds,
+            "--protected-mode",
+            "yes" if host == "127.0.0.1" else "no",
             "--save",
             "",
             "--appendonly",
@@ -106,11 +113,13 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 10
 
 
 @contextlib.contextmanager
-def running_redis() -> Iterator[RedisServer]:
-    """A fresh redis-server for the duration of the block."""
+def running_redis(host: str = "127.0.0.1") -> Iterator[RedisServer]:
+    """A fresh redis-server for the duration of the block, on loopback and ``host``."""
     directory = Path(tempfile.mkdtemp(prefix="kuberun-redis-"))
     port = free_port()
-    server = RedisServer(port=port, process=_spawn(port, directory), directory=directory)
+    server = RedisServer(
+        port=port, process=_spawn(port, directory, host), directory=directory, host=host
+    )
     try:
         _wait_ready(port, server.process)
         yield server

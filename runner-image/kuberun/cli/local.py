@@ -17,8 +17,10 @@ here from what is known (and says so).
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kuberun.contract import keys, logrecord, outcome, request, spec
+from kuberun.cli import configuring
+from kuberun.contract import caller, keys, logrecord, outcome, request, spec
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import settings as runner_settings
@@ -58,12 +61,55 @@ class Options:
     tracing: bool = False
     log_level: str = "DEBUG"
     redis_url: str | None = None
+    organization_id: str | None = None
+    organization_name: str | None = None
+    user_id: str | None = None  # None: the login name of whoever runs `kuberun run`
+    user_email: str | None = None
+    user_name: str | None = None
+    platform_admin: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    integrations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def build_request(options: Options, uid: str | None = None) -> request.RunRequest:
-    """The request the runtime reads; pydantic.ValidationError for bad options."""
+def local_user() -> str:
+    """Who runs `kuberun run`, as the caller's id when `--user` is not given."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without /etc/passwd entry)
+        return "local"
+
+
+def build_request(
+    options: Options, uid: str | None = None, run_dir: Path | None = None
+) -> request.RunRequest:
+    """The request the runtime reads; pydantic.ValidationError for bad options.
+
+    With `run_dir`, the configuration, secrets and integrations are laid out
+    under it as the operator mounts them in a pod, with a temp directory.
+    """
     source = Path(options.path).resolve()
     name = "".join(c if c.isalnum() else "-" for c in source.stem.lower()).strip("-") or "local"
+    organization = (
+        caller.Organization(id=options.organization_id, name=options.organization_name)
+        if options.organization_id
+        else None
+    )
+    user_id = options.user_id or local_user()
+    who = caller.Caller(
+        user_id=user_id,
+        email=options.user_email,
+        name=options.user_name,
+        is_platform_admin=options.platform_admin,
+    )
+    directories: dict[str, str] = {}
+    if run_dir is not None:
+        directories = {
+            "config_dir": str(run_dir / "config"),
+            "secrets_dir": str(run_dir / "secrets"),
+            "integrations_dir": str(run_dir / "integrations"),
+            "temp_dir": str(run_dir / "tmp"),
+        }
     return request.RunRequest(
         identity=ExecutionIdentity(
             namespace=LOCAL_NAMESPACE, name=name[:63], uid=uid or uuid.uuid4().hex, attempt=1
@@ -76,9 +122,27 @@ def build_request(options: Options, uid: str | None = None) -> request.RunReques
             grace_period_seconds=options.grace_seconds,
             tracing=options.tracing,
             log_level=spec.LogLevel(options.log_level.upper()),
+            organization=options.organization_id,
+            caller=user_id,
         ),
         source_path=str(source),
+        organization=organization,
+        caller=who,
+        **directories,
     )
+
+
+def write_mounts(options: Options, req: request.RunRequest) -> None:
+    """The run's configuration, secrets and integrations as files, as a pod's mounts are."""
+    if req.config_dir:
+        configuring.write_values(Path(req.config_dir), options.config)
+    if req.secrets_dir:
+        configuring.write_values(Path(req.secrets_dir), options.secrets)
+    if req.integrations_dir:
+        root = Path(req.integrations_dir)
+        configuring.write_values(root, {})
+        for name, values in options.integrations.items():
+            configuring.write_values(root / configuring.check_key(name), values)
 
 
 class LocalRun:
@@ -95,8 +159,12 @@ class LocalRun:
         self.on_record = on_record
         self.notice = notice
         self.flush = flush  # after each chunk of records: output is buffered in between
-        self.request = build_request(options)
         self._dir = Path(tempfile.mkdtemp(prefix="kuberun-run-"))
+        try:
+            self.request = build_request(options, run_dir=self._dir)
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self._termination = self._dir / "termination-log"
         self._process: subprocess.Popen[bytes] | None = None
         self._interrupts = 0
@@ -113,6 +181,7 @@ class LocalRun:
     # --- lifecycle ----------------------------------------------------------
 
     def run(self) -> outcome.RunResult:
+        write_mounts(self.options, self.request)
         request_file = self._dir / request.REQUEST_FILE_NAME
         request_file.write_text(self.request.model_dump_json(by_alias=True))
         env = dict(os.environ)
@@ -380,11 +449,7 @@ class LocalRun:
             return None
 
     def cleanup(self) -> None:
-        for child in self._dir.iterdir():
-            with contextlib.suppress(OSError):
-                child.unlink()
-        with contextlib.suppress(OSError):
-            self._dir.rmdir()
+        shutil.rmtree(self._dir, ignore_errors=True)  # secrets and temp files included
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()

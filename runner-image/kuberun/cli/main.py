@@ -1,5 +1,6 @@
 """`kuberun` — the command line. `kuberun run PATH` runs one execution locally;
-`kuberun logs NAME` prints (or follows) an Execution's logs from a cluster's Redis.
+`kuberun inspect PATH` lists a workspace's entrypoints; `kuberun logs NAME` prints (or
+follows) an Execution's logs from a cluster's Redis.
 
 Exit code: 0 only for SUCCESS; otherwise the runner's code for the verdict
 (`kuberun.contract.outcome.ExitCode`); 2 for a usage error.
@@ -8,13 +9,14 @@ Exit code: 0 only for SUCCESS; otherwise the runner's code for the verdict
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kuberun.cli import following, local, parameters, rendering
+from kuberun.cli import configuring, following, inspecting, local, parameters, rendering
 from kuberun.contract import keys, logrecord, outcome, request, spec
 from kuberun.contract.statuses import Phase
 
@@ -78,6 +80,61 @@ def build_parser() -> argparse.ArgumentParser:
         help="use a real Redis (stream, cancel key, result) instead of a pipe",
     )
     run.add_argument("--output", choices=["text", "json"], default="text")
+    who = run.add_argument_group(
+        "identity", "who the code runs for (context.org_id, context.user_id, ...)"
+    )
+    who.add_argument("--org", metavar="ID", help="organization id (default: none, GLOBAL scope)")
+    who.add_argument("--org-name", metavar="NAME", help="organization display name")
+    who.add_argument("--user", metavar="ID", help="caller's user id (default: your login name)")
+    who.add_argument("--user-email", metavar="EMAIL", help="caller's email")
+    who.add_argument("--user-name", metavar="NAME", help="caller's display name")
+    who.add_argument("--platform-admin", action="store_true", help="caller is a platform admin")
+    conf = run.add_argument_group(
+        "configuration", "what a pod gets from the namespace's ConfigMap and Secrets"
+    )
+    conf.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a configuration value (context.get_config); repeatable",
+    )
+    conf.add_argument(
+        "--config-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="configuration values: a JSON object or KEY=VALUE lines (before --config)",
+    )
+    conf.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a secret configuration value (redacted in all output); repeatable",
+    )
+    conf.add_argument(
+        "--secrets-file", action="append", default=[], metavar="FILE", help="secret values"
+    )
+    conf.add_argument(
+        "--integration",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="an integration's keys (a JSON object: access_token, client_id, ...); repeatable",
+    )
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="list a workspace's workflows, data providers and scripts",
+        description=(
+            "Import a workspace (or a .py file) and list its workflows, data providers and"
+            " scripts with their metadata and parameters: what a UI needs for forms and menus."
+            " Importing runs the modules' top-level code."
+        ),
+    )
+    inspect.add_argument("path", help="a .py file, or a workspace directory")
+    inspect.add_argument("--output", choices=["text", "json"], default="text")
 
     logs = commands.add_parser(
         "logs",
@@ -117,6 +174,14 @@ def run_command(args: argparse.Namespace) -> int:
         _fail(str(exc))
     if args.timeout <= 0 or args.grace < 0:
         _fail("--timeout must be positive and --grace not negative")
+    try:
+        config = configuring.collect(args.config, args.config_file, "config")
+        secrets = configuring.collect(args.secret, args.secrets_file, "secret")
+        integrations = configuring.load_integrations(args.integration)
+    except configuring.ConfigError as exc:
+        _fail(str(exc))
+    if args.org_name and not args.org:
+        _fail("--org-name needs --org ID")
     options = local.Options(
         path=args.path,
         entrypoint=args.entrypoint,
@@ -126,6 +191,15 @@ def run_command(args: argparse.Namespace) -> int:
         tracing=args.trace,
         log_level=args.log_level,
         redis_url=args.redis,
+        organization_id=args.org,
+        organization_name=args.org_name,
+        user_id=args.user,
+        user_email=args.user_email,
+        user_name=args.user_name,
+        platform_admin=args.platform_admin,
+        config=config,
+        secrets=secrets,
+        integrations=integrations,
     )
     json_output = args.output == "json"
 
@@ -193,12 +267,25 @@ def logs_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def inspect_command(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        _fail(f"{args.path}: no such file or directory")
+    catalog = inspecting.inspect_path(args.path)
+    if args.output == "json":
+        print(json.dumps(catalog, indent=2, default=str), flush=True)
+    else:
+        print(inspecting.render_text(catalog), flush=True)
+    return 1 if catalog["errors"] else 0
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         raise SystemExit(run_command(args))
     if args.command == "logs":
         raise SystemExit(logs_command(args))
+    if args.command == "inspect":
+        raise SystemExit(inspect_command(args))
     _fail(f"unknown command {args.command}")  # pragma: no cover
 
 

@@ -26,6 +26,12 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 # or data-provider names, which may contain dashes and spaces are rejected.
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 
+# An extended resource is domain-qualified (vendor.example/name), never a core one.
+EXTENDED_RESOURCE_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/"  # the domain
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"  # the name
+)
+
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # The outcomes `retry.on` may name (never CANCELLED or SUCCESS).
 RETRYABLE_PHASES = frozenset({"FAILED", "TIMED_OUT", "COMPLETED_WITH_ERRORS"})

@@ -17,3 +17,12 @@ TERMINATION_LOG_DEFAULT = "/dev/termination-log"
 # Where code from a ConfigMap source is mounted in the pod; the operator mounts
 # the ConfigMap key here and sets `source.path`-like resolution for the runner.
 CONFIGMAP_SOURCE_DIR = "/var/run/kuberun/source"
+# Where the operator mounts the namespace's configuration (a ConfigMap, one file
+# per key), its secret configuration (a Secret, likewise), one Secret per
+# integration (`<dir>/<integration>/<field>`) and the per-execution temp
+# directory (an emptyDir). Files, never environment variables: values stay out of
+# `/proc/*/environ`, child processes and crash dumps, and a rotated Secret shows up.
+CONFIG_DIR_DEFAULT = "/var/run/kuberun/config"
+SECRETS_DIR_DEFAULT = "/var/run/kuberun/secrets"
+INTEGRATIONS_DIR_DEFAULT = "/var/run/kuberun/integrations"
+TEMP_DIR_DEFAULT = "/var/run/kuberun/tmp"

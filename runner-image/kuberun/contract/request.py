@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kuberun.contract import podenv
+from kuberun.contract.caller import Caller, Organization
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.spec import ExecutionSpec, Model
 
@@ -23,6 +24,10 @@ REDIS_URL_ENV = podenv.REDIS_URL_ENV
 TERMINATION_LOG_ENV = podenv.TERMINATION_LOG_ENV
 TERMINATION_LOG_DEFAULT = podenv.TERMINATION_LOG_DEFAULT
 CONFIGMAP_SOURCE_DIR = podenv.CONFIGMAP_SOURCE_DIR
+CONFIG_DIR_DEFAULT = podenv.CONFIG_DIR_DEFAULT
+SECRETS_DIR_DEFAULT = podenv.SECRETS_DIR_DEFAULT
+INTEGRATIONS_DIR_DEFAULT = podenv.INTEGRATIONS_DIR_DEFAULT
+TEMP_DIR_DEFAULT = podenv.TEMP_DIR_DEFAULT
 
 
 class RunRequest(Model):
@@ -36,4 +41,24 @@ class RunRequest(Model):
             "Resolved path of the code when the spec's source is a ConfigMap (mounted by the"
             " operator) or a path in the image; None when the source is inline."
         ),
+    )
+    organization: Organization | None = Field(
+        default=None,
+        description="The organization; None falls back to `spec.organization` (an id alone).",
+    )
+    caller: Caller | None = Field(
+        default=None, description="Who started it; None falls back to `spec.caller` (an id)."
+    )
+    config_dir: str | None = Field(
+        default=None, description="Directory of configuration files (one per key); None: none."
+    )
+    secrets_dir: str | None = Field(
+        default=None, description="Directory of secret configuration files; None: none."
+    )
+    integrations_dir: str | None = Field(
+        default=None, description="Directory of integration directories; None: none."
+    )
+    temp_dir: str | None = Field(
+        default=None,
+        description="The execution's temp directory; None: the runner makes one.",
     )

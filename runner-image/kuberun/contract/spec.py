@@ -9,10 +9,10 @@ snake_case in Python.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from kuberun.contract import limits, statuses
@@ -97,6 +97,102 @@ class Source(Model):
         return self
 
 
+# --- runner pod placement ------------------------------------------------------------
+# Label keys and values, as Kubernetes validates them (RE2-compatible: the CRD checks
+# map keys with the same patterns in CEL).
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+# An extended resource is domain-qualified (vendor.example/name), never a core one.
+EXTENDED_RESOURCE_PATTERN = limits.EXTENDED_RESOURCE_PATTERN
+
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=317)]
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)]
+ExtendedResourceName = Annotated[
+    str, StringConstraints(pattern=EXTENDED_RESOURCE_PATTERN, max_length=253)
+]
+
+
+class TolerationOperator(enum.StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(enum.StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(Model):
+    """A core/v1 Toleration: lets the runner pod onto nodes with a matching taint."""
+
+    key: str | None = Field(default=None, max_length=317)
+    operator: TolerationOperator | None = None
+    value: str | None = Field(default=None, max_length=63)
+    effect: TaintEffect | None = None
+    toleration_seconds: int | None = Field(default=None, ge=0)
+
+
+class UnsatisfiableAction(enum.StrEnum):
+    DO_NOT_SCHEDULE = "DoNotSchedule"
+    SCHEDULE_ANYWAY = "ScheduleAnyway"
+
+
+class TopologySpreadConstraint(Model):
+    """A core/v1 TopologySpreadConstraint (label selectors as Kubernetes writes them)."""
+
+    max_skew: int = Field(ge=1)
+    topology_key: str = Field(min_length=1, max_length=317)
+    when_unsatisfiable: UnsatisfiableAction
+    label_selector: dict[str, Any] | None = None
+    min_domains: int | None = Field(default=None, ge=1)
+    match_label_keys: list[str] | None = Field(default=None, max_length=32)
+    node_affinity_policy: str | None = Field(default=None, pattern=r"^(Honor|Ignore)$")
+    node_taints_policy: str | None = Field(default=None, pattern=r"^(Honor|Ignore)$")
+
+
+class Affinity(Model):
+    """A core/v1 Affinity; each part as Kubernetes writes it (the API server checks inside)."""
+
+    node_affinity: dict[str, Any] | None = None
+    pod_affinity: dict[str, Any] | None = None
+    pod_anti_affinity: dict[str, Any] | None = None
+
+
+class LocalObjectReference(Model):
+    """A name in the Execution's namespace (an image pull Secret)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253)
+
+
+class Placement(Model):
+    """Where and how the runner pod is scheduled, and what it carries for the platform.
+
+    The same model holds the operator's defaults (chart value `runner.placement`);
+    how the two combine is `kuberun_operator.placement.merge` (docs/operator.md).
+    """
+
+    node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
+    affinity: Affinity | None = None
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(
+        default_factory=list, max_length=16
+    )
+    priority_class_name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=253)
+    image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list, max_length=16)
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=64, description="Extra labels of the runner pod."
+    )
+    annotations: dict[LabelKey, Annotated[str, StringConstraints(max_length=65536)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Extra annotations of the runner pod (e.g. karpenter.sh/do-not-disrupt).",
+    )
+
+
 class ResourceList(Model):
     """CPU and memory quantities, as in a container's resources."""
 
@@ -109,6 +205,14 @@ class Resources(Model):
 
     requests: ResourceList | None = None
     limits: ResourceList | None = None
+    extended: dict[ExtendedResourceName, Annotated[int, Field(ge=0, le=1024)]] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=(
+            "Extended resources such as nvidia.com/gpu, by count; each is both requested and"
+            " limited, because Kubernetes allows no overcommit of extended resources."
+        ),
+    )
 
 
 class Retry(Model):
@@ -182,3 +286,7 @@ class ExecutionSpec(Model):
     service_account_name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=253)
     env: list[dict[str, Any]] = Field(default_factory=list, max_length=256)
     env_from: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
+    placement: Placement | None = Field(
+        default=None,
+        description="Runner pod scheduling and metadata, merged over the operator's defaults.",
+    )

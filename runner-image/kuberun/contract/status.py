@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 from pydantic import Field
 
 from kuberun.contract.spec import Model
@@ -20,6 +21,13 @@ CONDITION_ADMITTED = "Admitted"  # the execution left the queue (a pod was asked
 CONDITION_RUNNING = "Running"  # the runner process is running
 CONDITION_FINISHED = "Finished"  # a terminal phase was reached (reason = the phase)
 CONDITION_SUCCEEDED = "Succeeded"  # True on SUCCESS, False on any other terminal phase
+# The kstatus conditions (Reconciling, Stalled, Ready) are the operator's: see
+# kuberun_operator.conditions. The patterns are metav1.Condition's own.
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
 class ErrorStatus(Model):
@@ -51,13 +59,22 @@ class CacheStatus(Model):
 
 
 class Condition(Model):
-    """A standard Kubernetes condition."""
+    """A condition in the `metav1.Condition` shape that kstatus, Flux and Argo CD expect."""
 
-    type: str = Field(max_length=64)
+    type: str = Field(max_length=316, pattern=CONDITION_TYPE_PATTERN)
     status: str = Field(pattern=r"^(True|False|Unknown)$")
-    reason: str | None = Field(default=None, max_length=128)
-    message: str | None = Field(default=None, max_length=4096)
-    last_transition_time: str | None = None
+    reason: str = Field(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was set for."
+    )
+
+    @pydantic.field_validator("message", mode="before")
+    @classmethod
+    def _no_null_message(cls, value: Any) -> Any:
+        """Conditions written before the metav1 shape had `message: null`; read it as empty."""
+        return "" if value is None else value
 
 
 class AttemptStatus(Model):

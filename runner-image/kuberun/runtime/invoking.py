@@ -8,8 +8,8 @@ Rules: the first parameter gets the context when annotated
 same name (validated against their annotation with pydantic's lax mode, so
 `"42"` becomes `42` for an `int` and a JSON string becomes a list for
 `list[int]`; `5` stays an error for `str`); inputs the signature does not
-name go to `**kwargs` when there is one (all inputs are in
-`context.parameters` in any case).
+name go to `**kwargs` when there is one, and are the call's `extras`
+(what `context.parameters` holds, as in bifrost; `context.inputs` has all).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kuberun.runtime import errors
@@ -32,6 +32,7 @@ class Call:
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -127,8 +128,9 @@ def bind(func: Callable[..., Any], inputs: Mapping[str, Any], context: Any) -> C
             f"missing required parameter{'s' if len(missing) > 1 else ''} {names}"
             f" ({getattr(func, '__name__', 'the function')} takes: {describe(func)})"
         )
+    extras = {key: value for key, value in inputs.items() if key not in named}
     if var_keyword:
-        for key, value in inputs.items():
-            if key not in named and key.isidentifier():
+        for key, value in extras.items():
+            if key.isidentifier():
                 kwargs[key] = value
-    return Call(tuple(args), kwargs)
+    return Call(tuple(args), kwargs, extras)

@@ -199,7 +199,7 @@ def import_entrypoint(root: str, entrypoint: str) -> tuple[Callable[..., Any], s
         module = _import(module_name)
         return find_entrypoint(vars(module), attr, module.__name__), str(module.__file__)
     available: list[str] = []
-    for module_name, path in _workspace_modules(Path(root)):
+    for module_name, path in workspace_modules(Path(root)):
         try:
             text = path.read_text("utf-8", "replace")
         except OSError:
@@ -236,7 +236,7 @@ def _import(module_name: str) -> types.ModuleType:
         raise errors.SourceSyntaxError(describe_syntax_error(exc)) from exc
 
 
-def _workspace_modules(root: Path) -> Iterator[tuple[str, Path]]:
+def workspace_modules(root: Path) -> Iterator[tuple[str, Path]]:
     """(dotted module name, file) of the workspace's Python files, shallow first."""
     count = 0
     for directory, dirnames, filenames in os.walk(root):

@@ -3,7 +3,11 @@
 - a JSON-safe result → SUCCESS, or COMPLETED_WITH_ERRORS for a dict with
   `"success": false`; a result that is not JSON → FAILED/InvalidResult;
 - a data provider's result must be a list of options `{label, value, metadata?}`;
+  a plain string in that list is the option `{label: s, value: s}` (bifrost's short form);
 - `UserError` → FAILED/UserError with its message as is, no traceback;
+- bifrost's `ValidationError` → FAILED/InvalidParameters, and the rest of its
+  `WorkflowError` family (`IntegrationError`, `ConfigurationError`, ...) →
+  FAILED/UserError: the message as is, no traceback, the class as `error.type`;
 - `ExecutionTimedOut` → TIMED_OUT/DeadlineExceeded; a requested cancellation
   (`ExecutionCancelled`, `asyncio.CancelledError`, `KeyboardInterrupt`) →
   CANCELLED/Cancelled;
@@ -79,7 +83,7 @@ def check_options(options: Any) -> None:
     for index, option in enumerate(options):
         if not isinstance(option, dict):
             raise errors.InvalidResult(
-                f"option {index} must be a dict {{label, value, metadata?}}, got"
+                f"option {index} must be a string or a dict {{label, value, metadata?}}, got"
                 f" {type(option).__name__}"
             )
         missing = sorted({"label", "value"} - option.keys())
@@ -101,11 +105,19 @@ def check_options(options: Any) -> None:
             )
 
 
+def expand_options(options: Any) -> Any:
+    """A data provider's list with each plain string `s` made the option `{label: s, value: s}`."""
+    if not isinstance(options, list):
+        return options
+    return [{"label": o, "value": o} if isinstance(o, str) else o for o in options]
+
+
 def from_result(value: Any, *, data_provider: bool = False) -> Verdict:
     """The verdict for a normal return."""
     try:
         result = jsonsafe.to_json(value)
         if data_provider:
+            result = expand_options(result)
             check_options(result)
     except (jsonsafe.NotJSON, errors.InvalidResult) as exc:
         return Verdict(
@@ -143,9 +155,15 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
         return Verdict(
             Phase.FAILED, exc.reason, error=_error(type=type(exc).__name__, message=exc.message)
         )
-    if isinstance(exc, sdk_errors.UserError):
+    if isinstance(exc, sdk_errors.UserError | sdk_errors.WorkflowError):
+        failure = (
+            Reason.INVALID_PARAMETERS
+            if isinstance(exc, sdk_errors.ValidationError)
+            else Reason.USER_ERROR
+        )
+        text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return Verdict(
-            Phase.FAILED, Reason.USER_ERROR, error=_error(type="UserError", message=exc.message)
+            Phase.FAILED, failure, error=_error(type=type(exc).__name__, message=str(text))
         )
     asyncio = sys.modules.get("asyncio")  # a CancelledError means the code used asyncio
     stopped = isinstance(exc, sdk_errors.ExecutionCancelled | KeyboardInterrupt) or (

@@ -100,6 +100,26 @@ if TYPE_CHECKING:  # the protocols cost a class each at start; only mypy needs t
         @property
         def attempt(self) -> int: ...
 
+    class Organization(Protocol):
+        @property
+        def id(self) -> str: ...
+
+        @property
+        def name(self) -> str | None: ...
+
+    class Caller(Protocol):
+        @property
+        def user_id(self) -> str: ...
+
+        @property
+        def email(self) -> str | None: ...
+
+        @property
+        def name(self) -> str | None: ...
+
+        @property
+        def is_platform_admin(self) -> bool: ...
+
     class Request(Protocol):
         """What the runtime reads of `RunRequest` (the model or `PlainRequest`)."""
 
@@ -111,6 +131,24 @@ if TYPE_CHECKING:  # the protocols cost a class each at start; only mypy needs t
 
         @property
         def source_path(self) -> str | None: ...
+
+        @property
+        def organization(self) -> Organization | None: ...
+
+        @property
+        def caller(self) -> Caller | None: ...
+
+        @property
+        def config_dir(self) -> str | None: ...
+
+        @property
+        def secrets_dir(self) -> str | None: ...
+
+        @property
+        def integrations_dir(self) -> str | None: ...
+
+        @property
+        def temp_dir(self) -> str | None: ...
 
 
 class _Plain:
@@ -191,11 +229,41 @@ class PlainIdentity(_Plain):
     attempt: int
 
 
+class PlainOrganization(_Plain):
+    __slots__ = ("id", "name")
+    id: str
+    name: str | None
+
+
+class PlainCaller(_Plain):
+    __slots__ = ("email", "is_platform_admin", "name", "user_id")
+    user_id: str
+    email: str | None
+    name: str | None
+    is_platform_admin: bool
+
+
 class PlainRequest(_Plain):
-    __slots__ = ("identity", "source_path", "spec")
+    __slots__ = (
+        "caller",
+        "config_dir",
+        "identity",
+        "integrations_dir",
+        "organization",
+        "secrets_dir",
+        "source_path",
+        "spec",
+        "temp_dir",
+    )
     identity: PlainIdentity
     spec: PlainSpec
     source_path: str | None
+    organization: PlainOrganization | None
+    caller: PlainCaller | None
+    config_dir: str | None
+    secrets_dir: str | None
+    integrations_dir: str | None
+    temp_dir: str | None
 
 
 class NotPlain(Exception):
@@ -218,11 +286,52 @@ def parse_plain(raw: bytes) -> PlainRequest:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise NotPlain("not JSON") from None
-    body = _object(data, {"identity", "spec", "sourcePath"}, required={"identity", "spec"})
+    body = _object(data, _REQUEST_FIELDS, required={"identity", "spec"})
     return PlainRequest(
         identity=_identity(body["identity"]),
         spec=_spec(body["spec"]),
         source_path=_text(body.get("sourcePath"), optional=True),
+        organization=_organization(body.get("organization")),
+        caller=_caller(body.get("caller")),
+        config_dir=_text(body.get("configDir"), optional=True),
+        secrets_dir=_text(body.get("secretsDir"), optional=True),
+        integrations_dir=_text(body.get("integrationsDir"), optional=True),
+        temp_dir=_text(body.get("tempDir"), optional=True),
+    )
+
+
+_REQUEST_FIELDS = {
+    "identity",
+    "spec",
+    "sourcePath",
+    "organization",
+    "caller",
+    "configDir",
+    "secretsDir",
+    "integrationsDir",
+    "tempDir",
+}
+
+
+def _organization(value: Any) -> PlainOrganization | None:
+    if value is None:
+        return None
+    data = _object(value, {"id", "name"}, {"id"})
+    return PlainOrganization(
+        id=_text(data["id"], low=1, high=253),
+        name=_text(data.get("name"), optional=True, high=253),
+    )
+
+
+def _caller(value: Any) -> PlainCaller | None:
+    if value is None:
+        return None
+    data = _object(value, {"userId", "email", "name", "isPlatformAdmin"}, {"userId"})
+    return PlainCaller(
+        user_id=_text(data["userId"], low=1, high=253),
+        email=_text(data.get("email"), optional=True, high=320),
+        name=_text(data.get("name"), optional=True, high=253),
+        is_platform_admin=_flag(data.get("isPlatformAdmin", False)),
     )
 
 
@@ -255,6 +364,10 @@ _SPEC_FIELDS = {
     "serviceAccountName",
     "env",
     "envFrom",
+    # `placement` is the operator's (scheduling); the runner never reads it, and its
+    # models (label patterns, enums, nested Kubernetes shapes) are the model's to check:
+    # a request that carries one is handed to `RunRequest` (see `_spec`).
+    "placement",
 }
 
 
@@ -266,6 +379,8 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 
 def _spec(value: Any) -> PlainSpec:
     data = _object(value, _SPEC_FIELDS, {"source"})
+    if data.get("placement") is not None:
+        raise NotPlain("placement")
     parameters = data.get("parameters", {})
     if not isinstance(parameters, dict):
         raise NotPlain("parameters")
@@ -339,7 +454,13 @@ def _cache(value: Any) -> PlainCache | None:
 def _resources(value: Any) -> None:
     if value is None:
         return
-    data = _object(value, {"requests", "limits"})
+    data = _object(value, {"requests", "limits", "extended"})
+    extended = data.get("extended", {})
+    if not isinstance(extended, dict) or len(extended) > 16:
+        raise NotPlain("resources.extended")
+    for name, count in extended.items():
+        _text(name, high=253, pattern=limits.EXTENDED_RESOURCE_PATTERN)
+        _integer(count, low=0, high=1024)
     for part in ("requests", "limits"):
         if data.get(part) is None:
             continue

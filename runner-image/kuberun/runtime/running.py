@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import faulthandler
 import inspect
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from kuberun.contract.statuses import Phase, Reason
@@ -34,9 +37,12 @@ from kuberun.runtime import (
     invoking,
     loading,
     outcomes,
+    provisioning,
+    redacting,
     reporting,
     resp,
     sequencing,
+    validating,
 )
 from kuberun.runtime.echoing import Echo, Warn
 from kuberun.runtime.sending import Sender
@@ -49,7 +55,7 @@ from kuberun.runtime.transports import (
     TransportError,
 )
 from kuberun.sdk import context as sdk_context
-from kuberun.sdk import decorators
+from kuberun.sdk import decorators, signatures
 
 if TYPE_CHECKING:  # imported where needed: a trivial script's start does without them
     import asyncio
@@ -132,11 +138,11 @@ class Execution:
         self.logger_name = spec.entrypoint or "script"
         self.context = sdk_context.ExecutionContext(
             execution_id=identity.uid,
-            name=identity.name,
+            execution_name=identity.name,
             namespace=identity.namespace,
             attempt=identity.attempt,
-            organization=spec.organization,
-            caller=spec.caller,
+            organization=provisioning.organization(request),
+            caller=provisioning.caller(request),
             parameters=spec.parameters,
             logger=logging.getLogger(self.logger_name),
             deadline=self._started_monotonic + self.timeout,
@@ -167,6 +173,8 @@ class Execution:
         self._variables: dict[str, Any] | None = None
         self._cache_hit: bool | None = None
         self._partial_stop = threading.Event()
+        self.redactor = redacting.Redactor()
+        self._created_temp_dir: Path | None = None
 
     # --- setting up -------------------------------------------------------
 
@@ -251,6 +259,7 @@ class Execution:
 
     def _execute(self) -> outcomes.Verdict:
         request, spec = self.request, self.request.spec
+        self._provision()
         with self.interrupter.sync_code():  # a cancel before the start stops it here
             program = loading.load_program(request)
         namespace: dict[str, Any] | None = None
@@ -286,6 +295,15 @@ class Execution:
             return outcomes.from_result(self._call(main))
         return outcomes.from_result(namespace.get("result"))
 
+    def _provision(self) -> None:
+        """Configuration, integrations and directories; their secrets hidden from here on."""
+        provisioned = provisioning.load_resources(self.request)
+        self._created_temp_dir = provisioned.created_temp_dir
+        self.context.resources = provisioned.resources
+        self.redactor = redacting.Redactor(provisioned.resources.secret_values())
+        if self.redactor:
+            self.sequencer.redact = self.redactor.text
+
     def _call_through_cache(
         self, func: Callable[..., Any], info: decorators.EntrypointInfo | None
     ) -> Any:
@@ -304,7 +322,9 @@ class Execution:
             check=self.context.check_cancelled,
             note=lambda message: self.sequencer.engine("INFO", message),
         )
-        fetched = cache.fetch(plan, lambda: self._call(func), _cacheable_options)
+        fetched = cache.fetch(
+            plan, lambda: self._call(func), lambda v: self.redactor.json(_cacheable_options(v))
+        )
         self._cache_hit = fetched.hit
         return fetched.value
 
@@ -341,7 +361,14 @@ class Execution:
             body()
 
     def _call(self, func: Callable[..., Any]) -> Any:
-        call = invoking.bind(func, self.context.parameters, self.context)
+        inputs = self.context.inputs
+        info = decorators.entrypoint_info(func)
+        if info is not None and info.params:
+            with_defaults = [p.name for p in signatures.input_parameters(func) if not p.required]
+            inputs = validating.apply(info.params, inputs, with_defaults)
+        call = invoking.bind(func, inputs, self.context)
+        self.context.inputs = dict(inputs)
+        self.context.parameters = dict(call.extras)
         code = getattr(func, "__code__", None)
 
         def invoke() -> Any:
@@ -436,6 +463,7 @@ class Execution:
         for capture in self.fd_captures:
             with contextlib.suppress(OSError):
                 capture.restore(timeout=min(1.0, budget / 2))
+        verdict = self._redacted(verdict)
         error = verdict.error
         if error is not None:
             if error.traceback:
@@ -470,13 +498,28 @@ class Execution:
             last_sequence=counts.sequenced,
             dropped=counts.dropped + undelivered,
             result_bytes=verdict.result_bytes,
-            variables=self._variables,
+            variables=self.redactor.json(self._variables),
             cache_hit=self._cache_hit,
         )
         if undelivered:
             self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
         self._report(result)
         return reporting.exit_code(result)
+
+    def _redacted(self, verdict: outcomes.Verdict) -> outcomes.Verdict:
+        """The verdict with every secret value hidden in its result and error."""
+        if not self.redactor:
+            return verdict
+        from kuberun.contract import outcome
+
+        error = verdict.error
+        if error is not None:
+            error = outcome.ErrorInfo(
+                type=error.type,
+                message=self.redactor.text(error.message),
+                traceback=self.redactor.optional_text(error.traceback),
+            )
+        return dataclasses.replace(verdict, result=self.redactor.json(verdict.result), error=error)
 
     def _report(self, result: outcome.RunResult) -> None:
         identity = self.request.identity
@@ -495,3 +538,5 @@ class Execution:
         reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.echo is not None:
             self.echo.flush()
+        if self._created_temp_dir is not None:
+            shutil.rmtree(self._created_temp_dir, ignore_errors=True)

@@ -29,6 +29,10 @@ Engine records (`engine()`, `finish()`) pass any limit. Messages whose
 arguments could change after the call (anything but str, numbers, bytes,
 None) are formatted on the caller's thread, so deferring never changes what
 a line says.
+
+`redact`, when set, runs over every message and exception text before it is
+kept or echoed (secret values become `***`), on the sender thread where the
+lines are formatted: one place, so no output path can skip it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ EchoBatch = Callable[[list[Entry]], None]
 _new_entry: Callable[[tuple[Any, ...]], Entry] = functools.partial(tuple.__new__, Entry)
 # A line: (level, logger, source, message, exception, timestamp, engine?)
 Line = tuple[str, str, str, str, "str | None", float, bool]
+Redact = Callable[[str], str]
 
 
 @dataclass
@@ -159,8 +164,10 @@ class Sequencer:
         backpressure_seconds: float = 5.0,
         echo: EchoBatch | None = None,
         clock: Callable[[], float] = time.time,
+        redact: Redact | None = None,
     ) -> None:
         self.attempt = attempt
+        self.redact = redact
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.capacity = capacity
@@ -362,6 +369,7 @@ class Sequencer:
         attempt, max_lines, max_bytes = self.attempt, self.max_lines, self.max_bytes
         cheap_size = logfields.MAX_MESSAGE_BYTES // 4
         deferred = _Deferred
+        redact = self.redact
         with self._counting:
             counts = self.counts
             sequenced, lines, nbytes = counts.sequenced, counts.user_lines, counts.bytes
@@ -395,6 +403,10 @@ class Sequencer:
                     keep_entry(entry)
                     echo_entry(entry)
                     continue
+                if redact is not None:
+                    message = redact(message)
+                    if exception is not None:
+                        exception = redact(exception)
                 if self._finished:  # output after the final record: the echo only
                     echo_entry(
                         new((0, timestamp, level, logger, source, message, attempt, exception))
@@ -481,7 +493,7 @@ class Sequencer:
                 level,
                 ENGINE_LOGGER,
                 ENGINE,
-                shorten(message)[0],
+                shorten(message if self.redact is None else self.redact(message))[0],
                 self.attempt,
                 exception,
             )
@@ -524,6 +536,9 @@ class Sequencer:
                 message, exception, timestamp = record_message(item), None, item.created
             else:
                 continue
+            if self.redact is not None:
+                message = self.redact(message)
+                exception = None if exception is None else self.redact(exception)
             entries.append(
                 Entry(0, timestamp, level, logger, source, message, self.attempt, exception)
             )

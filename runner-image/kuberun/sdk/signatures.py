@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 CONTEXT_PARAMETER_NAME = "context"
-_CONTEXT_TYPE_NAME = "ExecutionContext"
+# `OrganizationContext` is bifrost's older name of the same class.
+_CONTEXT_TYPE_NAMES = frozenset({"ExecutionContext", "OrganizationContext"})
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ def resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
 def is_context_annotation(annotation: Any) -> bool:
     """True for `ExecutionContext` itself, or a string naming it (postponed annotations)."""
     if isinstance(annotation, str):
-        return annotation.rsplit(".", 1)[-1].strip("'\"") == _CONTEXT_TYPE_NAME
-    return getattr(annotation, "__name__", None) == _CONTEXT_TYPE_NAME and (
+        return annotation.rsplit(".", 1)[-1].strip("'\"") in _CONTEXT_TYPE_NAMES
+    return getattr(annotation, "__name__", None) in _CONTEXT_TYPE_NAMES and (
         getattr(annotation, "__module__", "").startswith("kuberun")
     )
 

@@ -70,6 +70,57 @@ def test_workflow_with_parameters_and_helper_module() -> None:
     assert messages(records, "text") == ["shouting 'Hello, Ada'"] * 2  # the helper's logger
 
 
+def test_identity_flags_reach_the_workflow() -> None:
+    _, final, _ = kuberun_run(
+        "examples/workflows", "--entrypoint", "greet", "-p", "name=Ada", "-p", "times=1",
+        "--org", "acme", "--org-name", "Acme Corp", "--user", "g1", "--user-name", "Grace Hopper",
+    )  # fmt: skip
+    assert final["status"] == "SUCCESS", final
+    assert (final["result"]["organization"], final["result"]["greeted_by"]) == (
+        "Acme Corp",
+        "Grace Hopper",
+    )
+
+
+def test_params_are_checked_before_the_workflow_runs() -> None:
+    code, final, records = kuberun_run(
+        "examples/workflows", "--entrypoint", "greet", "-p", "name=Ada", "-p", "times=11"
+    )
+    assert (code, final["status"], final["reason"]) == (11, "FAILED", "InvalidParameters")
+    assert final["error"]["message"] == (
+        "parameter 'times' (How many times): must be at most 10, got 11"
+    )
+    assert not messages(records, "greet")
+
+
+def test_config_secrets_files_and_integrations() -> None:
+    code, final, records = kuberun_run(
+        "examples/workflows", "--entrypoint", "export_report",
+        "--config-file", "examples/config.env", "--secrets-file", "examples/secrets.env",
+        "--integration", "crm=examples/integrations/crm.json",
+    )  # fmt: skip
+    assert (code, final["status"]) == (0, "SUCCESS"), final
+    assert final["result"] == {
+        "title": "Weekly numbers",
+        "account": "Example Ltd",
+        "authorization": "Bearer ***",
+        "temp_files": ["report.csv"],
+        "report_lines": 4,
+        "workspace_has_me": True,
+    }
+    assert "calling the CRM with key ***" in messages(records, "reports")
+    everything = json.dumps([final, records])
+    assert "example-crm-key-0000" not in everything
+    assert "example-access-token-0000" not in everything
+
+
+def test_config_missing_integration_is_handled_by_the_code() -> None:
+    code, final, records = kuberun_run("examples/workflows", "--entrypoint", "export_report")
+    assert (code, final["status"]) == (0, "SUCCESS"), final
+    assert final["result"]["title"] == "Report" and final["result"]["account"] is None
+    assert any("'crm' is not configured" in m for m in messages(records, "reports"))
+
+
 def test_params_file_then_overrides() -> None:
     _, final, _ = kuberun_run(
         "examples/workflows", "--entrypoint", "greet",
@@ -101,6 +152,30 @@ def test_data_provider_returns_options() -> None:
     assert (code, final["status"]) == (0, "SUCCESS")
     assert [o["value"] for o in final["result"]] == ["us-central1", "europe-west1"]
     assert all(set(o) == {"label", "value", "metadata"} for o in final["result"])
+
+
+def test_data_provider_of_strings_and_config() -> None:
+    _, final, _ = kuberun_run(
+        "examples/data_providers.py", "--entrypoint", "departments", "--config", "departments=HR,IT"
+    )
+    assert final["result"] == [{"label": "HR", "value": "HR"}, {"label": "IT", "value": "IT"}]
+
+
+def test_inspect_lists_the_examples_for_forms() -> None:
+    completed = subprocess.run(
+        [*KUBERUN, "inspect", "examples/workflows", "--output", "json"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    catalog = json.loads(completed.stdout)
+    names = {w["name"]: w for w in catalog["workflows"]}
+    assert set(names) == {"greet", "check_orders", "import_orders", "export_report"}
+    greet = {f["name"]: f for f in names["greet"]["parameters"]}
+    assert (greet["name"]["label"], greet["name"]["helpText"]) == (
+        "Who to greet",
+        "A first name will do",
+    )
+    assert names["greet"]["category"] == "Examples" and catalog["errors"] == []
 
 
 def test_cancellable_times_out() -> None:
@@ -141,6 +216,7 @@ EXPECTED_PHASE = {
     "workflow-parameters.yaml": "SUCCESS",
     "timeout.yaml": "TIMED_OUT",
     "data-provider.yaml": "SUCCESS",
+    "gpu-placement.yaml": "SUCCESS",  # placement matters only on a cluster; the code runs anywhere
     # cancel.yaml: runs until cancelled (test_cancellable_cancelled_by_ctrl_c is the same loop)
     # configmap.yaml: no inline code; it is examples/workflows/orders.py (tested above)
 }

@@ -117,6 +117,12 @@ def operator_env(cluster: Cluster) -> dict[str, str]:
     return {e["name"]: e["value"] for e in env if "value" in e}
 
 
+def event_reasons(cluster: Cluster, name: str) -> set[str]:
+    selector = f"involvedObject.kind=Execution,involvedObject.name={name}"
+    listed = cluster.get("events", "-n", NAMESPACE, "--field-selector", selector)
+    return {e["reason"] for e in listed["items"]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,6 +175,16 @@ def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -
             ),
             timeout=90,
         )
+        # The lifecycle Events were accepted by the API server, under the chart's RBAC.
+        reasons = wait_for(
+            "the lifecycle Events",
+            lambda: (
+                {"Queued", "Cancelled"} <= event_reasons(cluster, "hello")
+                and event_reasons(cluster, "hello")
+            ),
+            timeout=20,
+        )
+        assert "Failed" not in reasons
         cluster.kubectl("delete", "execution", "hello", "-n", NAMESPACE, "--timeout=60s")
     except AssertionError as error:
         raise AssertionError(f"{error}\noperator log:\n{log_path.read_text()[-4000:]}") from None
@@ -181,3 +197,127 @@ def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -
             operator.wait()
     log_text = log_path.read_text(errors="replace")
     assert "Forbidden" not in log_text and " 403" not in log_text, log_text[-4000:]
+
+
+def installed(cluster: Cluster) -> None:
+    """The chart's release, whichever test of this module runs first."""
+    cluster.run(
+        "helm", "upgrade", "--install", RELEASE, str(CHART), "-n", NAMESPACE, "--create-namespace",
+        "--set", "redis.url=redis://redis.invalid:6379/0",
+    )  # fmt: skip
+
+
+def kubectl_fails(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
+    completed = subprocess.run(
+        [str(cluster.bins / "kubectl"), *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}, check=False,
+    )  # fmt: skip
+    assert completed.returncode != 0, f"kubectl {args} succeeded: {completed.stdout}"
+    return completed.stderr
+
+
+def execution_yaml(name: str, **spec: Any) -> str:
+    body = {
+        "apiVersion": "kuberun.dev/v1alpha1",
+        "kind": "Execution",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"source": {"inline": "print(1)"}, "parameters": {"n": 1}, **spec},
+    }
+    return yaml.safe_dump(body)
+
+
+def test_helm_upgrade_changes_the_crd(cluster: Cluster, tmp_path: Path) -> None:
+    installed(cluster)
+    changed = tmp_path / "kuberun"
+    shutil.copytree(CHART, changed)
+    crd_file = changed / "files" / "crds" / "executions.kuberun.dev.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    columns.append({"name": "Upgraded", "type": "string", "jsonPath": ".status.reason"})
+    crd_file.write_text(yaml.safe_dump(crd, sort_keys=False))
+    try:
+        cluster.run("helm", "upgrade", RELEASE, str(changed), "-n", NAMESPACE, "--reuse-values")
+        served = cluster.get("crd", "executions.kuberun.dev")
+        names = [c["name"] for c in served["spec"]["versions"][0]["additionalPrinterColumns"]]
+        assert "Upgraded" in names
+        assert served["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    finally:
+        cluster.run("helm", "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values")
+    served = cluster.get("crd", "executions.kuberun.dev")
+    assert "Upgraded" not in [
+        c["name"] for c in served["spec"]["versions"][0]["additionalPrinterColumns"]
+    ]
+
+
+def test_spec_is_immutable_except_cancel(cluster: Cluster) -> None:
+    installed(cluster)
+    cluster.kubectl("apply", "-f", "-", stdin=execution_yaml("frozen"))
+    try:
+        # Before any operator writes, the CRD's default makes it "not observed yet".
+        status = cluster.get("execution", "frozen", "-n", NAMESPACE)["status"]
+        assert status == {"observedGeneration": 0}
+
+        for change in (
+            execution_yaml("frozen", image="other:1"),  # a field added
+            execution_yaml("frozen", timeoutSeconds=5),
+            execution_yaml("frozen", parameters={"n": 2}),  # free-form JSON compares too
+        ):
+            error = kubectl_fails(cluster, "apply", "-f", "-", stdin=change)
+            assert "cannot change after the Execution is created; only spec.cancel can" in error
+        error = kubectl_fails(
+            cluster, "patch", "execution", "frozen", "-n", NAMESPACE, "--type", "merge",
+            "-p", '{"spec": {"source": {"inline": "print(2)"}}}',
+        )  # fmt: skip
+        assert "spec.source: Forbidden: spec.source cannot change" in error, error
+
+        cluster.kubectl("apply", "-f", "-", stdin=execution_yaml("frozen", cancel=True))
+        assert cluster.get("execution", "frozen", "-n", NAMESPACE)["spec"]["cancel"] is True
+    finally:
+        cluster.kubectl("delete", "execution", "frozen", "-n", NAMESPACE, "--wait=false")
+
+
+def test_wrong_placement_is_rejected_at_apply(cluster: Cluster) -> None:
+    installed(cluster)
+    good = {
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "priorityClassName": "batch-high",
+        "annotations": {"karpenter.sh/do-not-disrupt": "true"},
+    }
+    manifest = execution_yaml(
+        "placed", placement=good, resources={"extended": {"nvidia.com/gpu": 1}}
+    )
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=manifest)
+    wrong = [
+        ({"tolerations": [{"key": "x", "operator": "Maybe"}]}, 'Unsupported value: "Maybe"'),
+        ({"nodeSelector": {"bad key!": "x"}}, "every key must be a label key"),
+        ({"priorityClassName": "Not_A_Name"}, "priorityClassName"),
+        ({"nodeName": "pinned"}, "unknown field"),
+    ]
+    for placement, expected in wrong:
+        error = kubectl_fails(
+            cluster, "apply", "--dry-run=server", "-f", "-",
+            stdin=execution_yaml("placed", placement=placement),
+        )  # fmt: skip
+        assert expected in error, error
+    error = kubectl_fails(
+        cluster, "apply", "--dry-run=server", "-f", "-",
+        stdin=execution_yaml("placed", resources={"extended": {"gpu": 1}}),
+    )  # fmt: skip
+    assert "nvidia.com/gpu" in error, error
+
+
+def test_helm_install_with_a_misspelt_value_fails_with_the_schemas_message(
+    cluster: Cluster,
+) -> None:
+    completed = subprocess.run(
+        [str(cluster.bins / "helm"), "install", "typo", str(CHART), "-n", "typo",
+         "--create-namespace", "--set", "admission.maxRuning=5"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}, check=False,
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert "at '/admission': additional properties 'maxRuning' not allowed" in completed.stderr
+    releases = cluster.run("helm", "list", "-A", "-q")
+    assert "typo" not in releases.split()

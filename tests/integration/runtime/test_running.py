@@ -105,7 +105,12 @@ def test_workspace_workflow_levels_and_helper_modules(
             def run(ctx: ExecutionContext, count: int, **extra):
                 ctx.logger.info("count=%r extra=%r", count, extra)
                 thirdparty.chatter()
-                return {"doubled": double(count), "params": ctx.parameters, "id": ctx.execution_id}
+                return {
+                    "doubled": double(count),
+                    "params": ctx.parameters,
+                    "inputs": ctx.inputs,
+                    "id": ctx.execution_id,
+                }
             """
         )
     )
@@ -139,7 +144,8 @@ def test_workspace_workflow_levels_and_helper_modules(
     result = runner.result(redis_client, req)
     assert result.result == {
         "doubled": 42,
-        "params": {"count": "21", "region": "eu"},
+        "params": {"region": "eu"},  # what the signature does not name, as in bifrost
+        "inputs": {"count": "21", "region": "eu"},
         "id": req.identity.uid,
     }
 

@@ -22,7 +22,10 @@ def pod(
     message: str | None = None,
     created: float = T0,
     deleting: bool = False,
+    started: float | None = None,
+    deadline: int | None = None,
 ) -> dict[str, Any]:
+    """`started`: the pod's status.startTime; `deadline`: its spec.activeDeadlineSeconds."""
     meta: dict[str, Any] = {"name": name, "creationTimestamp": stamp(created)}
     if deleting:
         meta["deletionTimestamp"] = stamp(created + 100)
@@ -33,7 +36,12 @@ def pod(
         status["message"] = message
     if state is not None:
         status["containerStatuses"] = [{"name": "runner", "state": state}]
-    return {"metadata": meta, "status": status}
+    if started is not None:
+        status["startTime"] = stamp(started)
+    body: dict[str, Any] = {"metadata": meta, "status": status}
+    if deadline is not None:
+        body["spec"] = {"activeDeadlineSeconds": deadline}
+    return body
 
 
 def running(started: float = T0 + 1) -> dict[str, Any]:
@@ -63,9 +71,13 @@ def job(
     name: str = "run-1",
     complete: bool = False,
     failed_reason: str | None = None,
+    failure_target: str | None = None,
     deleting: bool = False,
 ) -> dict[str, Any]:
+    """`failure_target`: the reason of a FailureTarget condition (Failed comes later)."""
     conditions = []
+    if failure_target:
+        conditions.append({"type": "FailureTarget", "status": "True", "reason": failure_target})
     if complete:
         conditions.append({"type": "Complete", "status": "True"})
     if failed_reason:

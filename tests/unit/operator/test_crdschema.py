@@ -52,6 +52,9 @@ def test_schema_is_structural() -> None:
             walk(sub, f"{path}.{name}")
         if "items" in node:
             walk(node["items"], f"{path}[]")
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}{{}}")
+        assert "patternProperties" not in node and "propertyNames" not in node, path
 
     walk(
         yaml.safe_load(CRD_FILE.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"], ""
@@ -61,3 +64,47 @@ def test_schema_is_structural() -> None:
 @pytest.mark.parametrize("column", ["Phase", "Reason", "Attempt", "Duration", "Age"])
 def test_printer_columns(column: str) -> None:
     assert column in {c["name"] for c in crdschema.PRINTER_COLUMNS}
+
+
+def spec_node() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    node: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]
+    return node
+
+
+def test_every_spec_field_but_cancel_is_immutable() -> None:
+    rules = spec_node()["x-kubernetes-validations"]
+    guarded = {r["fieldPath"].lstrip(".") for r in rules}
+    fields = {f.alias for f in spec.ExecutionSpec.model_fields.values()}
+    assert guarded == fields - {"cancel"}
+    for rule in rules:
+        name = rule["fieldPath"].lstrip(".")
+        assert f"oldSelf.{name}" in rule["rule"] and f"has(self.{name})" in rule["rule"]
+        assert rule["message"].startswith(f"spec.{name} cannot change")
+        assert "\n" not in rule["message"]
+
+
+def test_map_keys_are_checked_in_cel_with_the_models_pattern() -> None:
+    placement = spec_node()["properties"]["placement"]["properties"]
+    selector = placement["nodeSelector"]
+    assert selector["additionalProperties"]["pattern"] == spec.LABEL_VALUE_PATTERN
+    (rule,) = selector["x-kubernetes-validations"]
+    assert spec.LABEL_KEY_PATTERN in rule["rule"] and "label key" in rule["message"]
+    extended = spec_node()["properties"]["resources"]["properties"]["extended"]
+    assert extended["additionalProperties"] == {"type": "integer", "minimum": 0, "maximum": 1024}
+    assert "nvidia.com/gpu" in extended["x-kubernetes-validations"][0]["message"]
+    tolerations = placement["tolerations"]["items"]["properties"]
+    assert tolerations["operator"]["enum"] == ["Exists", "Equal"]
+
+
+def test_conditions_are_a_map_list_keyed_by_type() -> None:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    conditions = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"][
+        "properties"
+    ]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert set(conditions["items"]["required"]) >= {"type", "status", "reason",
+                                                     "lastTransitionTime"}  # fmt: skip

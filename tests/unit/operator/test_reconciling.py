@@ -123,6 +123,18 @@ def test_running_pod_makes_running() -> None:
     assert got.actions == ()
 
 
+def test_running_pod_gets_its_hard_deadline_from_the_container_start() -> None:
+    execution = make_spec(timeoutSeconds=10, gracePeriodSeconds=2)
+    slow = f.pod(started=f.T0, state=f.running(f.T0 + 30))  # 30 s of pulling and starting
+
+    got = decide(started(phase=Phase.PENDING), execution=execution, job=f.job(), pod=slow)
+
+    run = 10 + 2 + SETTINGS.deadline_slack_seconds
+    assert got.actions == (rc.SetPodDeadline(slow["metadata"]["name"], 30 + run),)
+    already = f.pod(started=f.T0, state=f.running(f.T0 + 30), deadline=30 + run)
+    assert decide(started(), execution=execution, job=f.job(), pod=already).actions == ()
+
+
 TERMINAL = [
     (
         "success",
@@ -347,7 +359,14 @@ def test_pod_never_starting_times_out_its_start() -> None:
 def test_terminal_is_final() -> None:
     done = status.ExecutionStatus(phase=Phase.SUCCESS, reason=Reason.COMPLETED, attempt=1)
     got = decide(done, execution=make_spec(cancel=True), job=f.job(complete=True))
-    assert got.status == done and got.actions == ()
+    assert (got.status.phase, got.status.reason, got.status.attempt) == (
+        Phase.SUCCESS,
+        Reason.COMPLETED,
+        1,
+    )
+    assert got.actions == () and got.requeue_after is None
+    again = decide(got.status, execution=make_spec(cancel=True), job=f.job(complete=True))
+    assert again.status == got.status  # only the generation and its conditions were brought up
 
 
 def test_invalid_spec_fails_with_its_reason() -> None:

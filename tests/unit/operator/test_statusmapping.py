@@ -77,6 +77,30 @@ CASES = [
         (Phase.TIMED_OUT, Reason.DEADLINE_EXCEEDED),
     ),
     (
+        "job-deadline-pod-still-stopping",  # FailureTarget comes first: wait for the pod
+        f.job(failure_target="DeadlineExceeded"),
+        f.pod(phase="Running", state=f.running()),
+        None,
+    ),
+    (
+        "job-deadline-pod-stopped",
+        f.job(failure_target="DeadlineExceeded"),
+        f.pod(phase="Failed", state=f.terminated(137)),
+        (Phase.TIMED_OUT, Reason.DEADLINE_EXCEEDED),
+    ),
+    (
+        "pod-deadline-killed",
+        f.job(),
+        f.pod(phase="Failed", reason="DeadlineExceeded", state=f.terminated(137)),
+        (Phase.TIMED_OUT, Reason.DEADLINE_EXCEEDED),
+    ),
+    (
+        "pod-deadline-still-stopping",
+        f.job(),
+        f.pod(phase="Running", reason="DeadlineExceeded", state=f.running()),
+        None,
+    ),
+    (
         "oom-beats-everything",
         f.job(failed_reason="BackoffLimitExceeded"),
         f.pod(phase="Failed", state=f.terminated(137, reason="OOMKilled")),

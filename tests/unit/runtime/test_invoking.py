@@ -92,3 +92,15 @@ def test_missing_required_parameters_are_all_named() -> None:
 def test_wrong_types_name_the_parameter(func: Any, inputs: dict[str, Any], expected: str) -> None:
     with pytest.raises(errors.InvalidParameters, match=expected.replace("[", r"\[")):
         invoking.bind(func, inputs, CTX)
+
+
+def test_extras_are_what_the_signature_does_not_name() -> None:
+    def flow(context: ExecutionContext, name: str, **rest: Any) -> None: ...
+
+    call = invoking.bind(flow, {"name": "Ada", "ticket": "T-1", "not an identifier": 1}, "ctx")
+    assert call.extras == {"ticket": "T-1", "not an identifier": 1}
+    assert call.kwargs == {"context": "ctx", "name": "Ada", "ticket": "T-1"}
+
+    def strict(name: str) -> None: ...
+
+    assert invoking.bind(strict, {"name": "Ada", "x": 1}, None).extras == {"x": 1}

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import kuberun
 from kuberun import UserError
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import errors, outcomes
@@ -36,12 +37,18 @@ def test_a_result_that_is_not_json_fails_with_the_type() -> None:
     assert verdict.error is not None and "result['x'] is of type object" in verdict.error.message
 
 
+def test_data_provider_strings_are_options_of_their_own_label_and_value() -> None:
+    verdict = outcomes.from_result(["Sales", {"label": "IT", "value": "it"}], data_provider=True)
+    assert verdict.status is Phase.SUCCESS
+    assert verdict.result == [{"label": "Sales", "value": "Sales"}, {"label": "IT", "value": "it"}]
+
+
 @pytest.mark.parametrize(
     "options, problem",
     [
         ([{"label": "A", "value": 1}, {"label": "B", "value": None, "metadata": {"k": 1}}], None),
         ({"label": "A"}, "must return a list of options"),
-        (["a"], "option 0 must be a dict"),
+        ([3], "option 0 must be a string or a dict"),
         ([{"label": "A"}], "option 0 is missing value"),
         ([{"label": 1, "value": 1}], "option 0: label must be a string"),
         ([{"label": "A", "value": 1, "colour": "red"}], "unexpected key(s) colour"),
@@ -63,6 +70,27 @@ def _raised(exc: BaseException) -> BaseException:
         raise exc
     except BaseException as caught:
         return caught
+
+
+@pytest.mark.parametrize(
+    "exc, reason",
+    [
+        (kuberun.WorkflowError("the workflow cannot go on"), Reason.USER_ERROR),
+        (kuberun.ValidationError("seats must be positive"), Reason.INVALID_PARAMETERS),
+        (kuberun.IntegrationError("HaloPSA answered 503"), Reason.USER_ERROR),
+        (kuberun.ConfigurationError("api_url is not a URL"), Reason.USER_ERROR),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_bifrost_errors_are_failed_with_their_message(exc: Exception, reason: Reason) -> None:
+    verdict = outcomes.from_exception(_raised(exc), Cancellation())
+    assert (verdict.status, verdict.reason) == (Phase.FAILED, reason)
+    assert verdict.error is not None
+    assert (verdict.error.type, verdict.error.message, verdict.error.traceback) == (
+        type(exc).__name__,
+        str(exc),
+        None,
+    )
 
 
 def test_user_error_message_as_is_without_traceback() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import kuberun
 from kuberun.sdk import context as sdk_context
-from kuberun.sdk import errors
+from kuberun.sdk import decorators, errors
 
 
 def test_proxy_outside_an_execution_says_so() -> None:
@@ -22,6 +22,16 @@ def test_proxy_outside_an_execution_says_so() -> None:
         sdk_context._current.reset(token)
 
 
+def test_proxy_answers_protocol_probes_outside_an_execution() -> None:
+    sdk_context._process_context = None
+    token = sdk_context._current.set(None)  # type: ignore[arg-type]
+    try:
+        assert not hasattr(kuberun.context, "__kuberun_entrypoint__")
+        assert decorators.entrypoint_info(kuberun.context) is None
+    finally:
+        sdk_context._current.reset(token)
+
+
 def test_proxy_reaches_the_context_from_threads_the_code_starts() -> None:
     ctx = sdk_context.ExecutionContext(execution_id="e1", organization="acme", parameters={"a": 1})
     sdk_context.activate(ctx)
@@ -30,7 +40,7 @@ def test_proxy_reaches_the_context_from_threads_the_code_starts() -> None:
     thread.start()
     thread.join()
     assert seen == ["e1"]
-    assert kuberun.context.organization == "acme"
+    assert kuberun.context.org_id == "acme"
     assert kuberun.context.parameters == {"a": 1}
 
 
