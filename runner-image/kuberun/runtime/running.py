@@ -34,6 +34,7 @@ from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import (
     cancelling,
     capturing,
+    forking,
     invoking,
     loading,
     outcomes,
@@ -206,7 +207,9 @@ class Execution:
         self.interrupter.install()
         self.watcher.install_signal_handlers()
         os._exit = self._user_exit  # type: ignore[assignment]
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        forking.ForkGuard(
+            (signal.SIGTERM, signal.SIGINT, cancelling.INTERRUPT_SIGNAL), self._after_fork_in_child
+        ).install()
         sdk_context.activate(self.context)
         self.sender.start()
         self.watcher.start()
@@ -222,7 +225,8 @@ class Execution:
         if os.getpid() == self._pid:
             return
         # The runner's signal handlers only make sense in the runner: a pool worker
-        # must die on SIGTERM (Pool.terminate) as it would without the runner.
+        # must die on SIGTERM (Pool.terminate) as it would without the runner. They are
+        # blocked until this returns (`forking`), so one sent meanwhile is not lost.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(cancelling.INTERRUPT_SIGNAL, signal.SIG_DFL)
