@@ -35,7 +35,14 @@ OPERATOR_LIKE: dict[str, Any] = {
         "envFrom": [],
     },
     "sourcePath": "/var/run/kuberun/source/main.py",
+    "organization": {"id": "org-1", "name": "Acme"},
+    "caller": {"userId": "u-7", "email": "a@example.com", "name": "Ada", "isPlatformAdmin": True},
+    "configDir": "/var/run/kuberun/config",
+    "secretsDir": "/var/run/kuberun/secrets",
+    "integrationsDir": "/var/run/kuberun/integrations",
+    "tempDir": "/var/run/kuberun/tmp",
 }
+OPERATOR_LIKE["spec"]["resources"]["extended"] = {"nvidia.com/gpu": 1}
 MINIMAL: dict[str, Any] = {
     "identity": {"namespace": "n", "name": "x", "uid": "u"},
     "spec": {"source": {"inline": "print(1)"}},
@@ -67,6 +74,17 @@ VALID = {
     "float-integer": _with(MINIMAL, "spec.gracePeriodSeconds", 3.0),
     "null-cache-ttl": _with(MINIMAL, "spec.cache", {"ttlSeconds": None}),
     "bool-integer": _with(MINIMAL, "spec.timeoutSeconds", True),  # lax: the model reads 1
+    "organization-id-only": _with(MINIMAL, "organization", {"id": "o"}),
+    "caller-id-only": _with(MINIMAL, "caller", {"userId": "u"}),
+    "null-identity-models": _with(_with(MINIMAL, "organization", None), "caller", None),
+    "snake-case-caller": _with(MINIMAL, "caller", {"user_id": "u"}),
+    "null-dirs": _with(MINIMAL, "configDir", None),
+    "extended-zero": _with(MINIMAL, "spec.resources", {"extended": {"example.com/fpga": 0}}),
+    "placement": _with(
+        MINIMAL,
+        "spec.placement",
+        {"nodeSelector": {"gpu": "yes"}, "tolerations": [{"key": "gpu", "operator": "Exists"}]},
+    ),
 }
 # Requests the model rejects: the fast path must never accept them.
 INVALID = {
@@ -91,6 +109,17 @@ INVALID = {
     "env-not-objects": _with(MINIMAL, "spec.env", ["A=1"]),
     "cache-negative": _with(MINIMAL, "spec.cache", {"ttlSeconds": -1}),
     "configmap-bad-name": _with(MINIMAL, "spec.source", {"configMap": {"name": "A", "key": "k"}}),
+    "organization-no-id": _with(MINIMAL, "organization", {"name": "Acme"}),
+    "organization-empty-id": _with(MINIMAL, "organization", {"id": ""}),
+    "organization-unknown-field": _with(MINIMAL, "organization", {"id": "o", "plan": "x"}),
+    "caller-no-id": _with(MINIMAL, "caller", {"email": "a@example.com"}),
+    "caller-long-email": _with(MINIMAL, "caller", {"userId": "u", "email": "a" * 321}),
+    "caller-admin-text": _with(MINIMAL, "caller", {"userId": "u", "isPlatformAdmin": "maybe"}),
+    "dir-not-text": _with(MINIMAL, "tempDir", 5),
+    "extended-core-name": _with(MINIMAL, "spec.resources", {"extended": {"cpu": 1}}),
+    "extended-too-many": _with(MINIMAL, "spec.resources", {"extended": {"a.io/gpu": 1025}}),
+    "extended-negative": _with(MINIMAL, "spec.resources", {"extended": {"a.io/gpu": -1}}),
+    "placement-bad-label": _with(MINIMAL, "spec.placement", {"nodeSelector": {"-x": "y"}}),
 }
 
 
@@ -120,6 +149,13 @@ def _fields(req: Any) -> dict[str, Any]:
         ),
         "cache": None if cache is None else (cache.ttl_seconds, cache.bypass),
         "source_path": req.source_path,
+        "organization": None
+        if req.organization is None
+        else (req.organization.id, req.organization.name),
+        "caller": None
+        if req.caller is None
+        else (req.caller.user_id, req.caller.email, req.caller.name, req.caller.is_platform_admin),
+        "dirs": (req.config_dir, req.secrets_dir, req.integrations_dir, req.temp_dir),
     }
 
 
@@ -152,3 +188,25 @@ def test_plain_values_are_frozen() -> None:
     plain = requests.parse_plain(json.dumps(MINIMAL).encode())
     with pytest.raises(AttributeError):
         plain.spec.timeout_seconds = 5
+
+
+def test_the_fast_path_knows_every_field_of_the_models() -> None:
+    """A field added to the request or spec model must be read (or handed over) on purpose:
+    until then every request carrying it goes to the model, and this fails."""
+    from kuberun.contract import caller, spec
+
+    def aliases(model: type[pydantic.BaseModel]) -> set[str]:
+        return {field.alias or name for name, field in model.model_fields.items()}
+
+    assert aliases(request.RunRequest) == requests._REQUEST_FIELDS
+    assert aliases(spec.ExecutionSpec) == requests._SPEC_FIELDS
+    assert aliases(spec.Resources) == {"requests", "limits", "extended"}
+    assert aliases(caller.Organization) == {"id", "name"}
+    assert aliases(caller.Caller) == {"userId", "email", "name", "isPlatformAdmin"}
+
+
+def test_a_placement_is_left_to_the_model() -> None:
+    raw = json.dumps(VALID["placement"]).encode()
+    with pytest.raises(requests.NotPlain):
+        requests.parse_plain(raw)
+    assert isinstance(requests.read(raw), request.RunRequest)
