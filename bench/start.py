@@ -47,7 +47,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from kuberun.contract import identity, request, spec
+from kuberun.contract import caller, identity, request, spec
 
 DEFAULT_ROUNDS = 15
 TARGET_RUNNER = 0.75
@@ -56,6 +56,8 @@ PASS = "python -c pass"
 BASELINE = 'python -c "import redis, pydantic"'
 RUNNER = "runner: python -m kuberun.runtime"
 CLI = "kuberun run FILE (CLI + runner)"
+# A request the fast path hands to the model (`runtime/requests.py`): what that costs.
+RUNNER_MODEL = "runner, request with a placement (model)"
 SECTION = "start"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -117,14 +119,30 @@ def _run_once(argv: list[str], env: dict[str, str], out: Path, cwd: Path) -> Sam
     return Sample((now - spawned) * 1000, cpu * 1000)
 
 
-def _runner_request(tmp: Path, code: str) -> Path:
+def _runner_request(tmp: Path, code: str, *, placement: bool = False) -> Path:
+    """A request as the operator writes it: identity, the mount directories (empty here, as
+    with a namespace that has no configuration), organization and caller."""
+    mounts = {name: tmp / name for name in ("config", "secrets", "integrations", "tmp")}
+    for directory in mounts.values():
+        directory.mkdir(exist_ok=True)
     run_request = request.RunRequest(
         identity=identity.ExecutionIdentity(
             namespace="bench", name="start-bench", uid=uuid.uuid4().hex, attempt=1
         ),
-        spec=spec.ExecutionSpec(source=spec.Source(inline=code)),
+        spec=spec.ExecutionSpec(
+            source=spec.Source(inline=code),
+            placement=spec.Placement(node_selector={"kubernetes.io/os": "linux"})
+            if placement
+            else None,
+        ),
+        organization=caller.Organization(id="org-bench", name="Bench"),
+        caller=caller.Caller(user_id="u-bench", email="bench@example.com"),
+        config_dir=str(mounts["config"]),
+        secrets_dir=str(mounts["secrets"]),
+        integrations_dir=str(mounts["integrations"]),
+        temp_dir=str(mounts["tmp"]),
     )
-    path = tmp / "request.json"
+    path = tmp / ("request-placement.json" if placement else "request.json")
     # What the operator writes (`manifests.run_request`): by alias, without the Nones.
     path.write_text(run_request.model_dump_json(by_alias=True, exclude_none=True))
     return path
@@ -152,6 +170,15 @@ def commands(
         PASS: ([python, "-c", _record(out)], env),
         BASELINE: ([python, "-c", "import redis, pydantic\n" + _record(out)], env),
         RUNNER: ([python, "-m", "kuberun.runtime"], runner_env),
+        RUNNER_MODEL: (
+            [python, "-m", "kuberun.runtime"],
+            {
+                **runner_env,
+                request.REQUEST_FILE_ENV: str(
+                    _runner_request(tmp, _record(out), placement=True)
+                ),
+            },
+        ),
         CLI: (
             [python, "-m", "kuberun.cli", "run", str(script)],
             {**env, "BENCH_PARENT_CPU": "1"},
