@@ -57,7 +57,7 @@ BASELINE = 'python -c "import redis, pydantic"'
 RUNNER = "runner: python -m kuberun.runtime"
 CLI = "kuberun run FILE (CLI + runner)"
 # A request the fast path hands to the model (`runtime/requests.py`): what that costs.
-RUNNER_MODEL = "runner, request with a placement (model)"
+RUNNER_MODEL = "runner, placement → model path"
 SECTION = "start"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -174,9 +174,7 @@ def commands(
             [python, "-m", "kuberun.runtime"],
             {
                 **runner_env,
-                request.REQUEST_FILE_ENV: str(
-                    _runner_request(tmp, _record(out), placement=True)
-                ),
+                request.REQUEST_FILE_ENV: str(_runner_request(tmp, _record(out), placement=True)),
             },
         ),
         CLI: (
