@@ -39,7 +39,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[operator,dev]'
+.venv/bin/pip install -q -e '.[operator,cli,dev]'
 echo "setup: python environment ready in .venv"
 
 # The local Kubernetes control plane (kube-apiserver, kube-controller-manager,

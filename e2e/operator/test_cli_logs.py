@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from e2e import harness
-from e2e.cluster import binaries
 from e2e.operator import support
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -26,7 +25,6 @@ def test_follow_prints_the_whole_run_and_exits_when_it_ends(
             sys.executable, "-m", "kuberun.cli", "logs", "ticker",
             "-n", kx_namespace, "-f",
             "--redis", operator.redis_url,
-            "--kubectl", str(binaries.kubectl_path()),
         ],
         env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
         capture_output=True,

@@ -251,10 +251,9 @@ def build_job_manifest(
         volumes.append(
             {
                 "name": SOURCE_VOLUME,
-                "configMap": {
-                    "name": config_map.name,
-                    "items": [{"key": config_map.key, "path": config_map.key}],
-                },
+                # Every key, not just the entry file: a workspace's sibling modules import
+                # (`kuberun submit DIR` puts one key per file).
+                "configMap": {"name": config_map.name},
             }
         )
     code_mounts, code_volumes = _code_resources(settings, integrations)

@@ -1,9 +1,12 @@
-"""`kuberun` — the command line. `kuberun run PATH` runs one execution locally;
-`kuberun inspect PATH` lists a workspace's entrypoints; `kuberun logs NAME` prints (or
-follows) an Execution's logs from a cluster's Redis.
+"""`kuberun` — the command line: run code locally or as Executions in a cluster.
 
-Exit code: 0 only for SUCCESS; otherwise the runner's code for the verdict
-(`kuberun.contract.outcome.ExitCode`); 2 for a usage error.
+`run PATH` runs one execution on this machine; `inspect PATH` lists a
+workspace's entrypoints; `submit`, `get`, `list`, `logs`, `wait`, `cancel`,
+`retry`, `delete` and `cache invalidate` act on a cluster with the user's
+kubeconfig (`kuberun.cli.remote`); `completion` prints a shell script.
+
+Exit codes: one table, `kuberun.contract.exitcodes` (0 only for SUCCESS).
+Every failure is a `kuberun.cli.errors.CliError`, printed once by `main`.
 """
 
 from __future__ import annotations
@@ -13,19 +16,37 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
-from kuberun.cli import configuring, following, inspecting, local, parameters, rendering
-from kuberun.contract import keys, logrecord, outcome, request, spec
+import pydantic
+
+import kuberun
+from kuberun.cli import (
+    completion,
+    configuring,
+    entrypoints,
+    errors,
+    inspecting,
+    local,
+    logapi,
+    parameters,
+    remote,
+    rendering,
+    tables,
+)
+from kuberun.contract import logrecord, outcome, request, spec
+from kuberun.contract.exitcodes import CommandExit
 from kuberun.contract.statuses import Phase
 
-USAGE_ERROR = 2
+USAGE_ERROR = int(CommandExit.USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kuberun", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"kuberun {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
         help="run a script, workflow or data provider on this machine",
@@ -136,33 +157,189 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", help="a .py file, or a workspace directory")
     inspect.add_argument("--output", choices=["text", "json"], default="text")
 
-    logs = commands.add_parser(
-        "logs",
-        help="print an Execution's logs from Redis, in order (-f to follow)",
-        description=(
-            "Print the log stream of an Execution in a cluster: every attempt's records and"
-            " the operator's engine records, in their one order. The uid comes from kubectl"
-            " unless --uid is given."
-        ),
-    )
-    logs.add_argument("name", help="the Execution's name")
-    logs.add_argument("-n", "--namespace", help="its namespace (kubectl's current one if unset)")
-    logs.add_argument("--uid", help="its uid (skips kubectl; needs -n)")
-    logs.add_argument("-f", "--follow", action="store_true", help="wait for more until it ends")
-    logs.add_argument(
-        "--redis",
-        default=os.environ.get(request.REDIS_URL_ENV) or None,
-        metavar="URL",
-        help="the Redis the runners write to (default: KUBERUN_REDIS_URL)",
-    )
-    logs.add_argument("--kubectl", metavar="PATH", help="kubectl to use (default: on PATH)")
-    logs.add_argument("--output", choices=["text", "json"], default="text")
+    add_cluster_commands(commands)
     return parser
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"kuberun: {message}", file=sys.stderr)
-    raise SystemExit(USAGE_ERROR)
+def version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        return installed("kuberun")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return getattr(kuberun, "__version__", "unknown")
+
+
+def _cluster_options() -> argparse.ArgumentParser:
+    """Options every cluster command takes (kubectl's names)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("cluster")
+    group.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+    group.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG)")
+    group.add_argument("--context", help="kubeconfig context (default: the current one)")
+    group.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour and spinner: auto = on a terminal, unless NO_COLOR is set",
+    )
+    return common
+
+
+def _log_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("log source (the API first; Redis only without one)")
+    group.add_argument(
+        "--api",
+        metavar="URL",
+        help=f"the kuberun log API (default: ${logapi.API_URL_ENV}); uses your kubeconfig token",
+    )
+    group.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help=f"read the stream from Redis instead (default: ${request.REDIS_URL_ENV})",
+    )
+
+
+def _parameter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter (string); KEY:=JSON for a typed value; repeatable",
+    )
+    parser.add_argument(
+        "--params-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a JSON object of parameters (before -p, which override it)",
+    )
+
+
+def add_cluster_commands(commands: Any) -> None:
+    """submit, get, list, logs, wait, cancel, retry, delete, cache, completion."""
+    common = _cluster_options()
+    submit = commands.add_parser(
+        "submit",
+        parents=[common],
+        help="create an Execution from a file or directory (--watch: follow it)",
+        description=(
+            "Create an Execution running FILE (inline, or a ConfigMap when larger than 64 KiB)"
+            " or the flat workspace DIR (a ConfigMap, one key per file). With --watch, print"
+            " its logs live and exit with its outcome's code."
+        ),
+    )
+    submit.add_argument("path", help="a .py file, or a flat workspace directory")
+    submit.add_argument("--entrypoint", "-e", help="workflow/data provider name or module:function")
+    _parameter_options(submit)
+    submit.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
+    names = submit.add_mutually_exclusive_group()
+    names.add_argument("--name", help="the Execution's name")
+    names.add_argument("--generate-name", metavar="PREFIX", help="a name prefix (default: FILE-)")
+    submit.add_argument("-w", "--watch", action="store_true", help="follow it to the end")
+    submit.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    _log_source_options(submit)
+
+    get = commands.add_parser("get", parents=[common], help="show one Execution")
+    get.add_argument("name")
+    get.add_argument("-o", "--output", choices=list(tables.FORMATS), default="table")
+
+    listing = commands.add_parser("list", parents=[common], help="list the namespace's Executions")
+    listing.add_argument("-o", "--output", choices=list(tables.FORMATS), default="table")
+    listing.add_argument("-l", "--selector", help="label selector, e.g. app=reports")
+    listing.add_argument("-w", "--watch", action="store_true", help="then print every change")
+
+    logs = commands.add_parser(
+        "logs",
+        parents=[common],
+        help="print an Execution's logs in order (-f to follow)",
+        description=(
+            "Print the log stream of an Execution: every attempt's records and the operator's"
+            " engine records, in their one order. Through the log API when --api or"
+            " KUBERUN_API_URL is set (your kubeconfig's token; a dropped connection resumes"
+            " where it stopped), else straight from Redis."
+        ),
+    )
+    logs.add_argument("name", help="the Execution's name")
+    logs.add_argument("-f", "--follow", action="store_true", help="wait for more until it ends")
+    logs.add_argument(
+        "--since-seq",
+        metavar="ID",
+        help="only records after this one: N (attempt 1), or ATTEMPT-N as in -o json's id",
+    )
+    logs.add_argument("--attempt", type=int, help="only this attempt's records (API only)")
+    logs.add_argument("--uid", help="its uid: read Redis without asking the API server (needs -n)")
+    logs.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    _log_source_options(logs)
+
+    wait = commands.add_parser(
+        "wait", parents=[common], help="wait until an Execution is finished (like kubectl wait)"
+    )
+    wait.add_argument("name")
+    wait.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="give up after"
+    )
+    wait.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit with the outcome's code (0 only for SUCCESS) instead of 0 once finished",
+    )
+
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel a running Execution")
+    cancel.add_argument("name")
+    cancel.add_argument("--wait", action="store_true", help="wait until it is CANCELLED")
+    cancel.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+
+    retry = commands.add_parser(
+        "retry", parents=[common], help="a new Execution with an old one's spec"
+    )
+    retry.add_argument("name", help="the Execution to run again")
+    retry.add_argument("--name", dest="new_name", help="the new one's name (default: NAME-retry-…)")
+    retry.add_argument("-w", "--watch", action="store_true", help="follow it to the end")
+    retry.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    _log_source_options(retry)
+
+    delete = commands.add_parser("delete", parents=[common], help="delete Executions")
+    delete.add_argument("names", nargs="+", metavar="NAME")
+
+    cache = commands.add_parser("cache", help="the data-provider cache")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+    invalidate = cache_commands.add_parser(
+        "invalidate",
+        parents=[common],
+        help="drop one cached data-provider result",
+        description=(
+            "Delete the cached options of data provider PROVIDER for exactly these parameters,"
+            " so the next call runs it. The scope is --org, else the namespace."
+        ),
+    )
+    invalidate.add_argument("provider", help="the data provider's name")
+    _parameter_options(invalidate)
+    invalidate.add_argument("--org", help="organization whose cache it is (default: the namespace)")
+    invalidate.add_argument(
+        "--redis", default=None, metavar="URL", help="default: KUBERUN_REDIS_URL"
+    )
+
+    shell = commands.add_parser("completion", help="print a shell completion script")
+    shell.add_argument("shell", choices=["bash", "zsh"])
+
+
+def completion_command(args: argparse.Namespace) -> int:
+    parser = build_parser()
+    script = (
+        completion.bash_script(parser) if args.shell == "bash" else completion.zsh_script(parser)
+    )
+    print(script, end="")
+    return 0
+
+
+def _fail(message: str, hint: str | None = None) -> NoReturn:
+    raise errors.UsageError(message, hint)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -182,9 +359,12 @@ def run_command(args: argparse.Namespace) -> int:
         _fail(str(exc))
     if args.org_name and not args.org:
         _fail("--org-name needs --org ID")
+    entrypoint, warning = plan_local(args.path, args.entrypoint, params)
+    if warning:
+        print(f"kuberun: warning: {warning}", file=sys.stderr, flush=True)
     options = local.Options(
         path=args.path,
-        entrypoint=args.entrypoint,
+        entrypoint=entrypoint,
         parameters=params,
         timeout_seconds=max(1, math.ceil(args.timeout)),
         grace_seconds=math.ceil(args.grace),
@@ -203,7 +383,11 @@ def run_command(args: argparse.Namespace) -> int:
     )
     json_output = args.output == "json"
 
+    shown_errors: set[str] = set()
+
     def on_record(record: logrecord.LogRecord) -> None:
+        if record.level in ("ERROR", "CRITICAL"):
+            shown_errors.add(record.message.strip())
         if json_output:
             sys.stderr.write(rendering.record_json(record) + "\n")
         else:
@@ -218,7 +402,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         execution = local.LocalRun(options, on_record, notice, flush)
-    except ValueError as exc:  # pydantic.ValidationError (pydantic is imported by the models)
+    except pydantic.ValidationError as exc:
         _fail(f"invalid options: {exc}")
     try:
         result = execution.run()
@@ -227,44 +411,36 @@ def run_command(args: argparse.Namespace) -> int:
     if json_output:
         print(rendering.final_json(result), flush=True)
     else:
-        print(rendering.final_text(result), flush=True)
+        print(rendering.final_text(result, shown_errors), flush=True)
     return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
 
 
-def logs_command(args: argparse.Namespace) -> int:
-    import redis  # only these commands talk to Redis: `kuberun run` starts without it
-
-    if not args.redis:
-        _fail("logs are read from Redis: pass --redis URL or set KUBERUN_REDIS_URL")
-    binary = following.find_kubectl(args.kubectl)
-    kubectl = following.Kubectl(binary, args.namespace) if binary else None
-    namespace, uid = args.namespace, args.uid
-    try:
-        if uid is None:
-            if kubectl is None:
-                _fail("kubectl not found: pass --kubectl PATH, or --uid with -n")
-            namespace, uid = following.locate(kubectl, args.name)
-        elif namespace is None:
-            _fail("--uid needs -n NAMESPACE")
-        show = rendering.record_json if args.output == "json" else rendering.record_text
-        client = redis.Redis.from_url(args.redis, socket_connect_timeout=5)
-        finished = following.PhaseWatch(kubectl, args.name) if kubectl else (lambda: False)
-        shown = following.show_stream(
-            client,
-            keys.logs_stream(namespace, uid),
-            lambda record: print(show(record), flush=True),
-            keep_following=args.follow,
-            finished=finished,
-        )
-    except following.ExecutionNotFound as exc:
-        _fail(f"execution {args.name}: {exc}")
-    except redis.RedisError as exc:
-        _fail(f"cannot read the logs from Redis: {exc}")
-    except KeyboardInterrupt:
-        return 0
-    if shown == 0 and not args.follow:
-        print(f"kuberun: no log records for {namespace}/{args.name} (yet)", file=sys.stderr)
-    return 0
+def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[str | None, str]:
+    """The entrypoint `run` uses (a file's one workflow when none is given) and a warning
+    about parameters nothing reads (empty when all are read). Reads the files, imports none."""
+    target = Path(path)
+    files = [target] if target.is_file() else sorted(target.glob("*.py"))
+    trees = []
+    entry: entrypoints.Declared | None = None
+    chosen = given
+    for file in files:
+        try:
+            text = file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        tree = entrypoints.parse(text, str(file))
+        if tree is None:
+            continue
+        trees.append(tree)
+        if target.is_file():
+            chosen = entrypoints.choose(tree, given)
+        if chosen and entry is None:
+            entry = entrypoints.find(tree, chosen)
+    if not trees or (target.is_dir() and chosen and entry is None):
+        return chosen, ""  # nothing to judge by (a nested module): the runner reports problems
+    unread = entrypoints.unread(trees, entry, params)
+    where = target.name if target.is_file() else f"{target.name}/"
+    return chosen, entrypoints.describe_unread(unread, entry, where) if unread else ""
 
 
 def inspect_command(args: argparse.Namespace) -> int:
@@ -278,15 +454,37 @@ def inspect_command(args: argparse.Namespace) -> int:
     return 1 if catalog["errors"] else 0
 
 
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": lambda args: run_command(args),
+    "inspect": lambda args: inspect_command(args),
+    "submit": remote.submit_command,
+    "get": remote.get_command,
+    "list": remote.list_command,
+    "logs": remote.logs_command,
+    "wait": remote.wait_command,
+    "cancel": remote.cancel_command,
+    "retry": remote.retry_command,
+    "delete": remote.delete_command,
+    "completion": lambda args: completion_command(args),
+}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command; every `CliError` is printed here, once, and becomes its exit code."""
+    try:
+        if args.command == "cache":
+            return remote.cache_invalidate_command(args)
+        return int(COMMANDS[args.command](args))
+    except errors.CliError as exc:
+        print(exc.render(), file=sys.stderr, flush=True)
+        return exc.code
+    except KeyboardInterrupt:
+        return int(CommandExit.INTERRUPTED)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        raise SystemExit(run_command(args))
-    if args.command == "logs":
-        raise SystemExit(logs_command(args))
-    if args.command == "inspect":
-        raise SystemExit(inspect_command(args))
-    _fail(f"unknown command {args.command}")  # pragma: no cover
+    raise SystemExit(dispatch(args))
 
 
 if __name__ == "__main__":

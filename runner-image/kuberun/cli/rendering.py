@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from kuberun.contract import logrecord, outcome
@@ -10,6 +11,14 @@ from kuberun.runtime.records import format_text
 
 
 def record_text(record: logrecord.LogRecord) -> str:
+    """The record as a line; an error whose traceback ends with its message says it once:
+    the header line carries the traceback, whose last line is the error."""
+    exception = (record.exception or "").rstrip()
+    if exception and exception.splitlines()[-1].strip() == record.message.strip():
+        lines = exception.splitlines()
+        return format_text(
+            record.model_copy(update={"message": lines[0], "exception": "\n".join(lines[1:])})
+        )
     return format_text(record)
 
 
@@ -50,13 +59,16 @@ def final_json(result: outcome.RunResult) -> str:
     return json.dumps(final_object(result), ensure_ascii=False)
 
 
-def final_text(result: outcome.RunResult) -> str:
-    """A status line, then the result or the error."""
+def final_text(result: outcome.RunResult, shown_errors: Iterable[str] = ()) -> str:
+    """A status line, then the result, and the error unless a record already showed it."""
     lines = [
         f"── {result.status.value} ({result.reason.value}) in {result.duration_ms} ms ·"
         f" {result.log_lines} log line(s) · {result.dropped} dropped"
     ]
-    if result.error is not None:
+    if result.error is not None and (
+        f"{result.error.type}: {result.error.message}".strip()
+        not in {text.strip() for text in shown_errors}
+    ):
         lines.append(f"error: {result.error.type}: {result.error.message}")
     if result.result is not None:
         lines.append("result: " + json.dumps(result.result, ensure_ascii=False, indent=2))

@@ -71,6 +71,8 @@ def test_bad_invocations_say_what_is_missing(redis_url: str) -> None:
     no_namespace = kuberun("logs", "job", "--uid", "u", "--redis", redis_url)
     assert no_namespace.returncode == 2 and "-n NAMESPACE" in no_namespace.stderr
     gone = kuberun("logs", "job", "-n", "ns", "--uid", "u", "--redis", "redis://127.0.0.1:1/0")
-    assert gone.returncode == 2 and "cannot read the logs from Redis" in gone.stderr
+    assert gone.returncode == 1 and "cannot read the logs from Redis" in gone.stderr
+    assert gone.stderr.count("kuberun:") == 1  # once, with a hint
+    assert "hint:" in gone.stderr
     empty = kuberun("logs", "job", "-n", "ns", "--uid", "nothing", "--redis", redis_url)
     assert empty.returncode == 0 and "no log records" in empty.stderr

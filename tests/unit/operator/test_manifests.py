@@ -81,7 +81,8 @@ def test_request_secret_holds_the_run_request() -> None:
 def test_configmap_source_is_mounted_and_pointed_to() -> None:
     job = build(source={"configMap": {"name": "code", "key": "flow.py"}})
     pod = job["spec"]["template"]["spec"]
-    assert any(v.get("configMap", {}).get("name") == "code" for v in pod["volumes"])
+    volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "code")
+    assert "items" not in volume["configMap"]  # every key: a workspace's modules import
     execution = spec.ExecutionSpec.model_validate(
         {"source": {"configMap": {"name": "code", "key": "flow.py"}}}
     )
