@@ -9,6 +9,7 @@ import redis
 from e2e import harness
 from e2e.operator import support
 from tests.support.data_providers import counting_provider
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -18,10 +19,13 @@ def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
     kx_namespace: str,
     operator: support.Operator,
     redis_client: redis.Redis,
+    redis_server: RedisServer,
 ) -> None:
     ns = kx_namespace
+    # The cache is the organization's: the platform binds it to the namespace.
+    cluster.kubectl("label", "namespace", ns, "kuberun.dev/organization=acme")
     counter = f"test:{ns}:computations"
-    code = counting_provider(counter, seconds=2)
+    code = counting_provider(counter, seconds=2, redis_url=redis_server.url)
 
     def computed() -> int:
         value: bytes | None = redis_client.get(counter)  # type: ignore[assignment]

@@ -11,7 +11,7 @@ import logging
 
 import kopf
 
-from kuberun_operator import handlers
+from kuberun_operator import handlers, schedulehandlers
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
 
@@ -25,6 +25,7 @@ def main() -> None:
     # kopf logs every handler call at INFO; our own lines say what matters.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     _ = handlers  # importing registers the handlers with kopf's default registry
+    _ = schedulehandlers  # ScheduledExecutions' loop and wake-ups
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

@@ -7,7 +7,10 @@ so a restart that archives again changes nothing:
 
 - the execution row is keyed by the Execution's uid and upserted;
 - log rows are keyed by (uid, attempt, stream sequence), the parts of the
-  stream entry id, and inserted with ON CONFLICT DO NOTHING.
+  stream entry id, and inserted with ON CONFLICT DO NOTHING;
+- `logs_archived` says whether the logs were read: a row written while Redis
+  did not answer is false, and is archived again (by the operator's backlog,
+  and by the sweep at its next start) until the logs are in.
 
 The row builders are pure; `Archive` is the thin asyncpg adapter, given its
 pool by the caller (created at startup, never at import time).
@@ -20,6 +23,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from kuberun.contract import logrecord, spec, status
 
@@ -43,6 +48,8 @@ CREATE TABLE IF NOT EXISTS kuberun_executions (
     finished_at  timestamptz,
     archived_at  timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE kuberun_executions
+    ADD COLUMN IF NOT EXISTS logs_archived boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS kuberun_executions_ns_name ON kuberun_executions (namespace, name);
 CREATE TABLE IF NOT EXISTS kuberun_execution_logs (
     uid        text NOT NULL REFERENCES kuberun_executions (uid) ON DELETE CASCADE,
@@ -60,13 +67,15 @@ CREATE TABLE IF NOT EXISTS kuberun_execution_logs (
 
 _UPSERT_EXECUTION = """
 INSERT INTO kuberun_executions (uid, namespace, name, phase, reason, message, attempts,
-    organization, caller, entrypoint, spec, status, result, error, created_at, finished_at)
+    organization, caller, entrypoint, spec, status, result, error, created_at, finished_at,
+    logs_archived)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13::jsonb,
-    $14::jsonb, $15, $16)
+    $14::jsonb, $15, $16, $17)
 ON CONFLICT (uid) DO UPDATE SET
     phase = EXCLUDED.phase, reason = EXCLUDED.reason, message = EXCLUDED.message,
     attempts = EXCLUDED.attempts, status = EXCLUDED.status, result = EXCLUDED.result,
-    error = EXCLUDED.error, finished_at = EXCLUDED.finished_at, archived_at = now()
+    error = EXCLUDED.error, finished_at = EXCLUDED.finished_at, archived_at = now(),
+    logs_archived = kuberun_executions.logs_archived OR EXCLUDED.logs_archived
 """
 
 _INSERT_LOG = """
@@ -222,19 +231,25 @@ class Archive:
             await conn.execute(SCHEMA)
 
     async def missing(self, uids: Sequence[str]) -> set[str]:
-        """Which of these executions are not archived yet (the restart sweep asks)."""
+        """Which of these executions are not archived yet, or not with their logs (the
+        restart sweep asks)."""
         if not uids:
             return set()
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT uid FROM kuberun_executions WHERE uid = ANY($1::text[])", list(uids)
+                "SELECT uid FROM kuberun_executions WHERE uid = ANY($1::text[]) AND logs_archived",
+                list(uids),
             )
         return set(uids) - {row["uid"] for row in rows}
 
-    async def store(self, row: ExecutionRow, logs: Sequence[LogRow]) -> None:
-        """Upsert the execution and add any log rows not archived yet, in one transaction."""
+    async def store(
+        self, row: ExecutionRow, logs: Sequence[LogRow], logs_archived: bool = True
+    ) -> None:
+        """Upsert the execution and add any log rows not archived yet, in one transaction.
+
+        `logs_archived` False: the logs could not be read now (the row is revisited)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_UPSERT_EXECUTION, *row.parameters())
+            await conn.execute(_UPSERT_EXECUTION, *row.parameters(), logs_archived)
             if logs:
                 await conn.executemany(_INSERT_LOG, logs)
 
@@ -265,13 +280,22 @@ async def read_stream(
 
 async def archive_execution(
     archive: Archive, client: StreamReader | None, body: Mapping[str, Any], stream_key: str
-) -> int:
+) -> bool:
     """Archive one terminal Execution and whatever of its log stream Redis still has.
 
-    Returns the number of log entries read. Without Redis the execution row is
-    still archived, and a later call (Redis back) adds the logs.
+    True when done: the row and the logs are in (without a Redis configured,
+    `client` None, there are no logs to read). False when Redis did not answer:
+    the row is stored, marked as lacking its logs, and the caller tries again
+    later. A PostgreSQL failure raises (the caller tries again later, too).
     """
     row = execution_row(body)
-    entries = await read_stream(client, stream_key) if client is not None else []
+    if client is None:
+        await archive.store(row, [])
+        return True
+    try:
+        entries = await read_stream(client, stream_key)
+    except (RedisError, OSError):
+        await archive.store(row, [], logs_archived=False)
+        return False
     await archive.store(row, log_rows(row.uid, entries))
-    return len(entries)
+    return True

@@ -15,15 +15,18 @@ from __future__ import annotations
 from kuberun.contract import keys, spec
 
 
-def lookup_key(execution: spec.ExecutionSpec, namespace: str) -> str | None:
+def lookup_key(
+    execution: spec.ExecutionSpec, namespace: str, organization: str | None = None
+) -> str | None:
     """The cache entry that may hold this execution's result, or None when it must run.
 
     None for scripts (no entrypoint), `cache.bypass`, and `cache.ttlSeconds: 0`;
-    a cancelled execution never needs one either.
+    a cancelled execution never needs one either. `organization`: the namespace's
+    bound organization (`tenancy`), which the runner's cache scope uses too.
     """
     if execution.entrypoint is None or execution.cancel:
         return None
     if execution.cache is not None and (execution.cache.bypass or execution.cache.ttl_seconds == 0):
         return None
-    scope = keys.cache_scope(execution.organization, namespace)
+    scope = keys.cache_scope(organization or execution.organization, namespace)
     return keys.cache_entry(scope, execution.entrypoint, execution.parameters)

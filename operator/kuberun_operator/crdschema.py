@@ -13,6 +13,7 @@ inlined, `Optional` collapsed, free-form JSON marked
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -147,12 +148,84 @@ def _schema_of(model: type[spec.Model]) -> dict[str, Any]:
 def spec_schema() -> dict[str, Any]:
     """The spec's structural schema, with the rules pydantic validators express."""
     schema = _schema_of(spec.ExecutionSpec)
-    source = schema["properties"]["source"]
+    props = schema["properties"]
+    source = props["source"]
     source["x-kubernetes-validations"] = [{"rule": ONE_SOURCE_RULE, "message": ONE_SOURCE_MESSAGE}]
-    retry_on = schema["properties"]["retry"]["properties"]["on"]["items"]
+    retry_on = props["retry"]["properties"]["on"]["items"]
     retry_on["enum"] = list(RETRYABLE)
+    _pod_api_rules(props)
     schema["x-kubernetes-validations"] = immutability_rules(schema)
     return schema
+
+
+# The Job API's own checks, said at `kubectl apply` with a readable reason instead of a
+# 422 on the operator's create (which then ends the Execution FAILED/InvalidRequest).
+RESOURCE_NAMES = ("cpu", "memory")
+ENV_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "value": {"type": "string"},
+        "valueFrom": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    },
+}
+_REF: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 253},
+        "optional": {"type": "boolean"},
+    },
+}
+ENV_FROM_ITEM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "prefix": {"type": "string", "maxLength": 253},
+        "configMapRef": copy.deepcopy(_REF),
+        "secretRef": copy.deepcopy(_REF),
+    },
+    "x-kubernetes-validations": [
+        {
+            "rule": "(has(self.configMapRef) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) == 1",
+            "message": spec.ENV_FROM_MESSAGE,
+        }
+    ],
+}
+
+
+def _readable(node: dict[str, Any], message: str) -> None:
+    """A pattern as a CEL rule, so the API server's error says `message`, not the regex."""
+    pattern = node.pop("pattern")
+    node["x-kubernetes-validations"] = [
+        {"rule": f"self.matches({_cel_string(pattern)})", "message": message}
+    ]
+
+
+def requests_within_limits(name: str) -> dict[str, Any]:
+    """CEL (Kubernetes' quantity library): a request of `name` no larger than its limit."""
+    req, lim = f"self.requests.{name}", f"self.limits.{name}"
+    return {
+        "rule": (
+            f"!has(self.requests) || !has(self.limits) || !has({req}) || !has({lim})"
+            f" || !isQuantity({req}) || !isQuantity({lim})"
+            f" || quantity({req}).compareTo(quantity({lim})) <= 0"
+        ),
+        "message": (
+            f"resources.requests.{name} must be less than or equal to resources.limits.{name}"
+        ),
+    }
+
+
+def _pod_api_rules(props: dict[str, Any]) -> None:
+    resources = props["resources"]
+    for side in ("requests", "limits"):
+        for name in RESOURCE_NAMES:
+            _readable(resources["properties"][side]["properties"][name], spec.QUANTITY_MESSAGE)
+    resources["x-kubernetes-validations"] = [requests_within_limits(n) for n in RESOURCE_NAMES]
+    _readable(props["image"], spec.IMAGE_MESSAGE)
+    props["env"]["items"] = copy.deepcopy(ENV_ITEM)
+    props["envFrom"]["items"] = copy.deepcopy(ENV_FROM_ITEM)  # no YAML anchors: a copy each
 
 
 def immutability_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,17 +21,38 @@ import pydantic
 
 from kuberun.contract import spec, status
 from kuberun.contract.statuses import Phase
-from kuberun_operator import archiving, cachehits, lifecycle, manifests, naming, reconciling
+from kuberun_operator import (
+    archiving,
+    cachehits,
+    lifecycle,
+    logaccounting,
+    manifests,
+    naming,
+    reconciling,
+    references,
+    tenancy,
+)
 from kuberun_operator import statusmapping as sm
+from kuberun_operator.apierrors import PermanentError
+from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.kubeio import Kube, KubeError, NotFound
 from kuberun_operator.metrics import Metrics
-from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisio import RedisIO, Written
+from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
 # With nothing to wait for, look again this often anyway (a missed event costs this much).
 IDLE_SECONDS = 30.0
+# A namespace's organization binding is read again after this long: a relabelled
+# namespace applies to new Executions within seconds, at one GET per namespace.
+BINDING_TTL_SECONDS = 10.0
 MAX_ERROR_BACKOFF = 30.0
+# An ended attempt is decided once its runner process is gone and Redis answered (the
+# full result, the log accounting); this long at most, then without what is missing
+# (counted: kuberun_results_unavailable_total, and status.resultAvailable false).
+SETTLE_SECONDS = 30.0
+SETTLE_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -44,9 +65,25 @@ class Runtime:
     metrics: Metrics
     state: ClusterState
     archive: archiving.Archive | None = None
+    backlog: Backlog | None = None  # work left after an Execution ended (see `backlog`)
     ready: bool = False
     accounts_ready: set[str] = field(default_factory=set)  # namespaces with the runner account
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    users: RedisUsers | None = None  # per-namespace Redis ACL users (Settings.redis_tenant_users)
+    bindings: dict[str, tuple[float, tenancy.Binding]] = field(default_factory=dict)
+
+    async def binding(self, namespace: str) -> tenancy.Binding:
+        """The namespace's organization binding, read at most every BINDING_TTL_SECONDS."""
+        now = time.monotonic()
+        known = self.bindings.get(namespace)
+        if known is not None and now - known[0] < BINDING_TTL_SECONDS:
+            return known[1]
+        body = await self.kube.read_namespace(namespace)
+        bound = tenancy.binding(
+            body or {"metadata": {"name": namespace}}, self.settings.organizations
+        )
+        self.bindings[namespace] = (now, bound)
+        return bound
 
 
 def parse_spec(raw: Mapping[str, Any] | None) -> spec.ExecutionSpec | str:
@@ -67,6 +104,10 @@ def parse_status(raw: Mapping[str, Any] | None) -> status.ExecutionStatus:
         return status.ExecutionStatus()
 
 
+def _ended(current: status.ExecutionStatus) -> bool:
+    return current.phase is not None and current.phase.terminal
+
+
 async def sleep_until_woken(waker: asyncio.Event, stopped: Any, seconds: float) -> None:
     """Wait for a wake-up, the daemon's stop flag, or the timeout — whichever is first."""
     wake = asyncio.ensure_future(waker.wait())
@@ -76,6 +117,13 @@ async def sleep_until_woken(waker: asyncio.Event, stopped: Any, seconds: float) 
     finally:
         wake.cancel()
         stop.cancel()
+
+
+def runner_gone(pod: sm.PodView | None) -> bool:
+    """The runner process can write no more: its container ended, or its pod is gone."""
+    if pod is None or pod.state == "terminated":
+        return True
+    return pod.phase in ("Succeeded", "Failed") and pod.state != "running"
 
 
 class Follower:
@@ -97,7 +145,14 @@ class Follower:
         self.created_at = sm.parse_time(meta.get("creationTimestamp"))
         self.status: status.ExecutionStatus | None = None
         self.created: set[int] = set()
+        # Attempts whose objects the API server refused for good (see `apierrors`): the
+        # server's message, for `reconcile` to end the Execution FAILED/InvalidRequest.
+        self.rejected: dict[int, str] = {}
+        self.unchecked_kinds: set[str] = set()  # reference kinds the operator may not read
         self.results: dict[int, tuple[Any, bool]] = {}
+        self.seen: dict[int, logaccounting.StreamSeen] = {}  # runner lines per ended attempt
+        self.ended_at: dict[int, float] = {}  # monotonic time an attempt was first seen ended
+        self.records: list[tuple[reconciling.EngineRecord, float]] = []  # not written yet
         self.events: list[dict[str, Any]] = []  # lifecycle Events to post (see `lifecycle`)
 
     async def run(self, stopped: Any) -> status.ExecutionStatus | None:
@@ -157,15 +212,28 @@ class Follower:
             job_body, pod_body = await self.observe(attempt, current.phase)
         job = sm.job_view(job_body, attempt) if job_body else None
         pod = sm.pod_view(pod_body) if pod_body else None
-        run_result, checked = None, False
+        await self.write_records()
+        run_result, checked, seen = None, False, None
         ended = (pod is not None and pod.terminated) or (
             job is not None and (job.complete or job.failed)
         )
         if attempt >= 1 and ended:
-            run_result, checked = await self.result(attempt)
+            settled = await self.settle(attempt, pod)
+            if settled is None:  # the runner is still stopping, or Redis has not answered
+                self.status = current
+                return reconciling.Decision(current, requeue_after=SETTLE_POLL_SECONDS)
+            run_result, checked, seen = settled
         cached = None
+        bound: tenancy.Binding | None = None
+        if attempt == 0 and isinstance(execution, spec.ExecutionSpec) and not _ended(current):
+            # The organization is the namespace's; a spec naming another one never runs.
+            bound = await rt.binding(target.namespace)
+            refused = tenancy.check_organization(execution.organization, bound)
+            if refused is not None:
+                execution = refused
         if attempt == 0 and rt.redis is not None and isinstance(execution, spec.ExecutionSpec):
-            key = cachehits.lookup_key(execution, target.namespace)
+            org = bound.organization.id if bound is not None and bound.organization else None
+            key = cachehits.lookup_key(execution, target.namespace, org)
             if key is not None:
                 cached = await rt.redis.read_cache(key)
         now = time.time()
@@ -182,6 +250,8 @@ class Follower:
                 run_result=run_result,
                 result_checked=checked,
                 cached=cached,
+                create_rejected=self.rejected.get(attempt),
+                stream=seen,
             ),
             rt.settings,
         )
@@ -208,8 +278,28 @@ class Follower:
                 await self.create_attempt(execution, action.attempt)
         return decision
 
+    async def settle(
+        self, attempt: int, pod: sm.PodView | None
+    ) -> tuple[Any, bool, logaccounting.StreamSeen | None] | None:
+        """(RunResult, asked, the runner's lines in the stream) of an ended attempt, or None
+        to wait: for the runner process to be gone (it may still be writing its last
+        lines) and for Redis to answer, `SETTLE_SECONDS` at most."""
+        first = self.ended_at.setdefault(attempt, time.monotonic())
+        late = time.monotonic() - first >= SETTLE_SECONDS
+        gone = runner_gone(pod)
+        if not gone and not late:
+            return None
+        run_result, answered = await self.result(attempt)
+        seen = await self.stream_seen(attempt) if gone else None
+        accounted = seen is not None or self.rt.redis is None or not gone
+        if not (answered and accounted) and not late:
+            return None
+        if not answered:
+            self.rt.metrics.results_unavailable.inc()
+        return run_result, True, seen
+
     async def result(self, attempt: int) -> tuple[Any, bool]:
-        """The attempt's RunResult from Redis (read once per attempt)."""
+        """(the attempt's RunResult from Redis or None, whether Redis answered); read once."""
         if attempt in self.results:
             return self.results[attempt]
         if self.rt.redis is None:
@@ -219,15 +309,60 @@ class Follower:
         )
         if answered:
             self.results[attempt] = (run_result, True)
-        # Asked either way: no answer means the result is unavailable, and the status
-        # comes from the termination message alone.
-        return run_result, True
+        return run_result, answered
+
+    async def stream_seen(self, attempt: int) -> logaccounting.StreamSeen | None:
+        """The runner's lines of an ended attempt in the stream (read once), or None."""
+        if attempt in self.seen:
+            return self.seen[attempt]
+        if self.rt.redis is None:
+            return None
+        sequences = await self.rt.redis.runner_sequences(
+            self.target.namespace, self.target.uid, attempt
+        )
+        if sequences is None:
+            return None
+        seen = logaccounting.StreamSeen.of(sequences)
+        self.seen[attempt] = seen
+        return seen
+
+    async def write_records(self) -> bool:
+        """Write the engine records not written yet, in order; True when none is left.
+
+        One Redis cannot take waits (with the ones after it) for the next pass, or, once
+        the Execution has ended, for the backlog; one whose place in the stream a later
+        attempt took is counted as lost."""
+        rt = self.rt
+        while self.records and rt.redis is not None:
+            record, at = self.records[0]
+            written = await rt.redis.engine_record(
+                self.target.namespace, self.target.uid, record, at
+            )
+            if written is Written.FAILED:
+                return False
+            if written is Written.TOO_LATE:
+                rt.metrics.engine_records_lost.inc()
+                self.logger.warning(
+                    "%s/%s: engine record %r lost: a later attempt took its place",
+                    self.target.namespace,
+                    self.target.name,
+                    record.kind,
+                )
+            self.records.pop(0)
+        return True
+
+    def leftovers(self) -> list[Step]:
+        """What this Execution still owes once it ended: its unwritten engine records."""
+        if not self.records:
+            return []
+        return [Step("engine_record", self.write_records)]
 
     async def apply(self, action: reconciling.Action, now: float) -> None:
         rt, target = self.rt, self.target
         if isinstance(action, reconciling.EngineRecord):
             if rt.redis is not None:
-                await rt.redis.engine_record(target.namespace, target.uid, action, now)
+                self.records.append((action, now))
+                await self.write_records()
         elif isinstance(action, reconciling.SetCancelKey):
             if rt.redis is not None:
                 await rt.redis.set_cancel(target.namespace, target.uid, action.reason)
@@ -244,10 +379,49 @@ class Follower:
         Each create is idempotent (409 = there). An object of the same name left by an
         earlier Execution of the same name (being garbage collected) is not ours: then
         nothing is created and the next pass tries again.
+
+        First the objects the spec names are checked (`references`). A permanent error
+        (`apierrors`: a 422 on the Job, a Secret too large, a missing ServiceAccount) is
+        remembered for `reconcile`, which ends the Execution at once; a temporary one
+        propagates to `run`'s backoff.
         """
-        if attempt in self.created:
+        if attempt in self.created or attempt in self.rejected:
             return
+        try:
+            await self._create_objects(execution, attempt)
+        except PermanentError as exc:
+            self.rejected[attempt] = exc.reason or str(exc)
+            self.logger.warning(
+                "%s/%s attempt %s: refused by the API server (%s): %s",
+                self.target.namespace,
+                self.target.name,
+                attempt,
+                exc.status,
+                exc.reason,
+            )
+            self.rt.state.waker(self.target.uid).set()  # decide now, not after the idle wait
+
+    async def _check_references(self, execution: spec.ExecutionSpec) -> None:
+        """Raise a PermanentError naming every object the spec needs that is not there."""
         rt, target = self.rt, self.target
+        missing: list[tuple[references.Reference, str]] = []
+        for ref in references.required(execution):
+            if ref.kind in self.unchecked_kinds:
+                continue
+            try:
+                message = await rt.kube.missing(ref.kind, target.namespace, ref.name)
+            except PermanentError as exc:  # e.g. 403: this install grants no read; the pod tells
+                self.unchecked_kinds.add(ref.kind)
+                self.logger.warning("cannot check %s %s: %s", ref.kind, ref.name, exc)
+                continue
+            if message is not None:
+                missing.append((ref, message))
+        if missing:
+            raise PermanentError(404, references.missing_message(missing))
+
+    async def _create_objects(self, execution: spec.ExecutionSpec, attempt: int) -> None:
+        rt, target = self.rt, self.target
+        await self._check_references(execution)
         if (
             execution.service_account_name is None
             and rt.settings.create_runner_service_account
@@ -255,8 +429,17 @@ class Follower:
         ):
             await rt.kube.create(manifests.build_service_account(target.namespace, rt.settings))
             rt.accounts_ready.add(target.namespace)
+        bound = await rt.binding(target.namespace)
+        if rt.users is not None:
+            await rt.users.ensure(bound)  # the runner's own Redis user, before its pod
         ref = manifests.ExecutionRef(target.name, target.namespace, target.uid)
-        secret = manifests.build_request_secret(ref, execution, attempt)
+        secret = manifests.build_request_secret(
+            ref,
+            execution,
+            attempt,
+            organization=bound.organization,
+            creator=tenancy.creator(self.body.get("metadata") or {}),
+        )
         if not await rt.kube.create(secret) and not self._ours(
             await rt.kube.read_secret(target.namespace, secret["metadata"]["name"])
         ):
@@ -312,6 +495,11 @@ class Follower:
         dropped = (new.logs.dropped if new.logs else 0) - (old.logs.dropped if old.logs else 0)
         if dropped > 0:
             metrics.dropped_log_lines.labels(namespace=namespace).inc(dropped)
+        if new.logs is not None and new.logs != old.logs and new.logs.missing:
+            gaps = [(low, high) for low, high in new.logs.missing]
+            metrics.missing_log_lines.labels(namespace=namespace).inc(
+                logaccounting.missing_lines(gaps)
+            )
         if new.phase != old.phase:
             self.logger.info(
                 "%s: %s → %s (%s)%s",

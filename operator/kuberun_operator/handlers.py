@@ -22,11 +22,13 @@ import kopf
 from kuberun.contract import keys, spec
 from kuberun.contract.statuses import Phase
 from kuberun_operator import admission, archiving, conditions, health, naming
+from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.following import Follower, Runtime, parse_status
 from kuberun_operator.kubeio import Kube, KubeError, load_api_client
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
 FINALIZER = f"{spec.GROUP}/finalizer"
@@ -87,6 +89,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
     state = ClusterState()
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
+    if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
+        rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
     memo.runtime = rt
     if cfg.archive_dsn:
         memo.archive_pool = await asyncpg.create_pool(cfg.archive_dsn, min_size=1, max_size=4)
@@ -107,7 +111,13 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
             state.observe_job(body)
         for body in await kube.list_all("Pod", naming.SELECTOR, namespace):
             state.observe_pod(body)
+    rt.backlog = Backlog(metrics)
+    rt.tasks.append(asyncio.create_task(rt.backlog.run(), name="kuberun-backlog"))
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    if rt.users is not None:
+        rt.tasks.append(
+            asyncio.create_task(rt.users.keep_applied(rt.binding), name="kuberun-redis-users")
+        )
     if rt.archive is not None:
         rt.tasks.append(asyncio.create_task(archive_sweep(rt, ended), name="kuberun-archive"))
     rt.ready = True
@@ -119,20 +129,28 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
 
 
-async def archive_terminal(rt: Runtime, body: Mapping[str, Any]) -> None:
-    """Archive one terminal Execution with its logs; a failure is logged and left to
-    the next start's sweep (archiving is idempotent)."""
-    if rt.archive is None:
-        return
+def archive_step(rt: Runtime, body: Mapping[str, Any]) -> Step:
+    """Archiving one terminal Execution with its logs, as a backlog step: tried again
+    until the row and the logs are in (Redis or PostgreSQL down meanwhile)."""
     meta = body["metadata"]
     stream = keys.logs_stream(meta["namespace"], meta["uid"])
-    try:
+
+    async def run() -> bool:
+        assert rt.archive is not None
         client = rt.redis.client if rt.redis is not None else None
-        await archiving.archive_execution(rt.archive, client, body, stream)
-    except Exception:
-        LOG.exception(
-            "%s/%s: not archived (retried at the next start)", meta["namespace"], meta["name"]
-        )
+        return await archiving.archive_execution(rt.archive, client, body, stream)
+
+    return Step("archive", run)
+
+
+async def archive_terminal(rt: Runtime, body: Mapping[str, Any], steps: list[Step]) -> None:
+    """Queue what an ended Execution still owes (engine records, then its archive row
+    with its logs) in the backlog, which retries each until it is done."""
+    if rt.archive is not None:
+        steps = [*steps, archive_step(rt, body)]
+    if rt.backlog is not None:
+        meta = body["metadata"]
+        rt.backlog.add(f"{meta['namespace']}/{meta['name']}", steps)
 
 
 async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
@@ -142,7 +160,7 @@ async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
     missing = await rt.archive.missing([body["metadata"]["uid"] for body in ended])
     for body in ended:
         if body["metadata"]["uid"] in missing:
-            await archive_terminal(rt, body)
+            await archive_terminal(rt, body, [])
 
 
 @kopf.on.cleanup()
@@ -301,6 +319,7 @@ async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> N
                     "spec": dict(body["spec"]),
                     "status": final.model_dump(by_alias=True, mode="json", exclude_none=True),
                 },
+                follower.leftovers(),
             )
         if (
             stopped.reason is not None

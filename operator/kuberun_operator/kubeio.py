@@ -3,11 +3,9 @@
 The official client is synchronous, so every call runs in a small thread pool
 (`Settings.api_workers`) and is awaited: a slow API server never blocks kopf's
 loop. Bodies go in and come out as plain dicts (`_preload_content=False`), the
-same shape the watch delivers. Errors:
-
-    KubeError            any failed call (status, reason)
-    ├── NotFound         404 — deletes treat it as done
-    └── Conflict         409 — creates treat it as "already there"
+same shape the watch delivers. Errors are `apierrors`' tree (permanent vs
+temporary); deletes treat NotFound as done, creates Conflict as "already
+there".
 
 Built by `handlers.startup` and passed down; never a module global.
 """
@@ -26,25 +24,12 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kuberun.contract import spec
+from kuberun_operator import apierrors
+from kuberun_operator.apierrors import Conflict, KubeError, NotFound
+
+__all__ = ["Conflict", "Kube", "KubeError", "NotFound", "load_api_client"]
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
-class KubeError(Exception):
-    """An API call failed."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
-class NotFound(KubeError):
-    """404."""
-
-
-class Conflict(KubeError):
-    """409."""
 
 
 def _error(exc: ApiException) -> KubeError:
@@ -54,11 +39,7 @@ def _error(exc: ApiException) -> KubeError:
     if body:
         with contextlib.suppress(ValueError, AttributeError):
             reason = json.loads(body).get("message", reason)
-    if status == 404:
-        return NotFound(status, reason)
-    if status == 409:
-        return Conflict(status, reason)
-    return KubeError(status, reason)
+    return apierrors.from_status(status, reason)
 
 
 def load_api_client(workers: int) -> client.ApiClient:
@@ -141,12 +122,33 @@ class Kube:
             return None
         return secret
 
+    async def read_namespace(self, name: str) -> dict[str, Any] | None:
+        """A Namespace object (its labels bind the organization: see `tenancy`)."""
+        try:
+            found: dict[str, Any] = await self._call(self.core.read_namespace, name)
+        except NotFound:
+            return None
+        return found
+
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             job: dict[str, Any] = await self._call(self.batch.read_namespaced_job, name, namespace)
         except NotFound:
             return None
         return job
+
+    async def missing(self, kind: str, namespace: str, name: str) -> str | None:
+        """The API server's 404 message when a ServiceAccount or ConfigMap does not exist,
+        None when it does (see `references`); other errors are raised."""
+        fn = {
+            "ServiceAccount": self.core.read_namespaced_service_account,
+            "ConfigMap": self.core.read_namespaced_config_map,
+        }[kind]
+        try:
+            await self._call(fn, name, namespace)
+        except NotFound as exc:
+            return exc.reason
+        return None
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         listed = await self._call(self.core.list_namespaced_pod, namespace, label_selector=selector)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.contract import identity, request, spec
+from kuberun.contract import caller, identity, request, spec
 from kuberun_operator import naming, placement
 from kuberun_operator.settings import Settings
 
@@ -77,9 +77,22 @@ def source_path(execution: spec.ExecutionSpec) -> str | None:
     return execution.source.path
 
 
-def run_request(ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int) -> str:
-    """The JSON the runner reads from its request file."""
+def run_request(
+    ref: ExecutionRef,
+    execution: spec.ExecutionSpec,
+    attempt: int,
+    organization: caller.Organization | None = None,
+    creator: caller.Caller | None = None,
+) -> str:
+    """The JSON the runner reads from its request file.
+
+    `organization` and `creator`: the identity the platform vouches for (the
+    namespace's binding and the recorded creator, see `tenancy`); the runner
+    prefers them to the spec's own `organization`/`caller`.
+    """
     req = request.RunRequest(
+        organization=organization,
+        caller=creator,
         identity=identity.ExecutionIdentity(
             namespace=ref.namespace, name=ref.name, uid=ref.uid, attempt=attempt
         ),
@@ -148,7 +161,11 @@ def _code_resources(
 
 
 def build_request_secret(
-    ref: ExecutionRef, execution: spec.ExecutionSpec, attempt: int
+    ref: ExecutionRef,
+    execution: spec.ExecutionSpec,
+    attempt: int,
+    organization: caller.Organization | None = None,
+    creator: caller.Caller | None = None,
 ) -> dict[str, Any]:
     """The Secret mounted as the request file (parameters may be secret; no size cliff)."""
     return {
@@ -161,7 +178,9 @@ def build_request_secret(
             "labels": naming.labels(ref.name, ref.uid, attempt),
             "ownerReferences": [ref.owner_reference()],
         },
-        "stringData": {request.REQUEST_FILE_NAME: run_request(ref, execution, attempt)},
+        "stringData": {
+            request.REQUEST_FILE_NAME: run_request(ref, execution, attempt, organization, creator)
+        },
     }
 
 

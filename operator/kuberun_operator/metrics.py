@@ -120,6 +120,37 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.missing_log_lines = Counter(
+            "kuberun_missing_log_lines_total",
+            "Runner log lines missing from the stream when an attempt ended (status.logs.missing:"
+            " lost in Redis, or never delivered).",
+            ["namespace"],
+            registry=self.registry,
+        )
+        self.engine_records_lost = Counter(
+            "kuberun_engine_records_lost_total",
+            "Engine records never written: their place in the stream was taken by a later"
+            " attempt before Redis answered.",
+            registry=self.registry,
+        )
+        self.results_unavailable = Counter(
+            "kuberun_results_unavailable_total",
+            "Attempts that ended with their full result unreadable (Redis did not answer"
+            " within the settle window: status.resultAvailable false).",
+            registry=self.registry,
+        )
+        self.backlog_pending = Gauge(
+            "kuberun_backlog_pending",
+            "Ended Executions with work still to do (engine records, archive rows and logs),"
+            " waiting to be retried.",
+            registry=self.registry,
+        )
+        self.backlog_retries = Counter(
+            "kuberun_backlog_retries_total",
+            "Tries of post-execution work that did not succeed yet and will be retried, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.build_info = Gauge(
             "kuberun_build_info",
             "Always 1; the labels say which operator build runs.",

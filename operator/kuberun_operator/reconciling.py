@@ -21,7 +21,7 @@ from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
 from kuberun.contract.statuses import Phase, Reason
-from kuberun_operator import conditions, deadlines, naming, retrying
+from kuberun_operator import conditions, deadlines, logaccounting, naming, retrying, stopcauses
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
@@ -42,7 +42,7 @@ class RecordAt(enum.StrEnum):
 
     QUEUED = "queued"  # id 0-1
     BEFORE_ATTEMPT = "before"  # id <attempt>-0
-    AFTER_ATTEMPT = "after"  # next id after the attempt's last record
+    AFTER_ATTEMPT = "after"  # the attempt's engine id space, after every runner line
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ class EngineRecord:
 
     at: RecordAt
     attempt: int
-    kind: str  # queued | starting | timed_out | cancelled | retrying | failed | cache_hit
+    # queued | starting | logs_missing | timed_out | cancelled | retrying | failed | cache_hit
+    kind: str
     message: str
     level: str = "INFO"
 
@@ -116,6 +117,11 @@ class Observed:
     run_result: outcome.RunResult | None = None
     result_checked: bool = False  # the caller asked Redis (run_result None = unavailable)
     cached: CachedResult | None = None  # the shared cache answered (see `cachehits`)
+    # The API server refused the attempt's objects for good (its message; see `apierrors`).
+    create_rejected: str | None = None
+    # The runner's lines of the attempt found in the stream, read once its process was
+    # gone (None: not read, or Redis did not answer); see `logaccounting`.
+    stream: logaccounting.StreamSeen | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,15 @@ def _follow_attempt(
     job, pod = observed.job, observed.pod
     cancelling = draft.st["phase"] == Phase.CANCELLING
     cancel_at = sm.parse_time(draft.st.get("cancel_requested_at"))
+    if observed.create_rejected is not None and draft.st["phase"] == Phase.PENDING:
+        # A 4xx on create fails the same way on every retry: say why now.
+        _fail_start(
+            draft,
+            observed,
+            Reason.INVALID_REQUEST,
+            f"the API server refused the attempt: {observed.create_rejected}",
+        )
+        return
 
     ended = sm.attempt_outcome(job, pod, observed.run_result)
     if ended is None and cancelling and cancel_at is not None:
@@ -330,15 +345,18 @@ def _follow_attempt(
                 return
             ended = sm.AttemptOutcome(
                 Phase.FAILED,
-                Reason.RUNNER_DIED,
-                f"Job {current['job_name']} disappeared",
-                "RunnerDied",
+                Reason.JOB_DELETED,
+                f"Job {current['job_name']} was deleted without a cancel request",
+                str(Reason.JOB_DELETED),
             )
         else:
             _mirror_live(draft, observed, execution, settings)
             return
 
-    if cancelling and ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
+    if not cancelling and not execution.cancel:
+        # Only spec.cancel cancels: any other stop is a failure with its cause (retryable).
+        ended = stopcauses.refine(ended, job, pod)
+    elif ended.phase not in (Phase.SUCCESS, Phase.COMPLETED_WITH_ERRORS):
         ended = sm.AttemptOutcome(
             Phase.CANCELLED,
             Reason.CANCELLED,
@@ -490,13 +508,28 @@ def _record_logs(draft: _Draft, ended: sm.AttemptOutcome, observed: Observed) ->
     summary = ended.summary
     if summary is None and observed.run_result is not None:
         summary = observed.run_result.summary()
+    logs = logaccounting.logs_status(
+        observed.stream,
+        summary.last_sequence if summary is not None else None,
+        summary.dropped if summary is not None else 0,
+    )
+    if logs is not None:
+        draft.st["logs"] = logs.model_dump()
+        if observed.stream is not None:
+            gaps = logaccounting.missing(observed.stream, logs.last_sequence)
+            if gaps:
+                attempt: int = draft.st["attempt"]
+                draft.actions.append(
+                    EngineRecord(
+                        RecordAt.AFTER_ATTEMPT,
+                        attempt,
+                        "logs_missing",
+                        logaccounting.missing_message(attempt, gaps),
+                        "WARNING",
+                    )
+                )
     if summary is None:
         return
-    draft.st["logs"] = status.LogsStatus(
-        last_sequence=summary.last_sequence,
-        complete=summary.dropped == 0,
-        dropped=summary.dropped,
-    ).model_dump()
     if summary.cache_hit is not None:  # a data provider said where its options came from
         draft.st["cache"] = status.CacheStatus(hit=summary.cache_hit).model_dump()
 

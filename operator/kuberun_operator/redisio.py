@@ -4,27 +4,60 @@ All calls are `redis.asyncio` with short timeouts, so they never block kopf's
 loop, and every failure is swallowed into a return value: Redis is a channel
 for logs and results, never a dependency of a status (the termination message
 is). After a failure the client stays quiet for `QUIET_SECONDS` instead of
-timing out on every reconcile while Redis is down.
+timing out on every reconcile while Redis is down; callers treat a quiet
+answer as "not now" and ask again later (see `following`), never as final.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 import pydantic
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
-from kuberun.contract import keys, logrecord, outcome
+from kuberun.contract import keys, logrecord, outcome, redisurl
 from kuberun_operator import reconciling
 
 QUIET_SECONDS = 3.0
 LOGGER_NAME = "kuberun.operator"
 
+# Entries per XRANGE page when counting an attempt's lines.
+PAGE = 1000
+
 log = logging.getLogger(__name__)
+
+
+def connect(url: str, timeout: float) -> aioredis.Redis:
+    """An asyncio client for one server or, for a `redis+cluster://` URL, a Redis Cluster.
+
+    Typed as `Redis`: the cluster client routes each command used here by its key's
+    slot (every key of an execution shares one), so callers need not tell them apart.
+    """
+    parsed = redisurl.parse(url)
+    if parsed.cluster:
+        cluster = RedisCluster.from_url(
+            parsed.url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        return cast(aioredis.Redis, cluster)
+    single: aioredis.Redis = aioredis.Redis.from_url(
+        parsed.url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    return single
+
+
+class Written(enum.Enum):
+    """What became of an engine record."""
+
+    DONE = "done"  # in the stream (now or by an earlier pass)
+    FAILED = "failed"  # Redis did not answer: try again later
+    TOO_LATE = "too_late"  # a later attempt's entries are there: its place is gone
 
 
 class RedisIO:
@@ -33,9 +66,7 @@ class RedisIO:
     def __init__(
         self, url: str, timeout: float, on_error: Callable[[str], None] | None = None
     ) -> None:
-        self._client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self._client: Any = connect(url, timeout)  # redis-py's stubs are partial
         self._quiet_until = 0.0
         self._on_error = on_error  # counts failures by operation (metrics); None for tests
 
@@ -107,15 +138,16 @@ class RedisIO:
 
     async def engine_record(
         self, namespace: str, uid: str, record: reconciling.EngineRecord, now: float
-    ) -> bool:
-        """Write one engine record where the contract says (idempotently); False on failure."""
+    ) -> Written:
+        """Write one engine record where the contract says (idempotently)."""
         if not self._available():
-            return False
+            return Written.FAILED
         stream = keys.logs_stream(namespace, uid)
         try:
-            entry_id, sequence = await self._place(stream, record)
-            if entry_id is None:
-                return True  # already written by an earlier pass
+            placed = await self._place(stream, record)
+            if isinstance(placed, Written):
+                return placed  # already written by an earlier pass, or too late
+            entry_id, sequence = placed
             line = logrecord.LogRecord(
                 sequence=sequence,
                 timestamp=now,
@@ -128,36 +160,69 @@ class RedisIO:
             try:
                 await self._client.xadd(stream, line.to_fields(), id=entry_id)
             except ResponseError:
-                return True  # an entry at this id exists: the record is there
+                # An entry at or above this id exists: ours from an earlier pass, or a
+                # later attempt's (then this record's place is gone).
+                there = await self._client.xrange(stream, entry_id, entry_id)
+                if there or await self._has(stream, record):
+                    return Written.DONE
+                return Written.TOO_LATE
             await self._client.expire(stream, keys.DEFAULT_TTL_SECONDS)
         except (RedisError, OSError) as exc:
             self._failed("engine_record", exc)
-            return False
-        return True
+            return Written.FAILED
+        return Written.DONE
 
-    async def _place(self, stream: str, record: reconciling.EngineRecord) -> tuple[str | None, int]:
-        """The entry id (and `seq` field) for a record, or None when it is already there."""
+    async def _has(self, stream: str, record: reconciling.EngineRecord) -> bool:
+        """Whether this after-attempt record is already among its attempt's engine records."""
+        low, high = logrecord.engine_range(record.attempt)
+        for _, fields in await self._client.xrange(stream, low, high):
+            if _text(fields, "msg") == record.message:
+                return True
+        return False
+
+    async def _place(
+        self, stream: str, record: reconciling.EngineRecord
+    ) -> tuple[str, int] | Written:
+        """(entry id, `seq` field) for a record; DONE when it is already there, TOO_LATE
+        when its place is gone (a later attempt started)."""
         if record.at == reconciling.RecordAt.QUEUED:
             return "0-1", 1
         if record.at == reconciling.RecordAt.BEFORE_ATTEMPT:
             return logrecord.stream_id(record.attempt, 0), 1
-        # After the attempt's pod is gone: right after the stream's last entry, unless
-        # that entry is this very record (a pass repeated after a restart).
+        # After the attempt: the next id of the attempt's engine space (see contract),
+        # never an id of the runner's; unless this very record is there already.
+        low, high = logrecord.engine_range(record.attempt)
+        written = await self._client.xrange(stream, low, high)
+        if any(_text(fields, "msg") == record.message for _, fields in written):
+            return Written.DONE
         last = await self._client.xrevrange(stream, count=1)
-        if not last:
-            return logrecord.stream_id(record.attempt, 1), 1
-        top_id, fields = last[0]
-        top_attempt, top_seq = logrecord.parse_stream_id(top_id)
-        if top_attempt > record.attempt:
-            return None, 0  # a later attempt already started: this record's moment passed
-        message = fields.get(b"msg", fields.get("msg"))
-        if isinstance(message, bytes):
-            message = message.decode("utf-8", "replace")
-        source = fields.get(b"source", fields.get("source"))
-        if isinstance(source, bytes):
-            source = source.decode()
-        if source == logrecord.Source.ENGINE.value and message == record.message:
-            return None, 0
-        if top_attempt < record.attempt:
-            return logrecord.stream_id(record.attempt, 1), 1
-        return logrecord.stream_id(record.attempt, top_seq + 1), top_seq + 1
+        if last and logrecord.parse_stream_id(last[0][0])[0] > record.attempt:
+            return Written.TOO_LATE
+        k = len(written) + 1
+        return logrecord.engine_stream_id(record.attempt, k), k
+
+    async def runner_sequences(self, namespace: str, uid: str, attempt: int) -> list[int] | None:
+        """The sequences of the runner's lines of an attempt in the stream, in order, or
+        None when Redis did not answer. Read in pages: a huge log never comes as one reply."""
+        if not self._available():
+            return None
+        stream = keys.logs_stream(namespace, uid)
+        low, high = logrecord.runner_range(attempt)
+        found: list[int] = []
+        try:
+            while True:
+                page = await self._client.xrange(stream, low, high, count=PAGE)
+                found.extend(logrecord.parse_stream_id(entry_id)[1] for entry_id, _ in page)
+                if len(page) < PAGE:
+                    return found
+                low = logrecord.stream_id(attempt, found[-1] + 1)
+        except (RedisError, OSError) as exc:
+            self._failed("log_accounting", exc)
+            return None
+
+
+def _text(fields: dict[bytes, bytes] | dict[str, str], name: str) -> str | None:
+    value = fields.get(name.encode(), fields.get(name))  # type: ignore[call-overload]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return None if value is None else str(value)

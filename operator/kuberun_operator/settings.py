@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kuberun.contract import spec
+from kuberun.contract.caller import Organization
 
 
 class Settings(BaseSettings):
@@ -37,8 +38,11 @@ class Settings(BaseSettings):
         ),
     )
     redis_secret_name: str = Field(
-        default="kuberun-redis",
-        description="Secret (in the Execution's namespace) holding the Redis URL for runners.",
+        default="kuberun-redis-runner",
+        description=(
+            "Secret (in the Execution's namespace) holding the Redis URL for runners; with"
+            " `redis_tenant_users` the operator makes it (the namespace's own ACL user)."
+        ),
     )
     redis_secret_key: str = Field(
         default="url", description="Key of the Redis URL in that Secret; `url` is the chart's."
@@ -146,6 +150,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    organizations: dict[str, Organization] = Field(
+        default_factory=dict,
+        description=(
+            "Organizations the platform binds to namespaces, as JSON {namespace: {id, name}},"
+            " for namespaces it cannot label; a namespace's label kuberun.dev/organization"
+            " wins (see `tenancy`). Empty: labels only."
+        ),
+    )
+
     # --- admission ---------------------------------------------------------------------
     max_running: int = Field(
         default=100,
@@ -183,6 +196,16 @@ class Settings(BaseSettings):
         description=(
             "PostgreSQL DSN of the archive (finished executions and their full logs); unset, so"
             " a first install needs no database. Redis keeps logs only for a day."
+        ),
+    )
+    redis_tenant_users: bool = Field(
+        default=True,
+        description=(
+            "Give each namespace's runners their own Redis ACL user (its namespace's keys and"
+            " its organization's cache only), written by the operator into the runner Secret"
+            " `redis_secret_name`; the operator's own URL then never reaches a runner. Needs"
+            " Redis 6+ and an operator URL allowed to run ACL SETUSER; off, runners share the"
+            " Secret the platform puts in each namespace."
         ),
     )
     redis_timeout_seconds: float = Field(

@@ -61,6 +61,9 @@ class PodView:
     terminated_reason: str | None = None
     termination_message: str | None = None
     finished_at: float | None = None
+    # The reason of a True DisruptionTarget condition (EvictionByEvictionAPI,
+    # PreemptionByScheduler, DeletionByTaintManager, TerminationByKubelet, ...).
+    disruption: str | None = None
 
     @property
     def terminated(self) -> bool:
@@ -95,6 +98,14 @@ def pod_view(body: Mapping[str, Any]) -> PodView:
         deleting=meta.get("deletionTimestamp") is not None,
         pod_started_at=parse_time(status.get("startTime")),
         deadline_seconds=(body.get("spec") or {}).get("activeDeadlineSeconds"),
+        disruption=next(
+            (
+                str(c.get("reason") or "DisruptionTarget")
+                for c in status.get("conditions") or []
+                if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+            ),
+            None,
+        ),
     )
     containers = status.get("containerStatuses") or []
     runner = next(

@@ -12,11 +12,18 @@ from pathlib import Path
 
 
 def counting_provider(
-    counter: Path | str, *, fail: bool = False, seconds: float = 1.0, ttl: int = 300
+    counter: Path | str,
+    *,
+    fail: bool = False,
+    seconds: float = 1.0,
+    ttl: int = 300,
+    redis_url: str | None = None,
 ) -> str:
     """Source of a `regions` provider counting each computation in `counter`.
 
-    A Path is a file that gets a line per computation; a str is a Redis key incremented.
+    A Path is a file that gets a line per computation; a str is a Redis key incremented
+    at `redis_url` (the test's own Redis: a runner's credential reaches only its
+    namespace's kuberun keys, never a test counter), else at the runner's URL.
     """
     if isinstance(counter, Path):
         count = f"""
@@ -25,7 +32,8 @@ def counting_provider(
     else:
         count = f"""
             import os, redis
-            redis.Redis.from_url(os.environ["KUBERUN_REDIS_URL"]).incr({counter!r})"""
+            url = {redis_url!r} or os.environ["KUBERUN_REDIS_URL"]
+            redis.Redis.from_url(url).incr({counter!r})"""
     return textwrap.dedent(
         f"""
         import time

@@ -1,8 +1,9 @@
 """Start a throwaway `redis-server` on a free loopback port.
 
 Integration and e2e tests use a real Redis (installed from Debian's package by
-`.ci/run`), never a fake. Each server gets its own temp dir, no persistence,
-and is stopped by process id.
+`.ci/run`), never a fake. Each server gets its own temp dir, no persistence
+unless asked for (`appendonly`: AOF with `appendfsync always`, so a restart
+keeps every acknowledged write), and is stopped by process id.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class RedisServer:
     directory: Path
     #: The address clients use: loopback, or (e2e) the cluster bridge's, which pods reach.
     host: str = "127.0.0.1"
+    #: AOF persistence: a restart keeps the data (the production setting for kuberun).
+    appendonly: bool = False
 
     @property
     def url(self) -> str:
@@ -56,7 +59,7 @@ class RedisServer:
 
     def start(self) -> None:
         """(Re)start the server on the same port, waiting until it answers PING."""
-        self.process = _spawn(self.port, self.directory, self.host)
+        self.process = _spawn(self.port, self.directory, self.host, self.appendonly)
         _wait_ready(self.port, self.process)
 
 
@@ -69,7 +72,9 @@ def _binary() -> str:
     return found
 
 
-def _spawn(port: int, directory: Path, host: str) -> subprocess.Popen[bytes]:
+def _spawn(
+    port: int, directory: Path, host: str, appendonly: bool = False
+) -> subprocess.Popen[bytes]:
     # Another address than loopback is a bridge the tests made: Redis's protected
     # mode would refuse its clients, and nothing outside the machine can reach it.
     binds = ["127.0.0.1"] if host == "127.0.0.1" else ["127.0.0.1", host]
@@ -85,7 +90,9 @@ def _spawn(port: int, directory: Path, host: str) -> subprocess.Popen[bytes]:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            "always",
             "--dir",
             str(directory),
             "--daemonize",
@@ -113,12 +120,16 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 10
 
 
 @contextlib.contextmanager
-def running_redis(host: str = "127.0.0.1") -> Iterator[RedisServer]:
+def running_redis(host: str = "127.0.0.1", appendonly: bool = False) -> Iterator[RedisServer]:
     """A fresh redis-server for the duration of the block, on loopback and ``host``."""
     directory = Path(tempfile.mkdtemp(prefix="kuberun-redis-"))
     port = free_port()
     server = RedisServer(
-        port=port, process=_spawn(port, directory, host), directory=directory, host=host
+        port=port,
+        process=_spawn(port, directory, host, appendonly),
+        directory=directory,
+        host=host,
+        appendonly=appendonly,
     )
     try:
         _wait_ready(port, server.process)

@@ -76,3 +76,27 @@ def test_exit_codes_round_trip(phase: Phase) -> None:
     if phase.terminal:
         assert outcome.phase_for_exit_code(outcome.ExitCode.for_phase(phase)) is phase
     assert (outcome.ExitCode.for_phase(phase) == 0) == (phase is Phase.SUCCESS)
+
+
+@pytest.mark.parametrize(
+    ("phase", "reason", "code"),
+    [
+        (Phase.SUCCESS, Reason.COMPLETED, 0),
+        (Phase.COMPLETED_WITH_ERRORS, Reason.COMPLETED_WITH_ERRORS, 10),
+        (Phase.FAILED, Reason.EXCEPTION, 11),
+        (Phase.FAILED, Reason.SYNTAX_ERROR, 11),
+        (Phase.FAILED, Reason.INVALID_REQUEST, 14),
+        (Phase.TIMED_OUT, Reason.DEADLINE_EXCEEDED, 12),
+        (Phase.CANCELLED, Reason.CANCELLED, 13),
+    ],
+)
+def test_one_exit_code_per_verdict_for_runner_and_cli(
+    phase: Phase, reason: Reason, code: int
+) -> None:
+    """The runner's exit (`reporting.exit_code`) and the CLI's both come from `for_verdict`."""
+    from kuberun.runtime import reporting
+
+    result = outcome.RunResult(status=phase, reason=reason)
+    assert outcome.ExitCode.for_verdict(phase, reason) == code
+    assert reporting.exit_code(result) == code
+    assert outcome.phase_for_exit_code(code) is phase

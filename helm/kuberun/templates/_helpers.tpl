@@ -38,6 +38,16 @@ app.kubernetes.io/component: operator
 {{- .Values.redis.existingSecret | default .Values.redis.secretName -}}
 {{- end -}}
 
+{{/* The Secret runner pods read their Redis URL from: the operator's per-namespace
+one with tenant users, else the shared one. */}}
+{{- define "kuberun.runnerRedisSecretName" -}}
+{{- if .Values.redis.tenantUsers.enabled -}}
+{{- .Values.redis.tenantUsers.secretName -}}
+{{- else -}}
+{{- include "kuberun.redisSecretName" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "kuberun.hasRedis" -}}
 {{- if or .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
 {{- end -}}

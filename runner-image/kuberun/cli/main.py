@@ -1,7 +1,8 @@
 """`kuberun` — the command line: run code locally or as Executions in a cluster.
 
 `run PATH` runs one execution on this machine; `inspect PATH` lists a
-workspace's entrypoints; `submit`, `get`, `list`, `logs`, `wait`, `cancel`,
+workspace's entrypoints; `schedules PATH` prints ScheduledExecution manifests
+for its scheduled workflows; `submit`, `get`, `list`, `logs`, `wait`, `cancel`,
 `retry`, `delete` and `cache invalidate` act on a cluster with the user's
 kubeconfig (`kuberun.cli.remote`); `completion` prints a shell script.
 
@@ -12,6 +13,7 @@ Every failure is a `kuberun.cli.errors.CliError`, printed once by `main`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,11 +36,11 @@ from kuberun.cli import (
     parameters,
     remote,
     rendering,
+    schedules,
     tables,
 )
 from kuberun.contract import logrecord, outcome, request, spec
 from kuberun.contract.exitcodes import CommandExit
-from kuberun.contract.statuses import Phase
 
 USAGE_ERROR = int(CommandExit.USAGE)
 
@@ -156,6 +158,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("path", help="a .py file, or a workspace directory")
     inspect.add_argument("--output", choices=["text", "json"], default="text")
+
+    scheduled = commands.add_parser(
+        "schedules",
+        help="print ScheduledExecution manifests for a workspace's @workflow(schedule=...)",
+        description=(
+            "Import a workspace (as inspect does) and print one ScheduledExecution per"
+            " workflow with a schedule, as a YAML stream for a GitOps repository or"
+            " `kubectl apply -f -`."
+        ),
+    )
+    scheduled.add_argument("path", help="a .py file, or a workspace directory")
+    where = scheduled.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source-path", help="where the workspace is in the runner image")
+    where.add_argument(
+        "--config-map", metavar="NAME:KEY", help="the ConfigMap key holding the (one-file) code"
+    )
+    scheduled.add_argument("--image", help="the runner image with the workspace")
+    scheduled.add_argument("--namespace", "-n", help="metadata.namespace of every manifest")
+    scheduled.add_argument("--name-prefix", default="", help="prefix of every resource name")
+    scheduled.add_argument("--time-zone", help="IANA time zone of the schedules (default UTC)")
+    scheduled.add_argument(
+        "--concurrency-policy", choices=["Allow", "Forbid", "Replace"], default="Allow"
+    )
+    scheduled.add_argument("--starting-deadline-seconds", type=int, default=None)
 
     add_cluster_commands(commands)
     return parser
@@ -412,7 +438,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(rendering.final_json(result), flush=True)
     else:
         print(rendering.final_text(result, shown_errors), flush=True)
-    return 0 if result.status is Phase.SUCCESS else int(outcome.ExitCode.for_phase(result.status))
+    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
 def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[str | None, str]:
@@ -454,6 +480,39 @@ def inspect_command(args: argparse.Namespace) -> int:
     return 1 if catalog["errors"] else 0
 
 
+def schedules_command(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        _fail(f"{args.path}: no such file or directory")
+    config_map = None
+    if args.config_map is not None:
+        name, sep, key = args.config_map.partition(":")
+        if not sep or not name or not key:
+            _fail(f"--config-map {args.config_map!r}: expected NAME:KEY")
+        config_map = (name, key)
+    options = schedules.Options(
+        source_path=args.source_path,
+        config_map=config_map,
+        image=args.image,
+        namespace=args.namespace,
+        name_prefix=args.name_prefix,
+        time_zone=args.time_zone,
+        concurrency_policy=args.concurrency_policy,
+        starting_deadline_seconds=args.starting_deadline_seconds,
+    )
+    with contextlib.redirect_stdout(sys.stderr):  # module bodies may print
+        catalog = inspecting.inspect_path(args.path)
+    for problem in catalog["errors"]:
+        print(f"kuberun: {problem['file']}: {problem['error']}", file=sys.stderr)
+    try:
+        documents = schedules.manifests(catalog, options)
+    except ValueError as exc:
+        _fail(str(exc))
+    print(schedules.render(documents), end="", flush=True)
+    if not documents:
+        print("kuberun: no workflow has a schedule", file=sys.stderr)
+    return 1 if catalog["errors"] else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda args: run_command(args),
     "inspect": lambda args: inspect_command(args),
@@ -466,6 +525,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": remote.retry_command,
     "delete": remote.delete_command,
     "completion": lambda args: completion_command(args),
+    "schedules": lambda args: schedules_command(args),
 }
 
 

@@ -74,6 +74,11 @@ def phase_of(obj: dict[str, Any]) -> str | None:
     return status.get("phase") if isinstance(status, dict) else None
 
 
+def reason_of(obj: dict[str, Any]) -> str | None:
+    status = obj.get("status")
+    return status.get("reason") if isinstance(status, dict) else None
+
+
 # --- building an Execution ------------------------------------------------------------
 
 
@@ -384,7 +389,7 @@ def follow_to_end(args: argparse.Namespace, client: kube.Kube, name: str, out: O
         raise watch.error
     final = watch.last or client.get_execution(name)
     out.note(summary(final, printer.errors_shown, out.colour))
-    return exitcodes.for_phase(phase_of(final))
+    return exitcodes.for_phase(phase_of(final), reason_of(final))
 
 
 def summary(obj: dict[str, Any], errors_shown: Iterable[str], colour: bool) -> str:
@@ -536,7 +541,7 @@ def wait_command(args: argparse.Namespace) -> int:
         )
     phase = phase_of(obj)
     out.line(f"{spec.SINGULAR}.{spec.GROUP}/{args.name} {terminal.phase(str(phase), out.colour)}")
-    return exitcodes.for_phase(phase) if args.exit_code else 0
+    return exitcodes.for_phase(phase, reason_of(obj)) if args.exit_code else 0
 
 
 def cancel_command(args: argparse.Namespace) -> int:

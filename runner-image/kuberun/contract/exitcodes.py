@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 
 from kuberun.contract.outcome import ExitCode
-from kuberun.contract.statuses import Phase
+from kuberun.contract.statuses import Phase, Reason
 
 
 class CommandExit(enum.IntEnum):
@@ -36,12 +36,17 @@ class CommandExit(enum.IntEnum):
     INTERRUPTED = 130
 
 
-def for_phase(phase: Phase | str | None) -> int:
-    """The exit code for an Execution's final phase; a phase that is not terminal is a failure."""
+def for_phase(phase: Phase | str | None, reason: str | None = None) -> int:
+    """The exit code for an Execution's final phase and reason (the runner's own mapping,
+    `ExitCode.for_verdict`); a phase that is not terminal is a failure."""
     try:
         known = Phase(phase) if phase is not None else None
     except ValueError:
         known = None
     if known is None or not known.terminal:
         return int(ExitCode.FAILED)
-    return int(ExitCode.for_phase(known))
+    try:
+        why = Reason(reason) if reason else None
+    except ValueError:
+        why = None
+    return int(ExitCode.for_verdict(known, why))

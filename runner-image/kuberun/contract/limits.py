@@ -18,8 +18,18 @@ MAX_RETRY_LIMIT = 10
 MAX_PRIORITY = 1000
 MIN_PRIORITY = -1000
 
-# Kubernetes resource quantity, the same grammar the API server accepts.
-QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# A Kubernetes resource quantity as requests and limits take it: digits with at most one
+# decimal point, then one unit (binary Ki..Ei, decimal n u m k M G T P E, or an exponent).
+# No sign: a negative request is never valid, and `+` is never needed.
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+QUANTITY_MESSAGE = (
+    "must be a Kubernetes quantity such as 500m, 2, 256Mi or 1.5Gi"
+    " (a non-negative number with at most one decimal point, then one unit)"
+)
+ENV_FROM_MESSAGE = "each envFrom item must name exactly one of configMapRef or secretRef"
+# An image reference: no whitespace anywhere (the kubelet would fail to parse it).
+IMAGE_PATTERN = r"^\S+$"
+IMAGE_MESSAGE = "must be an image reference without spaces, e.g. registry.example/team/runner:1.4"
 # A DNS-1123 label, which is what ConfigMap names and many other names must be.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 # Entrypoints are Python identifiers or dotted names (`module.function`),

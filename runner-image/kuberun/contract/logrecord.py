@@ -9,9 +9,17 @@ that single order without racing the runner:
 - before an attempt's pod runs ("starting attempt N"): id `<N>-0`, which sorts
   before the runner's first record `<N>-1` and, written with an explicit id,
   is idempotent (a second write is rejected);
-- after the attempt's pod is gone ("timed out", "cancelled", "retrying"):
-  `<N>-*`, which Redis numbers after the runner's last line;
+- after the attempt ("logs missing", "timed out", "cancelled", "retrying"):
+  `<N>-<ENGINE_SEQUENCE_BASE + k>`, k = 1, 2, ... — an id space of their own
+  that no runner sequence reaches, so an engine record can never take an id
+  the runner may still write, and it still sorts after every runner line of
+  attempt N and before `<N+1>-0`. The operator writes these only once the
+  attempt's runner process is gone (Redis rejects an id below the stream's
+  top, so a runner line written after them would be lost);
 - before any attempt ("queued"): `0-1`.
+
+A reader tells runner lines from engine records by `is_engine_id`; the
+record's `seq` field of an after-attempt engine record is k.
 """
 
 from __future__ import annotations
@@ -88,3 +96,31 @@ class LogRecord(Model):
             attempt=int(flat.get("attempt", "1")),
             exception=flat.get("exc"),
         )
+
+
+# Sequence numbers from here on belong to the operator's after-attempt engine
+# records. 2**62: far above any runner's count, and the id's sequence part still
+# fits PostgreSQL's bigint (the archive keys log rows by it).
+ENGINE_SEQUENCE_BASE = 2**62
+
+
+def engine_stream_id(attempt: int, k: int) -> str:
+    """Entry id of the k-th (from 1) engine record written after attempt `attempt`."""
+    if k < 1:
+        raise ValueError(f"engine record index must be at least 1, not {k}")
+    return stream_id(attempt, ENGINE_SEQUENCE_BASE + k)
+
+
+def is_engine_sequence(sequence: int) -> bool:
+    """True for the sequence part of an after-attempt engine record's id."""
+    return sequence > ENGINE_SEQUENCE_BASE
+
+
+def runner_range(attempt: int) -> tuple[str, str]:
+    """(min, max) entry ids of the runner's own lines of an attempt, for XRANGE."""
+    return stream_id(attempt, 1), stream_id(attempt, ENGINE_SEQUENCE_BASE)
+
+
+def engine_range(attempt: int) -> tuple[str, str]:
+    """(min, max) entry ids of the after-attempt engine records of an attempt."""
+    return stream_id(attempt, ENGINE_SEQUENCE_BASE + 1), f"{attempt}-18446744073709551615"

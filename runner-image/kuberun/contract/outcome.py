@@ -43,8 +43,20 @@ class ExitCode(enum.IntEnum):
 
     @classmethod
     def for_phase(cls, phase: Phase) -> ExitCode:
-        """The exit code a runner uses for its verdict."""
+        """The exit code of a phase alone (prefer `for_verdict`, which knows the reason)."""
         return _EXIT_BY_PHASE.get(phase, cls.FAILED)
+
+    @classmethod
+    def for_verdict(cls, phase: Phase, reason: Reason | None) -> ExitCode:
+        """The one mapping from a verdict to the process exit code.
+
+        Used by the runner (its own exit) and by `kuberun run` (the CLI's exit), so the
+        same source gives the same code in a pod and on a laptop: a request the runner
+        cannot use (`InvalidRequest`) is 14, every other verdict the code of its phase.
+        """
+        if reason == Reason.INVALID_REQUEST:
+            return cls.INVALID_REQUEST
+        return cls.for_phase(phase)
 
 
 _EXIT_BY_PHASE: dict[Phase, ExitCode] = {

@@ -37,6 +37,10 @@ MIN_PRIORITY = limits.MIN_PRIORITY
 QUANTITY_PATTERN = limits.QUANTITY_PATTERN
 NAME_PATTERN = limits.NAME_PATTERN
 ENTRYPOINT_PATTERN = limits.ENTRYPOINT_PATTERN
+QUANTITY_MESSAGE = limits.QUANTITY_MESSAGE
+ENV_FROM_MESSAGE = limits.ENV_FROM_MESSAGE
+IMAGE_PATTERN = limits.IMAGE_PATTERN
+IMAGE_MESSAGE = limits.IMAGE_MESSAGE
 
 
 class Model(pydantic.BaseModel):
@@ -274,7 +278,7 @@ class ExecutionSpec(Model):
         default=DEFAULT_GRACE_PERIOD_SECONDS, ge=0, le=MAX_GRACE_PERIOD_SECONDS
     )
     resources: Resources | None = None
-    image: str | None = Field(default=None, min_length=1, max_length=512)
+    image: str | None = Field(default=None, min_length=1, max_length=512, pattern=IMAGE_PATTERN)
     retry: Retry | None = None
     cache: Cache | None = None
     tracing: bool = False
@@ -290,3 +294,20 @@ class ExecutionSpec(Model):
         default=None,
         description="Runner pod scheduling and metadata, merged over the operator's defaults.",
     )
+
+    @pydantic.field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, item in enumerate(value):
+            name = item.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"env[{index}] needs a name (a non-empty string)")
+        return value
+
+    @pydantic.field_validator("env_from")
+    @classmethod
+    def _env_from_refs(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, item in enumerate(value):
+            if ("configMapRef" in item) + ("secretRef" in item) != 1:
+                raise ValueError(ENV_FROM_MESSAGE.replace("each envFrom item", f"envFrom[{index}]"))
+        return value

@@ -41,8 +41,19 @@ class LogsStatus(Model):
     """Where the log stream stands."""
 
     last_sequence: int = Field(default=0, ge=0, description="Runner's last record sequence.")
-    complete: bool = Field(default=False, description="True when no record was dropped.")
+    complete: bool = Field(
+        default=False,
+        description="True when no record was dropped and the stream holds every line 1..last.",
+    )
     dropped: int = Field(default=0, ge=0)
+    missing: list[list[int]] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Inclusive [from, to] sequence ranges of the last attempt that the log stream"
+            " does not hold (lost in Redis, or never delivered)."
+        ),
+    )
 
 
 class ResultRef(Model):

@@ -65,6 +65,11 @@ class Reason(enum.StrEnum):
     IMAGE_PULL_FAILED = "ImagePullFailed"
     START_TIMEOUT = "StartTimeout"
     RUNNER_DIED = "RunnerDied"
+    # The runner's own verdict on a SIGTERM it was not asked for (no cancel request seen):
+    # the pod was deleted, evicted or drained. The operator, which knows whether
+    # spec.cancel was set, turns it into CANCELLED or into JobDeleted/Evicted/RunnerDied.
+    TERMINATED = "Terminated"
+    JOB_DELETED = "JobDeleted"
     RUNNER_KILLED = "RunnerKilled"
     CACHE_HIT = "CacheHit"
     RETRYING = "Retrying"

@@ -61,6 +61,7 @@ def policy(request: Request, info: decorators.EntrypointInfo | None) -> Policy |
     Only data providers are cached. `spec.cache.ttlSeconds` overrides the
     decorator's `cache_ttl_seconds`; a TTL of 0 turns caching off. Without an
     organization the cache is scoped by namespace, so tenants never share.
+    The request's organization (the namespace's binding) wins over the spec's.
     """
     if info is None or info.kind is not decorators.Kind.DATA_PROVIDER:
         return None
@@ -70,7 +71,10 @@ def policy(request: Request, info: decorators.EntrypointInfo | None) -> Policy |
         ttl = spec.cache.ttl_seconds
     if not ttl:
         return None
-    scope = keys.cache_scope(spec.organization, request.identity.namespace)
+    # The organization the platform bound (in a cluster: the namespace's, which the
+    # runner's Redis credential is limited to), else the spec's (local runs).
+    organization = request.organization.id if request.organization else spec.organization
+    scope = keys.cache_scope(organization, request.identity.namespace)
     return Policy(
         entry_key=keys.cache_entry(scope, info.name, spec.parameters),
         lock_key=keys.cache_lock(scope, info.name, spec.parameters),

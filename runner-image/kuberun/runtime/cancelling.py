@@ -2,8 +2,9 @@
 
 Requests come from: the Redis cancel key (`keys.cancel`, value = reason,
 polled by the watcher thread), the soft deadline (`timeoutSeconds` → a
-TIMED_OUT request), SIGTERM (the kubelet deleting the pod; reason taken from
-the cancel key when present, else "terminated") and SIGINT (local Ctrl-C
+TIMED_OUT request), SIGTERM (the kubelet deleting the pod; a cancel only when
+the cancel key is set, else a stop whose verdict is FAILED/Terminated, since
+only spec.cancel may cancel) and SIGINT (local Ctrl-C
 relayed by `kuberun run`). Every request goes through `Watcher.request`, which
 sets the shared `Cancellation` (so `context.check_cancelled()` raises) and
 asks the `Interrupter` to stop the code:
@@ -17,6 +18,13 @@ Code that ignores all that is stopped by the grace watchdog: `grace` seconds
 after the request (or at once on a SIGTERM after the request), the runtime
 reports the outcome itself and exits; the kubelet's SIGKILL remains the last
 resort.
+
+The deadline, signals and the watchdog never wait for Redis: the cancel key is
+read by a thread of its own (`KeyPoller`), whose reads may block for the
+client's socket timeout while Redis is unreachable (a black-holed connection
+answers nothing), while the watcher thread keeps to the local clock. A SIGTERM
+takes the key's reason when the poller has seen it or can read it within
+`TERM_REASON_WAIT_SECONDS`; else it is the unrequested termination (FAILED/Terminated).
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ if TYPE_CHECKING:  # the runtime imports asyncio only for async code
 # interrupt; the grace watchdog still ends the run).
 INTERRUPT_SIGNAL = signal.SIGUSR1
 TERMINATED_REASON = "terminated"
+# A SIGTERM with no cancel request behind it: the pod was deleted, evicted or drained.
+UNREQUESTED_TERMINATION = "terminated (SIGTERM) without a cancel request"
 INTERRUPTED_REASON = "interrupted"
 _RUNTIME_DIR = Path(__file__).resolve().parent
 # Modules user code calls into on every print/log call; never raise inside them.
@@ -56,6 +66,79 @@ _INVOKING_FILE = str(_RUNTIME_DIR / "running.py")
 ASYNC_ESCALATE_SECONDS = 1.0
 # While an interrupt is deferred, the watcher retries this often.
 _DEFERRED_RETRY_SECONDS = 0.01
+# How long a SIGTERM waits for the cancel key's reason before it says "terminated".
+TERM_REASON_WAIT_SECONDS = 1.0
+
+
+class KeyPoller:
+    """A thread that reads the cancel key every `poll` seconds and reports a set key once.
+
+    Separate from the watcher so a Redis that does not answer delays only this
+    thread, never the deadline or a signal.
+    """
+
+    def __init__(
+        self,
+        client: resp.Commands | None,
+        key: str,
+        poll_seconds: float,
+        on_found: Callable[[str], None],
+    ) -> None:
+        self._client = client
+        self._key = key
+        self._poll = poll_seconds
+        self._on_found = on_found
+        self._wake = threading.Event()
+        self._finished = threading.Event()
+        self._cond = threading.Condition()
+        self._reads = 0
+        self.seen: str | None = None
+        self._thread = threading.Thread(target=self._run, name="kuberun-cancel-key", daemon=True)
+
+    def start(self) -> None:
+        if self._client is not None:
+            self._thread.start()
+
+    def finish(self) -> None:
+        self._finished.set()
+        self._wake.set()
+
+    def read(self) -> str | None:
+        """The key's reason now (None when unset or Redis does not answer); blocks for I/O."""
+        if self._client is None:
+            return None
+        try:
+            value = self._client.get(self._key)
+        except resp.RespError:
+            return None  # the sender reports an unreachable Redis; keep polling
+        if value is None:
+            return None
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return text or "cancelled"
+
+    def reason(self, timeout: float) -> str | None:
+        """The key's reason if seen, else after a fresh read of at most `timeout` seconds."""
+        if self.seen is not None or self._client is None or not self._thread.is_alive():
+            return self.seen
+        with self._cond:
+            reads = self._reads
+            self._wake.set()
+            self._cond.wait_for(lambda: self._reads > reads, timeout)
+        return self.seen
+
+    def _run(self) -> None:
+        while not self._finished.is_set():
+            reason = self.read()
+            with self._cond:
+                if reason is not None and self.seen is None:
+                    self.seen = reason
+                self._reads += 1
+                self._cond.notify_all()
+            if reason is not None and not self._finished.is_set():
+                self._on_found(reason)
+                return  # the first request wins: nothing more to learn from the key
+            self._wake.wait(self._poll)
+            self._wake.clear()
 
 
 class Mode(enum.Enum):
@@ -171,14 +254,15 @@ class Interrupter:
 
 
 class Watcher:
-    """A thread that polls the cancel key and the deadline, and runs the grace watchdog."""
+    """A thread that watches the deadline and signals and runs the grace watchdog; the
+    cancel key has its own thread (`KeyPoller`)."""
 
     def __init__(
         self,
         cancellation: Cancellation,
         interrupter: Interrupter,
         *,
-        client: resp.Client | None,
+        client: resp.Commands | None,
         namespace: str,
         uid: str,
         deadline: float | None,
@@ -190,8 +274,7 @@ class Watcher:
     ) -> None:
         self._cancellation = cancellation
         self._interrupter = interrupter
-        self._client = client
-        self._key = keys.cancel(namespace, uid)
+        self.poller = KeyPoller(client, keys.cancel(namespace, uid), poll_seconds, self.request)
         self.deadline = deadline
         self.timeout_seconds = timeout_seconds
         self._grace = grace_seconds
@@ -208,6 +291,7 @@ class Watcher:
 
     def start(self) -> None:
         self._thread.start()
+        self.poller.start()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_terminate)
@@ -215,7 +299,7 @@ class Watcher:
 
     def check_now(self) -> None:
         """Read the cancel key once, before the code starts: a cancelled run never starts."""
-        reason = self._read_key()
+        reason = self.poller.read()
         if reason is not None:
             self.request(reason)
 
@@ -223,10 +307,11 @@ class Watcher:
         """The run has ended: stop watching (the watchdog no longer applies)."""
         self._finished.set()
         self._wake.set()
+        self.poller.finish()
 
-    def request(self, reason: str, *, timed_out: bool = False) -> None:
+    def request(self, reason: str, *, timed_out: bool = False, terminated: bool = False) -> None:
         """Ask the code to stop (any thread); the first request wins."""
-        if self._cancellation.request(reason, timed_out=timed_out):
+        if self._cancellation.request(reason, timed_out=timed_out, terminated=terminated):
             if self._on_request is not None:
                 self._on_request(reason, timed_out)
             self.requested_at = time.monotonic()
@@ -245,17 +330,21 @@ class Watcher:
         self._pending = INTERRUPTED_REASON
         self._wake.set()
 
-    def _read_key(self) -> str | None:
-        if self._client is None:
-            return None
-        try:
-            value = self._client.get(self._key)
-        except resp.RespError:
-            return None  # the sender reports an unreachable Redis; keep polling
-        if value is None:
-            return None
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        return text or "cancelled"
+    def _stop_for_signal(self, pending: str) -> None:
+        """SIGTERM or SIGINT: a cancel only when the cancel key says one was asked for.
+
+        A SIGTERM without the key is the pod being deleted, evicted or drained: the code
+        is stopped the same way, but the verdict is FAILED/Terminated, never CANCELLED
+        (only spec.cancel may cancel; the operator judges). SIGINT is `kuberun run`'s
+        relayed Ctrl-C, which is a cancel request by definition.
+        """
+        reason = self.poller.reason(TERM_REASON_WAIT_SECONDS)
+        if reason is not None:
+            self.request(reason)
+        elif pending == TERMINATED_REASON:
+            self.request(UNREQUESTED_TERMINATION, terminated=True)
+        else:
+            self.request(pending)
 
     def _run(self) -> None:
         while not self._finished.is_set():
@@ -271,7 +360,7 @@ class Watcher:
             if not self._cancellation.requested:
                 pending, self._pending = self._pending, None
                 if pending is not None:
-                    self.request(self._read_key() or pending)
+                    self._stop_for_signal(pending)
                 elif self.deadline is not None and now >= self.deadline:
                     self.request(
                         f"timed out after {self.timeout_seconds:g} s"
@@ -279,10 +368,6 @@ class Watcher:
                         else "deadline exceeded",
                         timed_out=True,
                     )
-                else:
-                    reason = self._read_key()
-                    if reason is not None:
-                        self.request(reason)
             if self._force or (self._grace_at is not None and time.monotonic() >= self._grace_at):
                 if not self._finished.is_set():
                     self._on_grace_expired()

@@ -10,7 +10,8 @@
   FAILED/UserError: the message as is, no traceback, the class as `error.type`;
 - `ExecutionTimedOut` → TIMED_OUT/DeadlineExceeded; a requested cancellation
   (`ExecutionCancelled`, `asyncio.CancelledError`, `KeyboardInterrupt`) →
-  CANCELLED/Cancelled;
+  CANCELLED/Cancelled; the same stop after a SIGTERM nobody asked for (no cancel
+  key) → FAILED/Terminated (the pod was deleted, evicted or drained);
 - `SystemExit(0)` → SUCCESS; other `SystemExit` and any exception →
   FAILED/Exception with type, message and traceback.
 """
@@ -149,6 +150,13 @@ def user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def terminated_verdict(message: str) -> Verdict:
+    """Stopped by a SIGTERM nobody asked for: FAILED/Terminated (the operator refines it)."""
+    return Verdict(
+        Phase.FAILED, Reason.TERMINATED, error=_error(type="Terminated", message=message)
+    )
+
+
 def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
     """The verdict for an exception out of user code (or out of loading it)."""
     if isinstance(exc, errors.RunnerError):
@@ -172,6 +180,8 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
     if stopped and (cancellation.requested or isinstance(exc, sdk_errors.ExecutionCancelled)):
         timed_out = cancellation.timed_out or isinstance(exc, sdk_errors.ExecutionTimedOut)
         reason = cancellation.reason or getattr(exc, "reason", None) or "cancelled"
+        if cancellation.terminated:
+            return terminated_verdict(reason)
         if timed_out:
             return Verdict(
                 Phase.TIMED_OUT,

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from kuberun.contract import keys, statuses
+from kuberun.contract import keys
 
 if TYPE_CHECKING:
     from kuberun.contract import outcome
@@ -51,9 +51,7 @@ def exit_code(result: outcome.RunResult) -> int:
     """The process exit code for a verdict (see `contract.outcome.ExitCode`)."""
     from kuberun.contract import outcome
 
-    if result.reason == statuses.Reason.INVALID_REQUEST:
-        return int(outcome.ExitCode.INVALID_REQUEST)
-    return int(outcome.ExitCode.for_phase(result.status))
+    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
 def safe_close(client: Setter | None) -> None:

@@ -385,7 +385,7 @@ def _spec(value: Any) -> PlainSpec:
     if not isinstance(parameters, dict):
         raise NotPlain("parameters")
     _resources(data.get("resources"))
-    _text(data.get("image"), optional=True, low=1, high=512)
+    _text(data.get("image"), optional=True, low=1, high=512, pattern=limits.IMAGE_PATTERN)
     _retry(data.get("retry"))
     for name in ("cancel",):
         _flag(data.get(name, False))
@@ -397,6 +397,12 @@ def _spec(value: Any) -> PlainSpec:
             raise NotPlain(name)
         if not all(isinstance(item, dict) for item in items):
             raise NotPlain(name)
+    # As the model's validators: every env item named, every envFrom item one reference.
+    if not all(type(item.get("name")) is str and item["name"] for item in data.get("env", [])):
+        raise NotPlain("env")
+    for item in data.get("envFrom", []):
+        if ("configMapRef" in item) + ("secretRef" in item) != 1:
+            raise NotPlain("envFrom")
     log_level = data.get("logLevel", "DEBUG")
     if log_level not in limits.LOG_LEVELS:
         raise NotPlain("logLevel")

@@ -15,6 +15,9 @@ uses (its token-safe lock), imported only when a cached data provider runs.
 URLs: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS,
 certificates verified unless `?ssl_cert_reqs=none`), `unix://[[user]:password@]/path[?db=N]`.
 Anything else is refused by `parse_url` with a message saying what is supported.
+A Redis Cluster URL (`redis+cluster://`, `rediss+cluster://`, see
+`contract.redisurl`) is not for this module: `is_cluster_url` tells the runner to
+use redis-py's cluster client for it (`runtime/clustering.py`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,39 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 _CRLF = b"\r\n"
 _READ_CHUNK = 65536
 _KNOWN_QUERY = frozenset({"db", "ssl_cert_reqs", "ssl_ca_certs"})
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether `url` names a Redis Cluster (which redis-py's cluster client serves)."""
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def single_server_form(url: str) -> str:
+    """A cluster URL's scheme without `+cluster` (the form its nodes' addresses take)."""
+    scheme, separator, rest = url.partition("://")
+    return f"{scheme.removesuffix('+cluster')}{separator}{rest}"
+
+
+class Commands(Protocol):
+    """The single commands the runner sends from any thread: `Client`, or for a Redis
+    Cluster `clustering.ClusterClient`; both raise `RespError` when Redis fails."""
+
+    url: str
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes | str, *, ex: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class RespError(Exception):
@@ -232,8 +262,9 @@ class Connection:
             raise ConnectionLost("Redis closed the connection")
         self._buffer += chunk
 
-    def expect(self, expected: bytes, count: int) -> list[ReplyError]:
-        """Read `count` replies; [] when they are exactly `expected`, else the error replies.
+    def expect(self, expected: bytes, count: int) -> list[tuple[int, ReplyError]]:
+        """Read `count` replies; [] when they are exactly `expected`, else the error replies
+        with their places (from 0) among the `count`.
 
         The sender knows what a good answer to its pipeline looks like (the ids
         it gave, then `:1`), so comparing bytes replaces parsing a thousand
@@ -250,11 +281,11 @@ class Connection:
         if buffer[:size] == expected:
             del buffer[:size]
             return []
-        errors: list[ReplyError] = []
-        for _ in range(count):
+        errors: list[tuple[int, ReplyError]] = []
+        for index in range(count):
             reply = self.read_reply(raise_error=False)
             if isinstance(reply, ReplyError):
-                errors.append(reply)
+                errors.append((index, reply))
         return errors
 
     def read_reply(self, *, raise_error: bool = True) -> Any:

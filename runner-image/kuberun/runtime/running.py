@@ -83,9 +83,23 @@ def _cacheable_options(value: Any) -> Any | None:
     return verdict.result if verdict.status is Phase.SUCCESS else None
 
 
-def redis_client(url: str) -> resp.Client:
-    """A client that fails fast: the sender retries, so a long socket wait only delays that."""
-    return resp.Client(url, connect_timeout=1.0, socket_timeout=5.0)
+# The result write's socket timeout when log delivery is failing at exit: Redis is
+# likely unreachable, and the process must end well before the pod's hard deadline.
+FAILING_RESULT_TIMEOUT_SECONDS = 1.0
+
+
+def redis_client(url: str, timeout: float | None = None) -> resp.Commands:
+    """A client that fails fast: the sender retries, so a long socket wait only delays that.
+
+    One server: the runner's own protocol client (`resp`). A Redis Cluster
+    (`redis+cluster://`, `rediss+cluster://`): redis-py's cluster client behind the
+    same interface (`clustering`), imported only then.
+    """
+    if resp.is_cluster_url(url):
+        from kuberun.runtime import clustering
+
+        return clustering.ClusterClient(url, timeout)
+    return resp.Client(url, connect_timeout=1.0, socket_timeout=5.0 if timeout is None else timeout)
 
 
 class Execution:
@@ -106,9 +120,16 @@ class Execution:
         transport: Transport
         if self.pipe is not None:
             transport = self.pipe
-        elif self.client is not None:
+        elif isinstance(self.client, resp.Client):
             transport = RedisStreamTransport(
                 self.client.connection(), identity.namespace, identity.uid
+            )
+        elif self.client is not None:
+            from kuberun.runtime import clustering
+
+            assert isinstance(self.client, clustering.ClusterClient)
+            transport = clustering.ClusterStreamTransport(
+                self.client, identity.namespace, identity.uid
             )
         else:
             transport = NullTransport()
@@ -321,8 +342,14 @@ class Execution:
             return self._call(func)
         import redis
 
+        from kuberun.runtime import clustering
+
         cache = caching.SharedCache(
-            redis.Redis.from_url(self.client.url, socket_connect_timeout=1.0, socket_timeout=5.0),
+            self.client.redis
+            if isinstance(self.client, clustering.ClusterClient)
+            else redis.Redis.from_url(
+                self.client.url, socket_connect_timeout=1.0, socket_timeout=5.0
+            ),
             check=self.context.check_cancelled,
             note=lambda message: self.sequencer.engine("INFO", message),
         )
@@ -429,6 +456,8 @@ class Execution:
                 type="ExecutionTimedOut" if timed_out else "ExecutionCancelled", message=message
             ),
         )
+        if self.cancellation.terminated:
+            verdict = outcomes.terminated_verdict(message)
         _real_exit(self.finalize(verdict, budget=max(0.2, self.flush_reserve - 0.2)))
 
     def _user_exit(self, code: int) -> NoReturn:
@@ -460,6 +489,21 @@ class Execution:
         self._finalizing.acquire()  # never released: a second caller waits for the exit
         self.watcher.finish()
         finished = time.time()
+        duration_ms = int((finished - self.started) * 1000)
+        # The verdict on disk first: the flush below may wait for an unreachable Redis
+        # until the kubelet's hard stop. What is not delivered yet counts as dropped here;
+        # the final summary replaces this one.
+        reporting.write_summary(
+            self.settings.termination_log,
+            self._result(
+                self._redacted(verdict),
+                finished,
+                duration_ms,
+                self.sequencer.snapshot(),
+                self.sender.pending,
+            ),
+            self.warn,
+        )
         budget = self._flush_budget() if budget is None else budget
         self._partial_stop.set()
         for writer in self.writers:
@@ -476,7 +520,6 @@ class Execution:
                 self.sequencer.engine(
                     _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"), f"{error.type}: {error.message}"
                 )
-        duration_ms = int((finished - self.started) * 1000)
         self.sequencer.finish(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
             lambda counts: (
@@ -486,11 +529,23 @@ class Execution:
         )
         undelivered = self.sender.close(budget)
         counts = self.sequencer.snapshot()
-        from kuberun.contract import (
-            outcome,
-        )  # the result's model: the run is over, time to build it
+        result = self._result(verdict, finished, duration_ms, counts, undelivered)
+        if undelivered:
+            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
+        self._report(result)
+        return reporting.exit_code(result)
 
-        result = outcome.RunResult(
+    def _result(
+        self,
+        verdict: outcomes.Verdict,
+        finished: float,
+        duration_ms: int,
+        counts: sequencing.Counts,
+        undelivered: int,
+    ) -> outcome.RunResult:
+        from kuberun.contract import outcome  # the result's model: built once the run is over
+
+        return outcome.RunResult(
             status=verdict.status,
             reason=verdict.reason,
             result=verdict.result,
@@ -505,10 +560,6 @@ class Execution:
             variables=self.redactor.json(self._variables),
             cache_hit=self._cache_hit,
         )
-        if undelivered:
-            self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
-        self._report(result)
-        return reporting.exit_code(result)
 
     def _redacted(self, verdict: outcomes.Verdict) -> outcomes.Verdict:
         """The verdict with every secret value hidden in its result and error."""
@@ -527,19 +578,28 @@ class Execution:
 
     def _report(self, result: outcome.RunResult) -> None:
         identity = self.request.identity
+        # The termination message first: it is the verdict the operator trusts, and it
+        # needs no network. A Redis that does not answer may hold the result write for
+        # its socket timeout, and the kubelet's hard stop must not find the file empty.
+        reporting.write_summary(self.settings.termination_log, result, self.warn)
         if self.pipe is not None:
             try:
                 self.pipe.send_result(result)
             except TransportError as exc:
                 self.warn(f"kuberun: cannot send the result to the CLI: {exc}")
-        elif self.client is not None:
+        elif self.client is not None and self.settings.redis_url:
+            client = self.client
+            if not self.sender.healthy:  # a black-holed Redis would hold this for 5 s
+                client = redis_client(self.settings.redis_url, FAILING_RESULT_TIMEOUT_SECONDS)
             try:
                 reporting.write_result(
-                    self.client, identity.namespace, identity.uid, identity.attempt, result
+                    client, identity.namespace, identity.uid, identity.attempt, result
                 )
             except resp.RespError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
-        reporting.write_summary(self.settings.termination_log, result, self.warn)
+            finally:
+                if client is not self.client:
+                    reporting.safe_close(client)
         if self.echo is not None:
             self.echo.flush()
         if self._created_temp_dir is not None:

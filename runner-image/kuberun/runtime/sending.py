@@ -22,7 +22,9 @@ When the undelivered list is full:
 A failed batch is retried with exponential backoff (capped; but every
 `_FIRST_RETRY_SECONDS` while records would otherwise be dropped) until it goes
 through or `close()`'s deadline passes; what is left then is counted as
-`undelivered`. Counters are exact: sequenced = delivered + undelivered.
+`undelivered`. Records the transport could not store because another writer
+holds their ids (`lost`) are undelivered too. Counters are exact:
+sequenced = delivered + undelivered.
 """
 
 from __future__ import annotations
@@ -80,12 +82,14 @@ class Sender:
         self.healthy = True
         self.sequenced = 0
         self.delivered = 0
+        self.lost = 0  # rejected by the store: their ids hold something else
         self.last_delivered_sequence = 0
         self._thread = threading.Thread(target=self._run, name="kuberun-sender", daemon=True)
         # Redis: the next batch is packed while the previous one is processed (at most
         # two on the wire); records stay in `_pending` until their batch is confirmed.
         self._pipelined = transport if isinstance(transport, Pipelined) else None
         self._in_flight: collections.deque[int] = collections.deque()
+        self._lost_now = 0  # rejected as not ours in what the last step confirmed
 
     def start(self) -> None:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
@@ -94,7 +98,7 @@ class Sender:
     @property
     def pending(self) -> int:
         """Records appended or sequenced and not yet delivered."""
-        return self._sequencer.waiting + self.sequenced - self.delivered
+        return self._sequencer.waiting + self.sequenced - self.delivered - self.lost
 
     def close(self, timeout: float) -> int:
         """Deliver everything within `timeout` seconds; returns the count left undelivered."""
@@ -153,13 +157,19 @@ class Sender:
                     if self._attempt(functools.partial(self._transport.send, batch))
                     else 0
                 )
+            lost, self._lost_now = self._lost_now, 0
             if done is None:
                 continue  # a batch went out; take and pack the next while it is processed
             if done:
                 for _ in range(done):
                     entry = pending.popleft()
+                if lost:
+                    self._warn(
+                        f"kuberun: {lost} record(s) rejected: their stream ids hold other entries"
+                    )
                 with self._lock:
-                    self.delivered += done
+                    self.delivered += done - lost
+                    self.lost += lost
                     self.last_delivered_sequence = entry.sequence
                 delay = _FIRST_RETRY_SECONDS
                 if self._after_batch is not None:
@@ -180,7 +190,7 @@ class Sender:
             batch = [
                 pending[i] for i in range(flying, min(len(pending), flying + self._batch_records))
             ]
-            if not self._attempt(functools.partial(transport.write, batch)):
+            if not self._attempt(functools.partial(transport.write, batch), confirms=False):
                 return 0
             in_flight.append(len(batch))
             if len(in_flight) < 2 and self._sequencer.waiting:
@@ -194,10 +204,15 @@ class Sender:
             self.healthy = healthy
             self._sequencer.set_healthy(healthy)
 
-    def _attempt(self, step: Callable[[], None]) -> bool:
-        """One attempt at one step of sending; True once it went through."""
+    def _attempt(self, step: Callable[[], int | None], *, confirms: bool = True) -> bool:
+        """One attempt at one step of sending; True once it went through (the records
+        the store rejected as not theirs are added to `_lost_now`).
+
+        Only a step that read the store's answer (`confirms`) says delivery works again: a
+        write into a socket succeeds while Redis is black-holed, until its buffer is full.
+        """
         try:
-            step()
+            lost = step()
         except TransportError as exc:
             if isinstance(exc, ConsumerGone):
                 # Nobody will ever read again: stop sending (what is left is counted
@@ -216,7 +231,10 @@ class Sender:
                 self._warn(f"kuberun: log delivery error: {type(exc).__name__}: {exc}")
             self._set_healthy(False)
             return False
+        if not confirms:
+            return True
         if not self.healthy:
             self._warn("kuberun: log delivery recovered")
         self._set_healthy(True)
+        self._lost_now += lost or 0
         return True

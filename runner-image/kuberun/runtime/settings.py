@@ -110,7 +110,7 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     url = env.get(request.REDIS_URL_ENV) or None
     if url is not None:
         try:
-            resp.parse_url(url)
+            resp.parse_url(resp.single_server_form(url))  # a cluster's: any node's form
         except ValueError as exc:
             raise SettingsError(f"{request.REDIS_URL_ENV}: {exc}") from None
     return url

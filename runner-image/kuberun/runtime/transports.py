@@ -2,7 +2,11 @@
 
 A transport sends one batch or raises `TransportError`; retrying is the
 sender's job. Sends are idempotent: Redis rejects an entry id that is not
-above the stream's top, which we count as already delivered.
+above the stream's top. Such a rejection is ours only when the entry stored
+at that id is this very record (an earlier, interrupted send delivered it);
+the transport reads it back to check, and a record whose id is taken by
+something else, or was passed by a higher id, is reported as not stored —
+counted by the sender as undelivered, never as delivered.
 
 Also the pipe protocol of `kuberun run` without Redis: JSON lines, each with a
 `type` — `record` (a `LogRecord` by alias) or `result` (a `RunResult` by alias).
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
 
 # Redis' answer to an XADD whose explicit id is not above the stream's top item:
 # for us, a record that an earlier (interrupted) send already delivered.
-_ALREADY_DELIVERED = "equal or smaller than the target stream top item"
+ALREADY_DELIVERED = "equal or smaller than the target stream top item"
 # Distinct (level, logger, source) triples whose packed form is kept: a program
 # has a handful; the bound only stops a pathological one from growing it.
 _MAX_CACHED_HEADS = 1_000
@@ -45,7 +49,9 @@ class ConsumerGone(TransportError):
 
 
 class Transport(Protocol):
-    def send(self, batch: Sequence[Entry]) -> None: ...
+    def send(self, batch: Sequence[Entry]) -> int | None:
+        """Send the batch; the number of its records that could not be stored (None: 0)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -57,15 +63,16 @@ class Pipelined(Protocol):
     def write(self, batch: Sequence[Entry]) -> None:
         """Send the batch without waiting for its replies; TransportError."""
 
-    def confirm(self) -> None:
-        """Wait for the replies of the oldest written batch; TransportError (then every
+    def confirm(self) -> int | None:
+        """Wait for the replies of the oldest written batch: how many of its records the
+        store rejected as not theirs (None: 0); TransportError (then every
         batch written and not confirmed counts as not sent: resending is idempotent)."""
 
 
 class NullTransport:
     """No log store (no Redis, no pipe): records only reach the process's stdout echo."""
 
-    def send(self, batch: Sequence[Entry]) -> None:
+    def send(self, batch: Sequence[Entry]) -> int | None:
         return None
 
     def close(self) -> None:
@@ -221,12 +228,16 @@ class RedisStreamTransport:
         self._key = keys.logs_stream(namespace, uid)
         self._packer = XaddPacker(self._key)
         self._expire = resp.pack("EXPIRE", self._key, keys.DEFAULT_TTL_SECONDS)
-        self._unconfirmed: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._unconfirmed: collections.deque[tuple[bytes, Sequence[Entry]]] = collections.deque()
+        self._check: resp.Connection | None = None  # reads rejected ids back
 
-    def send(self, batch: Sequence[Entry]) -> None:
-        """One round trip: every XADD of the batch and an EXPIRE, written at once."""
+    def send(self, batch: Sequence[Entry]) -> int | None:
+        """One round trip: every XADD of the batch and an EXPIRE, written at once.
+
+        Returns how many records were rejected for an id that is not theirs.
+        """
         self.write(batch)
-        self.confirm()
+        return self.confirm()
 
     def write(self, batch: Sequence[Entry]) -> None:
         """Every XADD of the batch and an EXPIRE, written at once; replies read by `confirm`."""
@@ -236,22 +247,57 @@ class RedisStreamTransport:
         except resp.RespError as exc:
             self._reset()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
-        self._unconfirmed.append((replies + b":1\r\n", len(batch) + 1))
+        self._unconfirmed.append((replies + b":1\r\n", batch))
 
-    def confirm(self) -> None:
-        replies, count = self._unconfirmed.popleft()
+    def confirm(self) -> int | None:
+        """The replies of the oldest written batch: how many of its records were rejected
+        for an id that holds something else (TransportError when not known yet)."""
+        replies, batch = self._unconfirmed.popleft()
         try:
-            errors = self._connection.expect(replies, count)
+            errors = self._connection.expect(replies, len(batch) + 1)
         except resp.RespError as exc:
             self._reset()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             self._reset()  # the replies left unread would poison the connection
             raise
-        problems = [str(e) for e in errors if _ALREADY_DELIVERED not in str(e)]
+        rejected = [
+            batch[index]
+            for index, error in errors
+            if index < len(batch) and ALREADY_DELIVERED in str(error)
+        ]
+        problems = [
+            str(error)
+            for index, error in errors
+            if index >= len(batch) or ALREADY_DELIVERED not in str(error)
+        ]
         if problems:
             self._reset()  # the next batch's replies are not to be read as this one's
             raise TransportError(f"ReplyError: {problems[0]}")
+        return self._not_ours(rejected) if rejected else None
+
+    def _not_ours(self, rejected: Sequence[Entry]) -> int:
+        """How many rejected records are not what the stream holds at their ids.
+
+        Read on a connection of its own: the sender's may have the next batch's
+        replies on the way, which an XRANGE's reply must not be mistaken for.
+        """
+        if self._check is None:
+            self._check = resp.Connection(
+                self._connection.address, connect_timeout=1.0, socket_timeout=5.0
+            )
+        lost = 0
+        try:
+            for entry in rejected:
+                entry_id = entry.stream_id()
+                found: Any = self._check.call("XRANGE", self._key, entry_id, entry_id, "COUNT", 1)
+                if not found or not same_fields(_pairs(found[0][1]), entry.fields()):
+                    lost += 1
+        except resp.RespError as exc:
+            self._check.close()
+            self._reset()  # unknown yet: the batches on the wire are sent again, harmlessly
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        return lost
 
     def _reset(self) -> None:
         self._connection.close()
@@ -259,6 +305,25 @@ class RedisStreamTransport:
 
     def close(self) -> None:
         self._connection.close()
+        if self._check is not None:
+            self._check.close()
+
+
+def _pairs(flat: Any) -> dict[Any, Any]:
+    """A RESP2 field list (name, value, name, value, ...) as a mapping."""
+    items = list(flat)
+    return dict(zip(items[::2], items[1::2], strict=False))
+
+
+def same_fields(stored: Any, fields: dict[str, str]) -> bool:
+    """Whether a stream entry's fields (bytes or str, as the client returns them) are these."""
+    text = {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else str(v)
+        )
+        for k, v in dict(stored).items()
+    }
+    return text == fields
 
 
 class PipeTransport:
@@ -267,8 +332,9 @@ class PipeTransport:
     def __init__(self, fd: int) -> None:
         self._fd = fd
 
-    def send(self, batch: Sequence[Entry]) -> None:
+    def send(self, batch: Sequence[Entry]) -> int | None:
         self._write(b"".join(entry.json_line() for entry in batch))
+        return None
 
     def send_result(self, result: outcome.RunResult) -> None:
         data = {"type": "result", **result.model_dump(mode="json", by_alias=True)}

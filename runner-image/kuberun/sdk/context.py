@@ -43,14 +43,16 @@ class Cancellation:
         self._lock = threading.Lock()
         self.reason: str | None = None
         self.timed_out = False
+        self.terminated = False  # stopped by a SIGTERM nobody asked for (not a cancel)
 
-    def request(self, reason: str, *, timed_out: bool = False) -> bool:
+    def request(self, reason: str, *, timed_out: bool = False, terminated: bool = False) -> bool:
         """Ask the execution to stop; returns False if it was already asked (first reason wins)."""
         with self._lock:
             if self._event.is_set():
                 return False
             self.reason = reason
             self.timed_out = timed_out
+            self.terminated = terminated
             self._event.set()
             return True
 

@@ -159,6 +159,18 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "KEY=VALUE" in done.stderr
 
 
+def test_a_source_the_runner_cannot_use_exits_as_the_runner_does(tmp_path: Path) -> None:
+    """A workspace directory without an entrypoint: the runner exits 14 (InvalidRequest),
+    and so does `kuberun run` (one mapping, `ExitCode.for_verdict`)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "helpers.py").write_text("X = 1\n")
+    done = kuberun("run", str(workspace), "--output", "json")
+    data = final(done)
+    assert data["reason"] == "InvalidRequest", data
+    assert done.returncode == int(outcome.ExitCode.INVALID_REQUEST) == 14, done.stderr
+
+
 def test_os_exit_over_the_pipe_keeps_every_line(tmp_path: Path) -> None:
     path = script(tmp_path, "import os\nfor i in range(3000):\n    print(i)\nos._exit(3)\n")
     done = kuberun("run", str(path), "--output", "json")

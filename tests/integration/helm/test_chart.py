@@ -86,7 +86,8 @@ def test_lint(helm: str) -> None:
 def test_crd_operator_and_runner_account(helm: str) -> None:
     docs = render(helm, "redis.url=redis://:pw@redis:6379/0")
     crds = {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"}
-    assert crds == {f"{spec.PLURAL}.{spec.GROUP}"}  # kopf's peering CRDs only with peering
+    # kopf's peering CRDs only with peering
+    assert crds == {f"{spec.PLURAL}.{spec.GROUP}", f"scheduledexecutions.{spec.GROUP}"}
     image = container(docs)["image"]
     assert image == "kuberun/operator:0.1.0"
     assert container(docs)["command"] == ["python", "-m", "kuberun_operator"]
@@ -156,7 +157,7 @@ def test_least_privilege_cluster_wide(helm: str) -> None:
     secrets = [r for r in granted if "secrets" in r["resources"]]
     assert [sorted(r["verbs"]) for r in secrets] == [["create", "delete", "get"]]  # no list
     accounts = [r for r in granted if "serviceaccounts" in r["resources"]]
-    assert [r["verbs"] for r in accounts] == [["create"]]
+    assert [r["verbs"] for r in accounts] == [["create"], ["get"]]  # get: references only
     by_resource = {res: set(r["verbs"]) for r in granted for res in r["resources"]}
     assert by_resource["executions/status"] >= {"patch"}
     assert by_resource["jobs"] >= {"create", "delete", "watch"}
@@ -182,6 +183,15 @@ def test_namespaced_mode_uses_roles(helm: str) -> None:
     ]
     assert sorted(d["metadata"]["namespace"] for d in accounts) == ["team-a", "team-b"]
     secrets = [d["metadata"]["namespace"] for d in docs if d["kind"] == "Secret"]
+    # The operator's URL stays in its namespace; runners get their own users' Secrets.
+    assert sorted(secrets) == ["kuberun-system"]
+    shared = render(
+        helm,
+        "watchNamespaces={team-a,team-b}",
+        "redis.url=redis://redis:6379/0",
+        "redis.tenantUsers.enabled=false",
+    )
+    secrets = [d["metadata"]["namespace"] for d in shared if d["kind"] == "Secret"]
     assert sorted(secrets) == ["kuberun-system", "team-a", "team-b"]
 
 
@@ -189,9 +199,13 @@ def test_existing_secret(helm: str) -> None:
     docs = render(helm, "redis.existingSecret=my-redis", "redis.secretKey=uri")
     assert not [d for d in docs if d["kind"] == "Secret"]
     env = env_of(docs)
-    assert env["KUBERUN_REDIS_SECRET_NAME"] == "my-redis"
+    assert env["KUBERUN_REDIS_SECRET_NAME"] == "kuberun-redis-runner"  # the runners' own
     assert env["KUBERUN_REDIS_SECRET_KEY"] == "uri"
     assert env["KUBERUN_REDIS_URL"] == {"secretKeyRef": {"name": "my-redis", "key": "uri"}}
+    shared = env_of(
+        render(helm, "redis.existingSecret=my-redis", "redis.tenantUsers.enabled=false")
+    )
+    assert shared["KUBERUN_REDIS_SECRET_NAME"] == "my-redis"
 
 
 def test_no_redis_no_secret_and_no_url(helm: str) -> None:
@@ -219,6 +233,8 @@ def test_standby_replicas_need_peering(helm: str) -> None:
 
 def test_runner_accounts_only_from_the_chart(helm: str) -> None:
     docs = render(helm, "runner.serviceAccount.createOnFirstUse=false")
-    granted = {res for r in rules(docs, "ClusterRole") for res in r["resources"]}
+    granted = {
+        res for r in rules(docs, "ClusterRole") if "create" in r["verbs"] for res in r["resources"]
+    }
     assert "serviceaccounts" not in granted
     assert env_of(docs)["KUBERUN_CREATE_RUNNER_SERVICE_ACCOUNT"] == "false"

@@ -155,8 +155,13 @@ def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -
         ready = f"http://127.0.0.1:{port}/readyz"
         wait_for("/readyz", lambda: urllib.request.urlopen(ready, timeout=2).status == 200)
 
-        cluster.kubectl(
-            "apply", "-n", NAMESPACE, "-f", str(ROOT / "examples/executions/hello.yaml")
+        # Retried: for a few seconds after the CRD is new, the API server answers 503 to
+        # Executions until it has the schema the creator-stamping policy needs.
+        wait_for(
+            "the Execution accepted",
+            lambda: cluster.kubectl(
+                "apply", "-n", NAMESPACE, "-f", str(ROOT / "examples/executions/hello.yaml")
+            ),
         )
         wait_for("the Job", lambda: cluster.get("job", "hello-1", "-n", NAMESPACE))
         status = wait_for(

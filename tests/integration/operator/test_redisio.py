@@ -10,7 +10,7 @@ import redis
 from kuberun.contract import keys, logrecord, outcome
 from kuberun.contract.statuses import Phase, Reason
 from kuberun_operator import reconciling as rc
-from kuberun_operator.redisio import RedisIO
+from kuberun_operator.redisio import RedisIO, Written
 
 pytestmark = pytest.mark.integration
 
@@ -40,30 +40,45 @@ async def test_engine_records_surround_the_runner_lines_once(
 ) -> None:
     io = RedisIO(redis_url, 1.0)
     try:
+        done = Written.DONE
         for _ in range(2):  # a repeated pass (restart) must not duplicate anything
             assert await io.engine_record(NS, UID, record(rc.RecordAt.QUEUED, 0, "queued"), 1.0)
-            assert await io.engine_record(
-                NS, UID, record(rc.RecordAt.BEFORE_ATTEMPT, 1, "starting 1"), 1.0
+            assert (
+                await io.engine_record(
+                    NS, UID, record(rc.RecordAt.BEFORE_ATTEMPT, 1, "starting 1"), 1.0
+                )
+                is done
             )
         runner_line(redis_client, 1, 1, "hello")
         runner_line(redis_client, 1, 2, "bye")
         for _ in range(2):
-            assert await io.engine_record(
-                NS, UID, record(rc.RecordAt.AFTER_ATTEMPT, 1, "retrying"), 2.0
+            for text in ("missing", "retrying"):
+                assert (
+                    await io.engine_record(NS, UID, record(rc.RecordAt.AFTER_ATTEMPT, 1, text), 2.0)
+                    is done
+                )
+        assert (
+            await io.engine_record(
+                NS, UID, record(rc.RecordAt.BEFORE_ATTEMPT, 2, "starting 2"), 3.0
             )
-        assert await io.engine_record(
-            NS, UID, record(rc.RecordAt.BEFORE_ATTEMPT, 2, "starting 2"), 3.0
+            is done
         )
         runner_line(redis_client, 2, 1, "again")
+        late = record(rc.RecordAt.AFTER_ATTEMPT, 1, "late")
+        assert await io.engine_record(NS, UID, late, 4.0) is Written.TOO_LATE
+        assert await io.runner_sequences(NS, UID, 1) == [1, 2]
+        assert await io.runner_sequences(NS, UID, 2) == [1]
     finally:
         await io.close()
 
+    engine = logrecord.ENGINE_SEQUENCE_BASE
     assert entries(redis_client) == [
         ("0-1", "engine", "queued"),
         ("1-0", "engine", "starting 1"),
         ("1-1", "log", "hello"),
         ("1-2", "log", "bye"),
-        ("1-3", "engine", "retrying"),
+        (f"1-{engine + 1}", "engine", "missing"),
+        (f"1-{engine + 2}", "engine", "retrying"),
         ("2-0", "engine", "starting 2"),
         ("2-1", "log", "again"),
     ]
@@ -91,6 +106,30 @@ async def test_redis_down_fails_fast_and_quietly() -> None:
     try:
         assert not await io.set_cancel(NS, UID, "x")
         assert await io.read_result(NS, UID, 1) == (None, False)
-        assert not await io.engine_record(NS, UID, record(rc.RecordAt.QUEUED, 0, "q"), 1.0)
+        assert (
+            await io.engine_record(NS, UID, record(rc.RecordAt.QUEUED, 0, "q"), 1.0)
+            is Written.FAILED
+        )
+        assert await io.runner_sequences(NS, UID, 1) is None
     finally:
         await io.close()
+
+
+async def test_an_engine_record_never_takes_an_id_the_runner_may_still_write(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The "timed out" record is written while the stream's top is the runner's line 3;
+    the runner's line 4 still goes in at 1-4, and sorts before the engine record."""
+    io = RedisIO(redis_url, 1.0)
+    try:
+        for seq in (1, 2, 3):
+            runner_line(redis_client, 1, seq, f"line {seq}")
+        timed_out = record(rc.RecordAt.AFTER_ATTEMPT, 1, "timed out")
+        assert await io.engine_record(NS, UID, timed_out, 5.0) is Written.DONE
+        with pytest.raises(redis.ResponseError):  # below the top now: Redis refuses it ...
+            runner_line(redis_client, 1, 4, "line 4")
+        assert await io.runner_sequences(NS, UID, 1) == [1, 2, 3]  # ... and nothing took 1-4
+    finally:
+        await io.close()
+    ids = [i for i, _, _ in entries(redis_client)]
+    assert ids == ["1-1", "1-2", "1-3", logrecord.engine_stream_id(1, 1)]

@@ -134,9 +134,11 @@ def test_workflow_timeout_from_the_decorator(tmp_path: Path, redis_url: str) -> 
 
 
 @pytest.mark.parametrize("key_reason", [None, "deleted by the operator"], ids=["plain", "with-key"])
-def test_sigterm_is_a_cancel_with_flush(
+def test_sigterm_is_a_cancel_only_with_the_cancel_key(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis, key_reason: str | None
 ) -> None:
+    """Both stop the code and flush; without the key (a pod deleted, evicted or drained)
+    the verdict is FAILED/Terminated, never CANCELLED."""
     req = runner.make_request(inline=SYNC_SLEEPER, grace=5)
     started = runner.start(
         tmp_path, req, redis_url=redis_url, env={"KUBERUN_CANCEL_POLL_SECONDS": "30"}
@@ -146,10 +148,19 @@ def test_sigterm_is_a_cancel_with_flush(
         cancel(redis_client, req, key_reason)
     started.process.send_signal(signal.SIGTERM)
     finished = started.wait(30)
-    assert finished.code == outcome.ExitCode.CANCELLED
     assert finished.summary is not None
-    assert finished.summary.message == (key_reason or "terminated")
-    assert runner.messages(redis_client, req)[-1].startswith("CANCELLED")
+    if key_reason:
+        assert finished.code == outcome.ExitCode.CANCELLED
+        assert finished.summary.message == key_reason
+        assert runner.messages(redis_client, req)[-1].startswith("CANCELLED")
+    else:
+        assert finished.code == outcome.ExitCode.FAILED
+        assert (finished.summary.status, finished.summary.reason) == (
+            Phase.FAILED,
+            Reason.TERMINATED,
+        )
+        assert finished.summary.message == "terminated (SIGTERM) without a cancel request"
+        assert runner.messages(redis_client, req)[-1].startswith("FAILED (Terminated)")
 
 
 def test_code_ignoring_cancellation_is_ended_after_the_grace_period(

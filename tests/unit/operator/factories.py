@@ -24,8 +24,10 @@ def pod(
     deleting: bool = False,
     started: float | None = None,
     deadline: int | None = None,
+    disruption: str | None = None,
 ) -> dict[str, Any]:
-    """`started`: the pod's status.startTime; `deadline`: its spec.activeDeadlineSeconds."""
+    """`started`: the pod's status.startTime; `deadline`: its spec.activeDeadlineSeconds;
+    `disruption`: the reason of a DisruptionTarget condition (an eviction)."""
     meta: dict[str, Any] = {"name": name, "creationTimestamp": stamp(created)}
     if deleting:
         meta["deletionTimestamp"] = stamp(created + 100)
@@ -38,6 +40,10 @@ def pod(
         status["containerStatuses"] = [{"name": "runner", "state": state}]
     if started is not None:
         status["startTime"] = stamp(started)
+    if disruption is not None:
+        status["conditions"] = [
+            {"type": "DisruptionTarget", "status": "True", "reason": disruption}
+        ]
     body: dict[str, Any] = {"metadata": meta, "status": status}
     if deadline is not None:
         body["spec"] = {"activeDeadlineSeconds": deadline}

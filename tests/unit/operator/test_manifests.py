@@ -59,7 +59,7 @@ def test_request_is_a_mounted_file_and_redis_comes_from_a_secret() -> None:
     container = build()["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env[request.REQUEST_FILE_ENV]["value"] == request.REQUEST_FILE_DEFAULT
-    assert env[request.REDIS_URL_ENV]["valueFrom"]["secretKeyRef"]["name"] == "kuberun-redis"
+    assert env[request.REDIS_URL_ENV]["valueFrom"]["secretKeyRef"]["name"] == "kuberun-redis-runner"
     assert all("print(1)" not in json.dumps(e) for e in container["env"])
     assert {"name": "request", "mountPath": request.REQUEST_DIR_DEFAULT, "readOnly": True} in (
         container["volumeMounts"]

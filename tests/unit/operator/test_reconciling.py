@@ -111,9 +111,9 @@ def test_long_messages_are_cut_to_the_schema_bound() -> None:
     assert got.status.message is not None and len(got.status.message) <= rc.MAX_MESSAGE
 
 
-def test_job_gone_for_long_is_a_dead_runner() -> None:
+def test_job_gone_for_long_was_deleted() -> None:
     got = decide(started(), now=f.T0 + 60)
-    assert (got.status.phase, got.status.reason) == (Phase.FAILED, Reason.RUNNER_DIED)
+    assert (got.status.phase, got.status.reason) == (Phase.FAILED, Reason.JOB_DELETED)
 
 
 def test_running_pod_makes_running() -> None:
@@ -405,3 +405,124 @@ def test_cache_status_comes_from_the_runner_summary(hit: bool | None) -> None:
     )
     got = decide(started(), job=f.job(complete=True), pod=pod)
     assert got.status.cache == (None if hit is None else status.CacheStatus(hit=hit))
+
+
+# --- stops nobody asked for (spec.cancel unset) ---------------------------------------
+
+TERMINATED = summary(
+    Phase.FAILED,
+    Reason.TERMINATED,
+    error_type="Terminated",
+    message="terminated (SIGTERM) without a cancel request",
+)
+
+
+@pytest.mark.parametrize(
+    ("job", "pod", "reason"),
+    [
+        (
+            None,
+            f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED)),
+            Reason.JOB_DELETED,
+        ),
+        (
+            f.job(deleting=True),
+            f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED)),
+            Reason.JOB_DELETED,
+        ),
+        (
+            f.job(),
+            f.pod(
+                phase="Failed",
+                deleting=True,
+                disruption="EvictionByEvictionAPI",
+                state=f.terminated(11, message=TERMINATED),
+            ),
+            Reason.EVICTED,
+        ),
+        (
+            f.job(),
+            f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED)),
+            Reason.RUNNER_DIED,
+        ),
+        (  # an older runner said CANCELLED on any SIGTERM
+            f.job(),
+            f.pod(
+                phase="Failed",
+                disruption="EvictionByEvictionAPI",
+                state=f.terminated(13, message=summary(Phase.CANCELLED, Reason.CANCELLED)),
+            ),
+            Reason.EVICTED,
+        ),
+        (  # killed without a verdict while its Job was being deleted
+            f.job(deleting=True),
+            f.pod(phase="Failed", deleting=True, state=f.terminated(137)),
+            Reason.JOB_DELETED,
+        ),
+    ],
+    ids=["job-deleted", "job-foreground", "evicted", "pod-deleted", "old-runner", "killed"],
+)
+def test_a_stop_nobody_asked_for_is_failed_with_its_cause(
+    job: dict[str, Any] | None, pod: dict[str, Any], reason: Reason
+) -> None:
+    got = decide(started(), job=job, pod=pod)
+    assert (got.status.phase, got.status.reason) == (Phase.FAILED, reason)
+    assert got.status.error is not None and got.status.error.type == str(reason)
+    assert "without a cancel request" in (got.status.message or "")
+
+
+def test_a_stop_nobody_asked_for_is_retried_under_the_retry_policy() -> None:
+    pod = f.pod(
+        phase="Failed",
+        deleting=True,
+        disruption="EvictionByEvictionAPI",
+        state=f.terminated(11, message=TERMINATED),
+    )
+    got = decide(started(), execution=make_spec(retry={"limit": 1}), job=f.job(), pod=pod)
+    assert (got.status.phase, got.status.reason) == (Phase.PENDING, Reason.RETRYING)
+    assert got.status.attempts[-1].reason == Reason.EVICTED
+
+
+def test_the_codes_own_verdict_survives_a_later_job_deletion() -> None:
+    pod = f.pod(
+        phase="Succeeded", state=f.terminated(0, message=summary(Phase.SUCCESS, Reason.COMPLETED))
+    )
+    got = decide(started(), job=None, pod=pod)
+    assert (got.status.phase, got.status.reason) == (Phase.SUCCESS, Reason.COMPLETED)
+
+
+def test_a_terminated_runner_under_spec_cancel_is_cancelled() -> None:
+    cancelling = started(phase=Phase.CANCELLING, cancel_requested_at=f.stamp(f.T0 + 2))
+    pod = f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED))
+    got = decide(cancelling, execution=make_spec(cancel=True), job=f.job(), pod=pod, now=f.T0 + 3)
+    assert (got.status.phase, got.status.reason) == (Phase.CANCELLED, Reason.CANCELLED)
+
+
+# --- objects the API server refuses ---------------------------------------------------
+
+
+def test_a_refused_create_fails_at_once_with_the_servers_message() -> None:
+    message = (
+        'Job.batch "run-1" is invalid: spec.template...: must be less than or equal to memory limit'
+    )
+    got = decide(started(phase=Phase.PENDING), now=f.T0 + 1, create_rejected=message)
+    assert (got.status.phase, got.status.reason) == (Phase.FAILED, Reason.INVALID_REQUEST)
+    assert message in (got.status.message or "")
+    assert not any(isinstance(a, rc.CreateAttempt) for a in got.actions)
+    assert got.status.error is not None and got.status.error.type == "InvalidRequest"
+
+
+def test_a_refused_create_is_never_retried() -> None:
+    got = decide(
+        started(phase=Phase.PENDING),
+        execution=make_spec(retry={"limit": 3}),
+        now=f.T0 + 1,
+        create_rejected="422 invalid",
+    )
+    assert got.status.phase == Phase.FAILED
+
+
+def test_the_cause_is_said_once() -> None:
+    pod = f.pod(phase="Failed", deleting=True, state=f.terminated(11, message=TERMINATED))
+    got = decide(started(), job=None, pod=pod)
+    assert got.status.message == "the attempt's Job was deleted without a cancel request"

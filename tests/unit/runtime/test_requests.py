@@ -80,6 +80,9 @@ VALID = {
     "snake-case-caller": _with(MINIMAL, "caller", {"user_id": "u"}),
     "null-dirs": _with(MINIMAL, "configDir", None),
     "extended-zero": _with(MINIMAL, "spec.resources", {"extended": {"example.com/fpga": 0}}),
+    "env-from-refs": _with(
+        MINIMAL, "spec.envFrom", [{"configMapRef": {"name": "a"}}, {"secretRef": {"name": "b"}}]
+    ),
     "placement": _with(
         MINIMAL,
         "spec.placement",
@@ -107,6 +110,15 @@ INVALID = {
     "bad-quantity": _with(MINIMAL, "spec.resources", {"limits": {"cpu": "lots"}}),
     "bad-service-account": _with(MINIMAL, "spec.serviceAccountName", "Not_A_Name"),
     "env-not-objects": _with(MINIMAL, "spec.env", ["A=1"]),
+    "env-no-name": _with(MINIMAL, "spec.env", [{"value": "1"}]),
+    "env-empty-name": _with(MINIMAL, "spec.env", [{"name": "", "value": "1"}]),
+    "env-from-both": _with(
+        MINIMAL, "spec.envFrom", [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
+    ),
+    "env-from-neither": _with(MINIMAL, "spec.envFrom", [{"prefix": "X_"}]),
+    "image-with-space": _with(MINIMAL, "spec.image", "registry.example/a b"),
+    "quantity-negative": _with(MINIMAL, "spec.resources", {"limits": {"cpu": "-1"}}),
+    "quantity-two-points": _with(MINIMAL, "spec.resources", {"requests": {"memory": "1.2.3Gi"}}),
     "cache-negative": _with(MINIMAL, "spec.cache", {"ttlSeconds": -1}),
     "configmap-bad-name": _with(MINIMAL, "spec.source", {"configMap": {"name": "A", "key": "k"}}),
     "organization-no-id": _with(MINIMAL, "organization", {"name": "Acme"}),

@@ -92,7 +92,7 @@ def test_expected_replies_are_compared_and_anything_else_is_parsed() -> None:
     connection = _serve(b"$3\r\n1-1\r\n" + rejected + b":1\r\n")
     connection.send(b"x")
     errors = connection.expect(expected, 3)
-    assert [str(e) for e in errors] == [rejected[1:-2].decode()]
+    assert [(i, str(e)) for i, e in errors] == [(1, rejected[1:-2].decode())]
 
 
 def test_a_closed_connection_is_a_connection_lost() -> None:

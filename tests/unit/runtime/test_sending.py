@@ -205,3 +205,32 @@ def test_a_pipelined_transport_has_at_most_two_batches_on_the_wire_and_resends_a
     resent = [n for batch in transport.written for n in batch]
     assert len(resent) > 300  # what was on the wire at the break went again
     assert s.delivered == 300
+
+
+def test_records_the_store_rejected_as_not_theirs_are_undelivered() -> None:
+    """A transport that finds another writer's entry at a record's id: lost, not delivered."""
+
+    class Taken:
+        def send(self, batch: Sequence[Entry]) -> int | None:
+            return 1 if any(e.sequence == 2 for e in batch) else None
+
+        def close(self) -> None:
+            return None
+
+    warnings: list[str] = []
+    sequencer = Sequencer(attempt=1, max_lines=100, max_bytes=10**6, capacity=10)
+    sender = Sender(
+        Taken(),
+        sequencer,
+        capacity=10,
+        batch_records=1,
+        max_retry_seconds=0.1,
+        warn=warnings.append,
+    )
+    for n in (1, 2, 3):
+        line(sequencer, n)
+    sender.start()
+    assert sender.close(5) == 1
+    assert (sender.delivered, sender.lost) == (2, 1)
+    assert sender.pending == 0
+    assert any("rejected" in text for text in warnings)
