@@ -5,6 +5,9 @@
 - `start`: the runner's start, to the first line of user code, against
   `python -c pass` and `python -c "import redis, pydantic"` (`bench.start`);
 - `control`: the operator's control path (`bench.control_path`);
+- `stampede`: identical data-provider misses at once, guard on vs off (`bench.stampede`);
+- `scale`: thousands of queued Executions on the local control plane (`bench.scale`);
+- `admission`: the admission round alone, full re-plan vs incremental (`bench.admission_rounds`);
 - `all` (the default): both with their defaults, one after the other; the
   exit code is non-zero if any failed its target.
 
@@ -21,6 +24,9 @@ BENCHMARKS: dict[str, str] = {
     "logs": "bench.logs",
     "start": "bench.start",
     "control": "bench.control_path",
+    "stampede": "bench.stampede",
+    "scale": "bench.scale",
+    "admission": "bench.admission_rounds",
 }
 
 

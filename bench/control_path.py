@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import os
 import pathlib
+import platform
 import statistics
 import sys
 import tempfile
@@ -376,7 +377,8 @@ def _run(
     if load:
         print(
             f"\nburst — {int(load['count'])} executions created at once "
-            f"(admission limit {args.max_running}, {os.cpu_count()} CPUs)"
+            f"(admission limit {args.max_running}, {os.cpu_count()} CPUs, load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, Python {platform.python_version()})"
         )
         print(f"  submitted in           {load['submit_seconds']:.1f} s")
         print(
@@ -385,6 +387,11 @@ def _run(
         )
         print(f"  create→terminal        p50 {load['p50']:.1f} s, p99 {load['p99']:.1f} s")
         print(f"  operator CPU           {load['cpu_seconds']:.1f} s")
+        busy = load["cpu_seconds"] / load["wall_seconds"]
+        print(
+            f"  per operator CPU-s     {load['count'] / load['cpu_seconds']:.1f} executions "
+            f"({load['rate']:.2f} executions/s over {busy:.3f} operator CPU-s per s)"
+        )
         print(f"  operator peak RSS      {load['peak_rss_mib']:.0f} MiB")
         if floor:
             print(

@@ -20,6 +20,8 @@ command -v buildah >/dev/null || need_apt+=(buildah)          # builds our Docke
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)    # the images' Python base
 command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)        # the pause image (static)
 command -v lua5.4 >/dev/null || need_apt+=(lua5.4)            # runs the Argo CD health check in tests
+command -v chromium >/dev/null || need_apt+=(chromium)        # the web view's browser test (headless)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -113,6 +113,17 @@ def _http_get(url: str, timeout: float = 5) -> tuple[int, str]:
         return 0, ""
 
 
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, maps merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass
 class ChartOperator:
     """The operator installed by our chart, running in the cluster from its image."""
@@ -127,6 +138,8 @@ class ChartOperator:
     liveness_probe: dict[str, int] = field(
         default_factory=lambda: {"initialDelaySeconds": 10, "periodSeconds": 5}
     )
+    #: More chart values, merged over `values()` (e.g. the log API's `api` section).
+    extra_values: dict[str, Any] = field(default_factory=dict)
     installed: bool = False
     _killed: tuple[int, int] | None = None
 
@@ -147,6 +160,11 @@ class ChartOperator:
         # No kube-proxy on the local node: the operator reaches the API server at the
         # address it listens on, the bridge's, not the kubernetes Service's.
         extra_env += self.cluster.api_env()
+        return _merged(self._base_values(built, repository, tag, extra_env), self.extra_values)
+
+    def _base_values(
+        self, built: Any, repository: str, tag: str, extra_env: list[dict[str, str]]
+    ) -> dict[str, Any]:
         return {
             "watchNamespaces": [self.namespace],
             "operator": {

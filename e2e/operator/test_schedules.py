@@ -128,6 +128,10 @@ def test_runs_on_time_with_forbid_history_and_suspend(
     cluster: harness.Cluster, schedules_ns: str, operator: support.Operator
 ) -> None:
     ns = schedules_ns
+    # Created well inside a minute, so the first boundary after creation is one the
+    # operator's daemon has surely seen the schedule before (not one it starts after).
+    if 60 - time.time() % 60 < 20:
+        sleep_until((int(time.time()) // 60 + 1) * 60 + 1)
     # "quick" runs for a moment each minute and keeps one success; "slow" runs for 75 s,
     # longer than its interval, under Forbid (and no starting deadline, as CronJob's
     # default: the blocked time runs when the blocking run ends).

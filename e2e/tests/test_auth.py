@@ -80,8 +80,14 @@ def test_token_request_is_denied_by_rbac_until_granted(
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         },
     )
-    harness.wait_for(
-        "the RoleBinding to apply",
-        lambda: as_reader.list_namespaced_pod(namespace) is not None,
-        timeout=10,
-    )
+
+    def allowed() -> bool:
+        # The authorizer's RBAC view follows the new binding by a watch: until then, 403.
+        try:
+            return as_reader.list_namespaced_pod(namespace) is not None
+        except client.ApiException as exc:
+            if exc.status != 403:
+                raise
+            return False
+
+    harness.wait_for("the RoleBinding to apply", allowed, timeout=30)

@@ -72,6 +72,11 @@ EXACT_POSITIONS = 10
 # Beyond that, a position is rewritten only when it moved by this fraction: in a
 # queue of hundreds, every start would otherwise rewrite every queued status.
 POSITION_STEP = 0.2
+# At most this many positions are written per publication (each is a status patch):
+# cancelling thousands of queued ones from the front would otherwise move every
+# position behind them by a fifth again and again. The front goes first; positions
+# further back stay coarse a little longer.
+POSITION_WRITES_PER_ROUND = 100
 
 
 def worth_publishing(written: int | None, position: int) -> bool:

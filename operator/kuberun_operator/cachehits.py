@@ -12,6 +12,8 @@ Pure: the key is computed here, the GET happens in `redisio`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kuberun.contract import keys, spec
 
 
@@ -28,5 +30,16 @@ def lookup_key(
         return None
     if execution.cache is not None and (execution.cache.bypass or execution.cache.ttl_seconds == 0):
         return None
-    scope = keys.cache_scope(organization or execution.organization, namespace)
-    return keys.cache_entry(scope, execution.entrypoint, execution.parameters)
+    return entry_key(
+        organization or execution.organization,
+        namespace,
+        execution.entrypoint,
+        execution.parameters,
+    )
+
+
+def entry_key(
+    organization: str | None, namespace: str, entrypoint: str, parameters: dict[str, Any]
+) -> str:
+    """The runner's cache entry for these inputs (the same key as `kuberun.runtime.caching`)."""
+    return keys.cache_entry(keys.cache_scope(organization, namespace), entrypoint, parameters)

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract.statuses import Phase
-from kuberun_operator import admission, naming
+from kuberun_operator import admission, naming, stampede
+from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time
+
+_TERMINAL = frozenset(p.value for p in Phase if p.terminal)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class ExecutionEntry:
     created_at: float
     holds_slot: bool
     terminal: bool
+    cache_key: str | None = None  # its cache group (`stampede`), None when it has none
 
 
 def execution_entry(body: Mapping[str, Any]) -> ExecutionEntry:
@@ -38,16 +42,18 @@ def execution_entry(body: Mapping[str, Any]) -> ExecutionEntry:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     phase = status.get("phase")
-    terminal = phase in {p.value for p in Phase if p.terminal}
+    terminal = phase in _TERMINAL
     priority = spec.get("priority", 0)
+    namespace = str(meta.get("namespace", ""))
     return ExecutionEntry(
         uid=str(meta.get("uid", "")),
-        namespace=str(meta.get("namespace", "")),
+        namespace=namespace,
         name=str(meta.get("name", "")),
         priority=priority if isinstance(priority, int) else 0,
         created_at=parse_time(meta.get("creationTimestamp")) or 0.0,
         holds_slot=not terminal and int(status.get("attempt") or 0) >= 1,
         terminal=terminal,
+        cache_key=stampede.group_key(spec, namespace) if isinstance(spec, Mapping) else None,
     )
 
 
@@ -69,9 +75,16 @@ class ClusterState:
         self.jobs: dict[str, dict[int, dict[str, Any]]] = {}
         self.pods: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
         self.granted: set[str] = set()
-        self.positions: dict[str, int] = {}
+        self.positions: dict[str, int] = {}  # published queue positions (see `handlers`)
+        self.queue = AdmissionQueue()  # kept by the events below, asked by admission
+        self.publish_pending = False  # a delayed publication of positions is scheduled
         self.admission_changed = asyncio.Event()
         self._wakers: dict[str, asyncio.Event] = {}
+        # Cache groups (see `stampede`): members by cache entry, and groups found not to
+        # use the cache (memory only: a restart costs one more leader's run, see there).
+        self.stampede_guard = True
+        self.groups: dict[str, set[str]] = {}
+        self.released: set[str] = set()
 
     # --- wake-ups ----------------------------------------------------------------------
     def waker(self, uid: str) -> asyncio.Event:
@@ -87,17 +100,126 @@ class ClusterState:
         entry = execution_entry(body)
         old = self.executions.get(entry.uid)
         if deleted or entry.terminal:
-            self.forget(entry.uid, keep_waker=not deleted)
+            self.forget(entry.uid, keep_waker=not deleted, final=body.get("status"))
         else:
+            keys = {k for k in (old.cache_key if old else None, entry.cache_key) if k}
+            before = {k: self._waiters(k) for k in keys}
             self.executions[entry.uid] = entry
+            if old is not None and old.cache_key and old.cache_key != entry.cache_key:
+                self._leave(old.cache_key, entry.uid)
+            if entry.cache_key:
+                self.groups.setdefault(entry.cache_key, set()).add(entry.uid)
+            for key, was in before.items():
+                self._regrouped(was, self._waiters(key))
+            self._sync(entry.uid)
         if old != self.executions.get(entry.uid):
             self.admission_changed.set()
         return entry.uid
 
-    def forget(self, uid: str, keep_waker: bool = False) -> None:
-        """Drop everything about an execution that ended or was deleted."""
+    # --- cache groups ----------------------------------------------------------------------
+    def _waiters(self, key: str) -> dict[str, str]:
+        if not self.stampede_guard:
+            return {}
+        members = [
+            stampede.Member(
+                uid=e.uid,
+                name=e.name,
+                created_at=e.created_at,
+                started=e.holds_slot or e.uid in self.granted,
+                priority=e.priority,
+                namespace=e.namespace,
+            )
+            for e in (self.executions.get(u) for u in self.groups.get(key, ()))
+            if e is not None
+        ]
+        return stampede.waiters(members, key in self.released)
+
+    def _leave(self, key: str, uid: str) -> None:
+        group = self.groups.get(key)
+        if group is None:
+            return
+        group.discard(uid)
+        if not group:
+            del self.groups[key]
+            self.released.discard(key)
+
+    def _regrouped(self, before: dict[str, str], after: dict[str, str]) -> None:
+        """Wake the members whose verdict changed (a new leader, or free to run)."""
+        changed = {u for u in before.keys() | after.keys() if before.get(u) != after.get(u)}
+        for uid in changed:
+            self._sync(uid, waits=uid in after)
+            self.wake(uid)
+        if changed:
+            self.admission_changed.set()
+
+    def _sync(self, uid: str, waits: bool | None = None) -> None:
+        """Tell the admission queue what this execution is now (`waits`: for a cache leader)."""
+        entry = self.executions.get(uid)
+        if entry is None:
+            self.queue.put(None, uid)
+            self.positions.pop(uid, None)
+            return
+        if waits is None:
+            waits = self.waiting_for(uid) is not None
+        holds = entry.holds_slot or uid in self.granted
+        if waits and not holds:
+            self.queue.put(None, uid)
+            self.positions.pop(uid, None)
+            return
+        self.queue.put(
+            admission.Candidate(
+                uid=uid,
+                namespace=entry.namespace,
+                name=entry.name,
+                priority=entry.priority,
+                created_at=entry.created_at,
+                holds_slot=holds,
+            ),
+            uid,
+        )
+        if holds:
+            self.positions.pop(uid, None)
+
+    def queue_position(self, uid: str) -> int | None:
+        """The published position; a new one's exact position (then published as it is)."""
+        published = self.positions.get(uid)
+        if published is not None:
+            return published
+        position = self.queue.position(uid)
+        if position is not None:
+            self.positions[uid] = position
+        return position
+
+    def waiting_for(self, uid: str) -> str | None:
+        """The leader's name when this execution waits for its cache entry, else None."""
+        entry = self.executions.get(uid)
+        if entry is None or entry.cache_key is None:
+            return None
+        return self._waiters(entry.cache_key).get(uid)
+
+    def cache_waiters(self) -> set[str]:
+        """Every execution now waiting for a leader's cache entry (admission skips them)."""
+        waiting: set[str] = set()
+        for key in self.groups:
+            waiting.update(self._waiters(key))
+        return waiting
+
+    def forget(
+        self, uid: str, keep_waker: bool = False, final: Mapping[str, Any] | None = None
+    ) -> None:
+        """Drop everything about an execution that ended (`final`: its last status) or
+        was deleted."""
+        entry = self.executions.get(uid)
+        key = entry.cache_key if entry is not None else None
+        before = self._waiters(key) if key else {}
+        if key and key in self.groups and final and stampede.releases(final):
+            self.released.add(key)
         if self.executions.pop(uid, None) is not None:
             self.admission_changed.set()
+        self.queue.put(None, uid)
+        if key:
+            self._leave(key, uid)
+            self._regrouped(before, self._waiters(key))
         self.granted.discard(uid)
         self.positions.pop(uid, None)
         self.jobs.pop(uid, None)
@@ -106,6 +228,7 @@ class ClusterState:
             self._wakers.pop(uid, None)
 
     def candidates(self) -> list[admission.Candidate]:
+        waiting = self.cache_waiters() if self.groups else set()
         return [
             admission.Candidate(
                 uid=e.uid,
@@ -116,6 +239,7 @@ class ClusterState:
                 holds_slot=e.holds_slot or e.uid in self.granted,
             )
             for e in self.executions.values()
+            if e.uid not in waiting
         ]
 
     # --- jobs and pods -------------------------------------------------------------------

@@ -47,6 +47,9 @@ IDLE_SECONDS = 30.0
 # A namespace's organization binding is read again after this long: a relabelled
 # namespace applies to new Executions within seconds, at one GET per namespace.
 BINDING_TTL_SECONDS = 10.0
+# A queued execution has no clock of its own running; 10,000 of them waking every
+# IDLE_SECONDS would cost a reconcile pass 333 times a second for nothing.
+QUEUED_IDLE_SECONDS = 300.0
 MAX_ERROR_BACKOFF = 30.0
 # An ended attempt is decided once its runner process is gone and Redis answered (the
 # full result, the log accounting); this long at most, then without what is missing
@@ -177,6 +180,10 @@ class Follower:
             if decision.status.phase is not None and decision.status.phase.terminal:
                 return decision.status
             timeout = decision.requeue_after if decision.requeue_after is not None else IDLE_SECONDS
+            if decision.requeue_after is None and decision.status.attempt == 0:
+                # Queued (or waiting for a cache leader): only in-process events move it —
+                # admission, its own watch events (cancel) — and each of those wakes it.
+                timeout = QUEUED_IDLE_SECONDS
             if timeout > 0:
                 await sleep_until_woken(waker, stopped, timeout)
         return self.status
@@ -246,12 +253,13 @@ class Follower:
                 job=job,
                 pod=pod,
                 admitted=target.uid in rt.state.granted,
-                queue_position=rt.state.positions.get(target.uid),
+                queue_position=rt.state.queue_position(target.uid),
                 run_result=run_result,
                 result_checked=checked,
                 cached=cached,
                 create_rejected=self.rejected.get(attempt),
                 stream=seen,
+                waiting_for=rt.state.waiting_for(target.uid) if cached is None else None,
             ),
             rt.settings,
         )

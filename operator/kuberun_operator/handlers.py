@@ -88,6 +88,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         else None
     )
     state = ClusterState()
+    state.stampede_guard = cfg.cache_stampede_guard
     rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
         rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
@@ -203,34 +204,46 @@ async def admission_loop(rt: Runtime) -> None:
 
 
 def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
-    """One admission round; returns when positions were last published."""
+    """One admission round; returns when positions were last published.
+
+    Incremental (`admissionqueue`): a round costs what it admits, not the queue's
+    length; positions are walked once per publication, and only when the order
+    changed since the last one.
+    """
     state, cfg = rt.state, rt.settings
-    plan = admission.plan(state.candidates(), cfg.max_running, cfg.max_running_per_namespace)
-    for uid in plan.admit:
+    queue = state.queue
+    for uid in queue.admit(cfg.max_running, cfg.max_running_per_namespace):
         state.granted.add(uid)
         state.positions.pop(uid, None)
         state.wake(uid)
-    rt.metrics.running.set(plan.running)
-    rt.metrics.queue_length.set(plan.waiting)
-    for uid in [u for u in state.positions if u not in plan.positions]:
-        del state.positions[uid]
-    changed = [
-        uid
-        for uid, pos in plan.positions.items()
-        if admission.worth_publishing(state.positions.get(uid), pos)
-    ]
-    if not changed:
+    rt.metrics.running.set(queue.running)
+    rt.metrics.queue_length.set(queue.waiting)
+    if not queue.dirty:
         return last_publish
     now = time.monotonic()
     if now - last_publish < cfg.queue_status_interval_seconds:
-        loop.call_later(
-            cfg.queue_status_interval_seconds - (now - last_publish), state.admission_changed.set
-        )
+        if not state.publish_pending:
+            state.publish_pending = True
+            loop.call_later(
+                cfg.queue_status_interval_seconds - (now - last_publish), _publish_due, state
+            )
         return last_publish
-    for uid in changed:
-        state.positions[uid] = plan.positions[uid]
-        state.wake(uid)
+    budget = admission.POSITION_WRITES_PER_ROUND
+    for uid, position in queue.positions():
+        if admission.worth_publishing(state.positions.get(uid), position):
+            if budget == 0:  # the rest next time: front first, the tail stays coarse
+                queue.dirty = True
+                state.admission_changed.set()
+                break
+            budget -= 1
+            state.positions[uid] = position
+            state.wake(uid)
     return now
+
+
+def _publish_due(state: ClusterState) -> None:
+    state.publish_pending = False
+    state.admission_changed.set()
 
 
 @kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)
@@ -333,4 +346,7 @@ async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> N
         if terminal or (
             stopped.reason and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
         ):
-            rt.state.forget(uid)
+            final = follower.status if terminal else None
+            rt.state.forget(
+                uid, final=final.model_dump(by_alias=True, mode="json") if final else None
+            )

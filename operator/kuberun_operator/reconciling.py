@@ -122,6 +122,7 @@ class Observed:
     # The runner's lines of the attempt found in the stream, read once its process was
     # gone (None: not read, or Redis did not answer); see `logaccounting`.
     stream: logaccounting.StreamSeen | None = None
+    waiting_for: str | None = None  # the cache group's leader it waits for (see `stampede`)
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,17 @@ def reconcile(
         if observed.cached is not None and phase != Phase.CANCELLING:
             _answer_from_cache(draft, observed.cached, settings, now)
             return _freeze(draft)
-        if observed.admitted:
+        if observed.waiting_for is not None:
+            draft.st.update(
+                reason=Reason.WAITING_FOR_CACHE,
+                message=f"waiting for {observed.waiting_for} to compute the same result",
+                queue_position=None,
+            )
+        elif observed.admitted:
             _start_attempt(draft, target, execution, 1, now)
         else:
+            if reason == Reason.WAITING_FOR_CACHE:  # its leader ended without an entry
+                draft.st.update(reason=Reason.QUEUED, message="waiting for a slot")
             draft.st["queue_position"] = observed.queue_position
         return _freeze(draft)
 

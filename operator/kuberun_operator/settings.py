@@ -170,6 +170,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Executions admitted at once per namespace, so one tenant cannot take all.",
     )
+    cache_stampede_guard: bool = Field(
+        default=True,
+        description=(
+            "Executions of the same data provider, parameters and cache scope wait for one"
+            " of them to fill the cache (PENDING/WaitingForCache, no pod) instead of each"
+            " starting a pod that waits on the cache lock; see `stampede`."
+        ),
+    )
     queue_status_interval_seconds: float = Field(
         default=2.0,
         gt=0,

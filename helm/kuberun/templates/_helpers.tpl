@@ -57,3 +57,13 @@ one with tenant users, else the shared one. */}}
 {{- fail "operator.replicas > 1 needs peering.enabled=true (two standalone operators would both act on every Execution)" -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "kuberun.apiName" -}}
+{{- printf "%s-api" (include "kuberun.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kuberun.apiSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end -}}

@@ -23,8 +23,9 @@ The deadline, signals and the watchdog never wait for Redis: the cancel key is
 read by a thread of its own (`KeyPoller`), whose reads may block for the
 client's socket timeout while Redis is unreachable (a black-holed connection
 answers nothing), while the watcher thread keeps to the local clock. A SIGTERM
-takes the key's reason when the poller has seen it or can read it within
-`TERM_REASON_WAIT_SECONDS`; else it is the unrequested termination (FAILED/Terminated).
+is a cancel only when the poller has seen the key or can read it within
+`TERM_REASON_WAIT_SECONDS`; else it is FAILED/Terminated, and the operator,
+which knows whether `spec.cancel` was set, judges.
 """
 
 from __future__ import annotations

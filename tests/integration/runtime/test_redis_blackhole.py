@@ -107,11 +107,15 @@ def test_sigterm_stops_the_code_while_redis_is_black_holed(
         started.process.send_signal(signal.SIGTERM)
         finished = started.wait(40)
         summary_at = (tmp_path / "termination-log").stat().st_mtime
-    # No cancel key could be read (the poller is stuck): a SIGTERM nobody asked for, so
-    # FAILED/Terminated, never CANCELLED (only spec.cancel cancels).
+    # The cancel key cannot be read, so the runner cannot tell a cancel from an
+    # eviction: FAILED/Terminated, which the operator turns into CANCELLED when
+    # spec.cancel was set (only it knows).
     assert finished.code == outcome.ExitCode.FAILED, finished.stderr
     assert finished.summary is not None
-    assert (finished.summary.status, finished.summary.reason) == (Phase.FAILED, Reason.TERMINATED)
+    assert (finished.summary.status, finished.summary.reason) == (
+        Phase.FAILED,
+        Reason.TERMINATED,
+    )
     # At most 1 s for the key's reason, then the final flush (as above).
     assert summary_at - sent <= 1 + 2 + 3, summary_at - sent
 
