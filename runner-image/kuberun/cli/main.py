@@ -32,17 +32,18 @@ from kuberun.cli import (
     errors,
     inspecting,
     local,
-    logapi,
     parameters,
-    remote,
     rendering,
-    schedules,
     tables,
 )
 from kuberun.contract import logrecord, outcome, request, spec
 from kuberun.contract.exitcodes import CommandExit
 
 USAGE_ERROR = int(CommandExit.USAGE)
+# `logapi.API_URL_ENV`, for the help text: `logapi` (urllib.request, http.client, ssl),
+# `remote` (redis-py, asyncio) and `schedules` are imported by the commands that use
+# them, so `kuberun run` starts its runner without paying for them.
+API_URL_ENV = "KUBERUN_API_URL"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,7 +220,7 @@ def _log_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--api",
         metavar="URL",
-        help=f"the kuberun log API (default: ${logapi.API_URL_ENV}); uses your kubeconfig token",
+        help=f"the kuberun log API (default: ${API_URL_ENV}); uses your kubeconfig token",
     )
     group.add_argument(
         "--redis",
@@ -481,6 +482,8 @@ def inspect_command(args: argparse.Namespace) -> int:
 
 
 def schedules_command(args: argparse.Namespace) -> int:
+    from kuberun.cli import schedules
+
     if not os.path.exists(args.path):
         _fail(f"{args.path}: no such file or directory")
     config_map = None
@@ -513,17 +516,29 @@ def schedules_command(args: argparse.Namespace) -> int:
     return 1 if catalog["errors"] else 0
 
 
+def _remote(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `remote.<name>`, imported when it runs (redis-py is not needed before)."""
+
+    def command(args: argparse.Namespace) -> int:
+        from kuberun.cli import remote
+
+        return int(getattr(remote, name)(args))
+
+    return command
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda args: run_command(args),
     "inspect": lambda args: inspect_command(args),
-    "submit": remote.submit_command,
-    "get": remote.get_command,
-    "list": remote.list_command,
-    "logs": remote.logs_command,
-    "wait": remote.wait_command,
-    "cancel": remote.cancel_command,
-    "retry": remote.retry_command,
-    "delete": remote.delete_command,
+    "submit": _remote("submit_command"),
+    "get": _remote("get_command"),
+    "list": _remote("list_command"),
+    "logs": _remote("logs_command"),
+    "wait": _remote("wait_command"),
+    "cancel": _remote("cancel_command"),
+    "retry": _remote("retry_command"),
+    "delete": _remote("delete_command"),
+    "cache": _remote("cache_invalidate_command"),
     "completion": lambda args: completion_command(args),
     "schedules": lambda args: schedules_command(args),
 }
@@ -532,8 +547,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def dispatch(args: argparse.Namespace) -> int:
     """Run the command; every `CliError` is printed here, once, and becomes its exit code."""
     try:
-        if args.command == "cache":
-            return remote.cache_invalidate_command(args)
         return int(COMMANDS[args.command](args))
     except errors.CliError as exc:
         print(exc.render(), file=sys.stderr, flush=True)
