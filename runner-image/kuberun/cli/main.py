@@ -24,13 +24,11 @@ from typing import Any, NoReturn
 
 import pydantic
 
-import kuberun
 from kuberun.cli import (
     completion,
     configuring,
     entrypoints,
     errors,
-    inspecting,
     local,
     parameters,
     rendering,
@@ -48,7 +46,7 @@ API_URL_ENV = "KUBERUN_API_URL"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kuberun", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"kuberun {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -188,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the version is looked up only when asked for (importlib.metadata
+    reads the installed distributions, which every other command would pay for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show the version and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"kuberun {version()}", flush=True)
+        parser.exit()
+
+
 def version() -> str:
     """The installed distribution's version (the source tree's when not installed)."""
     try:
@@ -196,6 +213,8 @@ def version() -> str:
 
         return installed("kuberun")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        import kuberun
+
         return getattr(kuberun, "__version__", "unknown")
 
 
@@ -473,6 +492,8 @@ def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[st
 def inspect_command(args: argparse.Namespace) -> int:
     if not os.path.exists(args.path):
         _fail(f"{args.path}: no such file or directory")
+    from kuberun.cli import inspecting
+
     catalog = inspecting.inspect_path(args.path)
     if args.output == "json":
         print(json.dumps(catalog, indent=2, default=str), flush=True)
@@ -482,7 +503,7 @@ def inspect_command(args: argparse.Namespace) -> int:
 
 
 def schedules_command(args: argparse.Namespace) -> int:
-    from kuberun.cli import schedules
+    from kuberun.cli import inspecting, schedules
 
     if not os.path.exists(args.path):
         _fail(f"{args.path}: no such file or directory")
