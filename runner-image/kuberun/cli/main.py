@@ -20,9 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
-
-import pydantic
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kuberun.cli import (
     completion,
@@ -34,14 +32,20 @@ from kuberun.cli import (
     rendering,
     tables,
 )
-from kuberun.contract import logrecord, outcome, request, spec
+from kuberun.contract import limits, podenv
 from kuberun.contract.exitcodes import CommandExit
+from kuberun.contract.verdictcodes import ExitCode
+
+if TYPE_CHECKING:
+    from kuberun.contract import logrecord
 
 USAGE_ERROR = int(CommandExit.USAGE)
 # `logapi.API_URL_ENV`, for the help text: `logapi` (urllib.request, http.client, ssl),
 # `remote` (redis-py, asyncio) and `schedules` are imported by the commands that use
 # them, so `kuberun run` starts its runner without paying for them.
 API_URL_ENV = "KUBERUN_API_URL"
+# `spec.LogLevel`'s values in its order (the model is not imported before the runner starts).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,14 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout",
         type=float,
-        default=float(spec.DEFAULT_TIMEOUT_SECONDS),
+        default=float(limits.DEFAULT_TIMEOUT_SECONDS),
         metavar="SECONDS",
         help="soft deadline: the code is stopped and the run ends TIMED_OUT",
     )
     run.add_argument(
         "--grace",
         type=float,
-        default=float(spec.DEFAULT_GRACE_PERIOD_SECONDS),
+        default=float(limits.DEFAULT_GRACE_PERIOD_SECONDS),
         metavar="SECONDS",
         help="how long a stop request waits before the runner is killed",
     )
@@ -92,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="DEBUG",
         type=str.upper,
-        choices=[level.value for level in spec.LogLevel],
+        choices=list(LOG_LEVELS),
         help="level of the workspace's loggers (third-party loggers: WARNING and above)",
     )
     run.add_argument(
         "--redis",
-        default=os.environ.get(request.REDIS_URL_ENV) or None,
+        default=os.environ.get(podenv.REDIS_URL_ENV) or None,
         metavar="URL",
         help="use a real Redis (stream, cancel key, result) instead of a pipe",
     )
@@ -245,7 +249,7 @@ def _log_source_options(parser: argparse.ArgumentParser) -> None:
         "--redis",
         default=None,
         metavar="URL",
-        help=f"read the stream from Redis instead (default: ${request.REDIS_URL_ENV})",
+        help=f"read the stream from Redis instead (default: ${podenv.REDIS_URL_ENV})",
     )
 
 
@@ -448,7 +452,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         execution = local.LocalRun(options, on_record, notice, flush)
-    except pydantic.ValidationError as exc:
+    except local.InvalidOptions as exc:
         _fail(f"invalid options: {exc}")
     try:
         result = execution.run()
@@ -458,7 +462,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(rendering.final_json(result), flush=True)
     else:
         print(rendering.final_text(result, shown_errors), flush=True)
-    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
+    return int(ExitCode.for_verdict(result.status, result.reason))
 
 
 def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[str | None, str]:

@@ -1,6 +1,7 @@
-"""`kuberun run` starts its runner without the remote commands' dependencies: the CLI
-module imports redis-py, urllib.request and the ScheduledExecution renderer only in
-the commands that use them, and every command still reaches its implementation."""
+"""`kuberun run` starts its runner without the remote commands' dependencies or pydantic:
+the CLI module imports redis-py, urllib.request, the ScheduledExecution renderer and the
+contract's models only where they are used, and every command still reaches its
+implementation."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ import sys
 import pytest
 
 from kuberun.cli import logapi, main, remote
+from kuberun.contract import spec
 
-HEAVY = ("redis", "urllib.request", "http.client", "kuberun.cli.remote", "kuberun.cli.logapi")
+HEAVY = (
+    "redis",
+    "urllib.request",
+    "http.client",
+    "pydantic",
+    "importlib.metadata",
+    "kuberun.sdk",
+    "kuberun.cli.remote",
+    "kuberun.cli.logapi",
+    "kuberun.contract.spec",
+)
 
 
 def test_importing_the_cli_imports_none_of_the_remote_dependencies() -> None:
@@ -26,6 +38,17 @@ def test_importing_the_cli_imports_none_of_the_remote_dependencies() -> None:
 
 def test_the_help_text_names_the_log_apis_variable() -> None:
     assert main.API_URL_ENV == logapi.API_URL_ENV
+
+
+def test_the_log_level_choices_are_the_models_in_its_order() -> None:
+    assert list(main.LOG_LEVELS) == [level.value for level in spec.LogLevel]
+
+
+def test_version_is_looked_up_when_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main.build_parser().parse_args(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"kuberun {main.version()}\n"
 
 
 def test_every_remote_command_resolves_to_its_function(monkeypatch: pytest.MonkeyPatch) -> None:
