@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check lint types layers test-unit test-integration test-e2e fmt bench bench-logs bench-control demo demo-down
+.PHONY: setup check lint types layers test-unit test-integration test-e2e fmt bench bench-logs bench-start bench-control demo demo-down
 
 setup: ## venv with the runner, the operator and the dev tools; apt servers when root
 	bash scripts/setup.sh
@@ -42,6 +42,9 @@ bench:
 
 bench-logs:
 	$(BIN)/python -m bench logs
+
+bench-start:
+	$(BIN)/python -m bench start --importtime
 
 bench-control:
 	$(BIN)/python -m bench control --burst-baseline

@@ -1,7 +1,9 @@
-"""`python -m bench [logs|control|all] [options]`: run benchmarks.
+"""`python -m bench [logs|start|control|all] [options]`: run benchmarks.
 
 - `logs`: the log pipeline (`bench.logs`), runner vs pipelined-XADD ceiling,
   one XADD per line, one thread per line;
+- `start`: the runner's start, to the first line of user code, against
+  `python -c pass` and `python -c "import redis, pydantic"` (`bench.start`);
 - `control`: the operator's control path (`bench.control_path`);
 - `stampede`: identical data-provider misses at once, guard on vs off (`bench.stampede`);
 - `scale`: thousands of queued Executions on the local control plane (`bench.scale`);
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 BENCHMARKS: dict[str, str] = {
     "logs": "bench.logs",
+    "start": "bench.start",
     "control": "bench.control_path",
     "stampede": "bench.stampede",
     "scale": "bench.scale",

@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import importlib.util
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -49,15 +50,27 @@ import redis
 
 from bench import ordering
 from kuberun.contract import identity, keys, logrecord, outcome, request, spec
+from kuberun.runtime import resp, transports
 from kuberun.runtime import settings as runner_settings
+from kuberun.runtime.records import Entry
 
 DEFAULT_LINES = 200_000
 DEFAULT_BASELINE_LINES = 20_000
 # Rounds of ceiling and runner, alternating (see `run`).
 DEFAULT_ROUNDS = 3
 CEILING = "(a) ceiling: pipelined XADD, no runner"
+CEILING_HIREDIS = "(a') the same, redis-py with hiredis"
+OLDER = "runner from"  # + the other tree's parent directory (--also-runner)
 RUNNER = "runner: python -m kuberun.runtime"
-TARGET_RATIO = 0.5
+STEADY = "runner at a steady 1,000 lines/s"
+TARGET_RATIO = 1.0
+# A captured `logging` call may cost the user's loop at most this many times a call
+# into a do-nothing handler, timed in the same process (issue 11, goal 1).
+TARGET_COST_RATIO = 1.5
+TARGET_FLOOD_P99_MS = 20.0
+TARGET_STEADY_P99_MS = 5.0
+STEADY_RATE = 1_000
+STEADY_SECONDS = 5
 NAMESPACE = "bench"
 LOGGER = "bench"
 # The follower pauses this long after each sample: enough resolution for
@@ -65,16 +78,49 @@ LOGGER = "bench"
 SAMPLE_PAUSE_SECONDS = 0.0005
 RUNNER_TIMEOUT_SECONDS = 600
 
+# The user code of the runner rows. Before and after the captured loop, the very same
+# loop runs into a do-nothing handler in the same process (the runner's handler set
+# aside for it): the in-process baseline of a `logging` call, timed the same way.
 SCRIPT = textwrap.dedent(
     """\
     import logging
     import time
 
+    class DoNothing(logging.Handler):
+        def emit(self, record):
+            pass
+
     log = logging.getLogger("bench")
+    root = logging.getLogger()
+
+    def bare_loop(n):
+        captured = root.handlers[:]
+        root.handlers[:] = [DoNothing()]
+        try:
+            started = time.perf_counter()
+            for i in range(n):
+                log.info("line %d %r", i, time.time())
+            return time.perf_counter() - started
+        finally:
+            root.handlers[:] = captured
+
+    bare = bare_loop({baseline})
+    pause = {pause}
     started = time.perf_counter()
-    for i in range({lines}):
-        log.info("line %d %r", i, time.time())
-    result = {{"loop_seconds": time.perf_counter() - started, "lines": {lines}}}
+    if pause:
+        for i in range({lines}):
+            log.info("line %d %r", i, time.time())
+            time.sleep(max(0.0, started + (i + 1) * pause - time.perf_counter()))
+    else:
+        for i in range({lines}):
+            log.info("line %d %r", i, time.time())
+    loop_seconds = time.perf_counter() - started
+    bare += bare_loop({baseline})
+    result = {{
+        "loop_seconds": loop_seconds,
+        "lines": {lines},
+        "bare_seconds_per_call": bare / (2 * {baseline}) if {baseline} else 0.0,
+    }}
     """
 )
 
@@ -107,6 +153,7 @@ class Measurement:
     stored: StreamReport
     extrapolated: bool = False
     note: str = ""
+    bare_us_per_call: float = 0.0
 
     @property
     def ordered(self) -> bool:
@@ -302,7 +349,7 @@ def _line_fields() -> Callable[[int, float], dict[str, str]]:
     def fields(index: int, now: float) -> dict[str, str]:
         line = dict(template)
         line["seq"] = str(index + 1)
-        line["ts"] = repr(now)
+        line["ts"] = logrecord.timestamp_text(now)
         line["msg"] = f"line {index} {now!r}"
         return line
 
@@ -317,6 +364,23 @@ class Produced:
 
     loop_seconds: float
     note: str = ""
+    bare_seconds_per_call: float = 0.0
+
+
+def pure_python_client(url: str) -> redis.Redis:
+    """redis-py as it installs by default: its own Python packing and parsing, even when
+    hiredis is there (the ceiling is stated against that; (a') shows hiredis beside it)."""
+    from redis._parsers import _RESP2Parser
+    from redis.connection import Connection, ConnectionPool, PythonRespSerializer
+
+    class PurePythonConnection(Connection):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(parser_class=_RESP2Parser, **kwargs)  # type: ignore[no-untyped-call]
+            self._command_packer = PythonRespSerializer(self._buffer_cutoff, self.encoder.encode)
+
+    return redis.Redis(
+        connection_pool=ConnectionPool.from_url(url, connection_class=PurePythonConnection)
+    )
 
 
 def produce_pipelined(client: redis.Redis, key: str, lines: int) -> Produced:
@@ -365,15 +429,30 @@ def produce_thread_per_line(client: redis.Redis, key: str, lines: int) -> Produc
     return Produced(loop_seconds, note)
 
 
-def produce_with_runner(url: str, key_uid: str, lines: int) -> Produced:
-    """The runner: `python -m kuberun.runtime` with a request file, as in a pod."""
+def produce_with_runner(
+    url: str,
+    key_uid: str,
+    lines: int,
+    *,
+    rate: float = 0.0,
+    baseline: int | None = None,
+    tree: str | None = None,
+) -> Produced:
+    """The runner: `python -m kuberun.runtime` with a request file, as in a pod.
+
+    `rate` > 0 paces the loop at that many lines a second; `baseline` calls into a
+    do-nothing handler are timed before and after it (default: as many as the loop);
+    `tree`: run the runner from that source tree (`runner-image/` of another version).
+    """
+    baseline = lines if baseline is None else baseline
+    script = SCRIPT.format(lines=lines, baseline=baseline, pause=1.0 / rate if rate else 0.0)
     with tempfile.TemporaryDirectory(prefix="kuberun-bench-") as tmp:
         run_request = request.RunRequest(
             identity=identity.ExecutionIdentity(
                 namespace=NAMESPACE, name="log-bench", uid=key_uid, attempt=1
             ),
             spec=spec.ExecutionSpec(
-                source=spec.Source(inline=SCRIPT.format(lines=lines)),
+                source=spec.Source(inline=script),
                 timeout_seconds=RUNNER_TIMEOUT_SECONDS,
             ),
         )
@@ -386,6 +465,7 @@ def produce_with_runner(url: str, key_uid: str, lines: int) -> Produced:
             request.TERMINATION_LOG_ENV: str(Path(tmp, "termination-log")),
             # The only change from the defaults: the 100k-line cap would cut the run.
             runner_settings.MAX_LOG_LINES_ENV: str(lines + 1_000),
+            **({"PYTHONPATH": tree} if tree else {}),
         }
         completed = subprocess.run(
             [sys.executable, "-m", "kuberun.runtime"],
@@ -410,7 +490,11 @@ def produce_with_runner(url: str, key_uid: str, lines: int) -> Produced:
     note = f"runner {result.status.value}, exit {completed.returncode}, dropped {result.dropped}"
     if result.status.value != "SUCCESS" or result.dropped:
         raise RuntimeError(note)
-    return Produced(float(result.result["loop_seconds"]), note)
+    return Produced(
+        float(result.result["loop_seconds"]),
+        note,
+        float(result.result.get("bare_seconds_per_call", 0.0)),
+    )
 
 
 # --- measuring --------------------------------------------------------------
@@ -450,7 +534,95 @@ def measure(
         stored=stored,
         extrapolated=extrapolated,
         note=produced.note,
+        bare_us_per_call=produced.bare_seconds_per_call * 1e6,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SenderCost:
+    """One way of sending the same entries: CPU and wall time per record on the sending thread."""
+
+    method: str
+    cpu_us: float
+    wall_us: float
+
+
+def _send_handpacked(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
+    client = resp.Client(url)
+    transport = transports.RedisStreamTransport(client.connection(), NAMESPACE, key_uid)
+    try:
+        for batch in batches:
+            transport.send(batch)
+    finally:
+        transport.close()
+        client.close()
+
+
+def _send_redis_py(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
+    _pipeline(redis.Redis.from_url(url), key_uid, batches)
+
+
+def _send_redis_py_pure(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
+    _pipeline(pure_python_client(url), key_uid, batches)
+
+
+def _pipeline(client: redis.Redis, key_uid: str, batches: list[list[Entry]]) -> None:
+    key = keys.logs_stream(NAMESPACE, key_uid)
+    try:
+        for batch in batches:
+            pipe = client.pipeline(transaction=False)
+            for entry in batch:
+                pipe.xadd(key, entry.fields(), id=entry.stream_id())  # type: ignore[arg-type]
+            pipe.expire(key, keys.DEFAULT_TTL_SECONDS)
+            pipe.execute()
+    finally:
+        client.close()
+
+
+def compare_senders(
+    url: str, records: int = 20_000, rounds: int = DEFAULT_ROUNDS
+) -> list[SenderCost]:
+    """The runner's hand-packed XADD against redis-py's own pipeline, alternating rounds.
+
+    Both send the same `Entry` batches (the runner's batch size) to a fresh
+    stream and wait for every reply; the figure is the sending thread's CPU time
+    per record (what the user's code pays for under the GIL) and its wall time.
+    """
+    batch_size = runner_settings.DEFAULT_BATCH_RECORDS
+    now = time.time()
+    entries = [
+        Entry(n, now + n * 1e-6, "INFO", LOGGER, "log", f"line {n - 1} {now + n * 1e-6!r}", 1)
+        for n in range(1, records + 1)
+    ]
+    batches = [entries[i : i + batch_size] for i in range(0, records, batch_size)]
+    parser = "hiredis" if _has_hiredis() else "no hiredis"
+    methods: list[tuple[str, Callable[[str, str, list[list[Entry]]], None]]] = [
+        ("hand-packed XADD (kuberun.runtime.resp)", _send_handpacked),
+        (f"redis-py {redis.__version__} pipeline ({parser})", _send_redis_py),
+    ]
+    if parser == "hiredis":
+        methods.append(
+            (f"redis-py {redis.__version__} pipeline (pure Python)", _send_redis_py_pure)
+        )
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in methods}
+    cleanup = redis.Redis.from_url(url)
+    try:
+        for _ in range(max(rounds, 1)):
+            for name, send in methods:
+                uid = f"senders-{uuid.uuid4().hex[:8]}"
+                cpu, wall = time.thread_time(), time.perf_counter()
+                send(url, uid, batches)
+                cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+                samples[name].append((cpu / records * 1e6, wall / records * 1e6))
+                cleanup.delete(keys.logs_stream(NAMESPACE, uid))
+    finally:
+        cleanup.close()
+    costs = []
+    for name, _ in methods:
+        ranked = sorted(samples[name])
+        cpu_us, wall_us = ranked[(len(ranked) - 1) // 2]
+        costs.append(SenderCost(name, cpu_us, wall_us))
+    return costs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,6 +631,7 @@ class Report:
     baseline_lines: int
     measurements: list[Measurement]
     environment: str
+    senders: list[SenderCost] = dataclasses.field(default_factory=list)
 
     def row(self, prefix: str) -> Measurement:
         return next(m for m in self.measurements if m.method.startswith(prefix))
@@ -466,6 +639,10 @@ class Report:
     @property
     def runner(self) -> Measurement:
         return self.row(RUNNER)
+
+    @property
+    def steady(self) -> Measurement | None:
+        return next((m for m in self.measurements if m.method.startswith(STEADY)), None)
 
     @property
     def ceiling(self) -> Measurement:
@@ -476,43 +653,116 @@ class Report:
         return self.runner.lines_per_second / self.ceiling.lines_per_second
 
     @property
+    def cost_ratio(self) -> float:
+        """User µs per captured call / µs per call into a do-nothing handler, same process."""
+        runner = self.runner
+        return (
+            runner.user_us_per_call / runner.bare_us_per_call
+            if runner.bare_us_per_call
+            else math.nan
+        )
+
+    def checks(self) -> list[tuple[bool, str]]:
+        runner, steady = self.runner, self.steady
+        found = [
+            (
+                self.ratio >= TARGET_RATIO,
+                f"runner throughput {self.ratio:.2f}× the ceiling (target ≥ {TARGET_RATIO}×)",
+            ),
+            (
+                self.cost_ratio <= TARGET_COST_RATIO,
+                f"cost of a log line to the user's loop {self.cost_ratio:.2f}× a call into a"
+                f" do-nothing handler in the same process ({runner.user_us_per_call:.2f} vs"
+                f" {runner.bare_us_per_call:.2f} µs; target ≤ {TARGET_COST_RATIO}×)",
+            ),
+            (
+                runner.p99_ms <= TARGET_FLOOD_P99_MS,
+                f"latency under the {runner.lines:,}-line flood: p99 {runner.p99_ms:.1f} ms"
+                f" (target ≤ {TARGET_FLOOD_P99_MS:g} ms)",
+            ),
+            (
+                runner.ordered,
+                f"runner order: {runner.stored.lines:,} lines"
+                f" stored, {runner.stored.line_order.missing} gaps,"
+                f" {runner.stored.line_order.duplicates} duplicates,"
+                f" {runner.stored.line_order.out_of_order} out of order;"
+                f" stream sequences 1..{runner.stored.records}"
+                f" {runner.stored.sequences.describe()},"
+                f" ids <attempt>-<sequence>: {runner.stored.bad_ids} bad",
+            ),
+        ]
+        if steady is not None:
+            found.append(
+                (
+                    steady.p99_ms <= TARGET_STEADY_P99_MS and steady.ordered,
+                    f"latency at a steady {STEADY_RATE:,} lines/s: p50 {steady.p50_ms:.1f} ms,"
+                    f" p99 {steady.p99_ms:.1f} ms (target ≤ {TARGET_STEADY_P99_MS:g} ms),"
+                    f" order {steady.order_text()}",
+                )
+            )
+        return found
+
+    @property
     def passed(self) -> bool:
-        return self.ratio >= TARGET_RATIO and self.runner.ordered
+        return all(ok for ok, _ in self.checks())
 
     def render(self) -> str:
         header = (
             f"{'method':<38} {'lines':>8} {'lines/s':>9} {'× ceiling':>9}"
-            f" {'user µs/call':>12} {'p50 ms':>8} {'p99 ms':>8}  order/gaps/dups"
+            f" {'user µs/call':>12} {'bare µs/call':>12} {'× bare':>6}"
+            f" {'p50 ms':>8} {'p99 ms':>8}  order/gaps/dups"
         )
         rows = [header, "-" * len(header)]
         for m in self.measurements:
             lines = f"{m.lines:,}" + ("*" if m.extrapolated else "")
-            ratio = m.lines_per_second / self.ceiling.lines_per_second
+            ratio = (
+                f"{m.lines_per_second / self.ceiling.lines_per_second:>8.2f}×"
+                if m is not self.steady
+                else f"{'paced':>9}"
+            )
+            bare = f"{m.bare_us_per_call:>12.2f}" if m.bare_us_per_call else f"{'':>12}"
+            cost = (
+                f"{m.user_us_per_call / m.bare_us_per_call:>5.2f}×"
+                if m.bare_us_per_call and m is not self.steady
+                else f"{'':>6}"
+            )
             rows.append(
-                f"{m.method:<38} {lines:>8} {m.lines_per_second:>9,.0f} {ratio:>8.2f}×"
-                f" {m.user_us_per_call:>12.2f} {m.p50_ms:>8.1f} {m.p99_ms:>8.1f}  {m.order_text()}"
+                f"{m.method:<38} {lines:>8} {m.lines_per_second:>9,.0f} {ratio}"
+                f" {m.user_us_per_call:>12.2f} {bare} {cost}"
+                f" {m.p50_ms:>8.1f} {m.p99_ms:>8.1f}  {m.order_text()}"
                 + (f"  [{m.note}]" if m.note else "")
             )
-        runner = self.runner
-        verdicts = [
-            f"{'PASS' if self.ratio >= TARGET_RATIO else 'FAIL'}  runner throughput"
-            f" {self.ratio:.2f}× the ceiling (target ≥ {TARGET_RATIO}×)",
-            f"{'PASS' if runner.ordered else 'FAIL'}  runner order: {runner.stored.lines:,} lines"
-            f" stored, {runner.stored.line_order.missing} gaps,"
-            f" {runner.stored.line_order.duplicates} duplicates,"
-            f" {runner.stored.line_order.out_of_order} out of order;"
-            f" stream sequences 1..{runner.stored.records} {runner.stored.sequences.describe()},"
-            f" ids <attempt>-<sequence>: {runner.stored.bad_ids} bad",
-        ]
+        verdicts = [f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in self.checks()]
         footnotes = [
             f"* measured on {self.baseline_lines:,} lines; lines/s and µs/call are per line,"
             " so they stand for the full run (latency figures are from the shorter run).",
             "lines/s: first line emitted → last line readable on the stream."
             " user µs/call: time of the logging loop on the user's thread / lines.",
+            "bare µs/call: the same loop in the same runner process into a do-nothing"
+            " logging.Handler (timed before and after the captured loop); × bare = user / bare.",
             "p50/p99: emit (time.time() in the message) → readable (an XREAD BLOCK follower"
             " in a separate process saw the stream's newest id reach it).",
         ]
-        return "\n".join([self.environment, "", *rows, "", *footnotes, "", *verdicts])
+        senders = []
+        if self.senders:
+            records = f"{runner_settings.DEFAULT_BATCH_RECORDS:,}"
+            senders = [
+                "",
+                f"sending the same records in batches of {records} to the same Redis (median"
+                " of rounds; CPU of the sending thread, which user code shares the GIL with):",
+                *(
+                    f"  {s.method:<46} {s.cpu_us:>6.2f} µs CPU/record"
+                    f"  {s.wall_us:>6.2f} µs wall/record"
+                    for s in self.senders
+                ),
+            ]
+            if len(self.senders) >= 2:
+                own, library = self.senders[0], self.senders[1]
+                senders.append(
+                    f"  → {own.method.split(' (')[0]}: {library.cpu_us / own.cpu_us:.2f}× less CPU"
+                    f" per record than {library.method}"
+                )
+        return "\n".join([self.environment, "", *rows, "", *footnotes, *senders, "", *verdicts])
 
 
 def _environment(lines: int, url: str) -> str:
@@ -534,11 +784,7 @@ def _environment(lines: int, url: str) -> str:
 
 
 def _has_hiredis() -> bool:
-    try:
-        import hiredis  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("hiredis") is not None
 
 
 def run(
@@ -546,8 +792,9 @@ def run(
     lines: int = DEFAULT_LINES,
     baseline_lines: int = DEFAULT_BASELINE_LINES,
     rounds: int = DEFAULT_ROUNDS,
+    also: str | None = None,
 ) -> Report:
-    """Every method against the Redis at `url`, in one run.
+    """Every method against the Redis at `url`, in one run (`also`: another runner tree).
 
     The ceiling and the runner alternate for `rounds` rounds and each reports
     its median round, so a burst of load from elsewhere on the machine hits
@@ -557,10 +804,10 @@ def run(
     short = baseline_lines < lines
 
     def with_client(
-        produce: Callable[[redis.Redis, str, int], Produced], n: int
+        produce: Callable[[redis.Redis, str, int], Produced], n: int, *, hiredis: bool = False
     ) -> Callable[[str], Produced]:
         def go(uid: str) -> Produced:
-            client = redis.Redis.from_url(url)
+            client = redis.Redis.from_url(url) if hiredis else pure_python_client(url)
             try:
                 return produce(client, keys.logs_stream(NAMESPACE, uid), n)
             finally:
@@ -568,23 +815,34 @@ def run(
 
         return go
 
-    ceilings: list[Measurement] = []
-    runners: list[Measurement] = []
-    for _ in range(max(rounds, 1)):
-        ceilings.append(measure(url, CEILING, lines, with_client(produce_pipelined, lines)))
-        runners.append(
-            measure(url, RUNNER, lines, lambda uid: produce_with_runner(url, uid, lines))
+    rows: dict[str, list[Measurement]] = {}
+    producers: dict[str, Callable[[str], Produced]] = {
+        CEILING: with_client(produce_pipelined, lines),
+        RUNNER: lambda uid: produce_with_runner(url, uid, lines),
+    }
+    if _has_hiredis():
+        producers[CEILING_HIREDIS] = with_client(produce_pipelined, lines, hiredis=True)
+    if also:
+        producers[f"{OLDER} {Path(also).resolve().parent.name}"] = lambda uid: produce_with_runner(
+            url, uid, lines, tree=also
         )
+    for _ in range(max(rounds, 1)):
+        for method, produce in producers.items():
+            rows.setdefault(method, []).append(measure(url, method, lines, produce))
+    steady_lines = min(lines, STEADY_RATE * STEADY_SECONDS)
     measurements = [
-        median_round(ceilings),
-        median_round(runners),
+        *(median_round(found) for found in rows.values()),
+        measure(url, STEADY, steady_lines,
+                lambda uid: produce_with_runner(url, uid, steady_lines, rate=STEADY_RATE,
+                                                baseline=0)),
         measure(url, "(b) one synchronous XADD per line", baseline_lines,
                 with_client(produce_one_by_one, baseline_lines), extrapolated=short),
         measure(url, "(c) one thread per line (old engine)", baseline_lines,
                 with_client(produce_thread_per_line, baseline_lines),
                 explicit_ids=False, extrapolated=short),
     ]  # fmt: skip
-    return Report(lines, baseline_lines, measurements, _environment(lines, url))
+    senders = compare_senders(url, min(lines, 20_000), rounds)
+    return Report(lines, baseline_lines, measurements, _environment(lines, url), senders)
 
 
 def median_round(rounds: list[Measurement]) -> Measurement:
@@ -622,9 +880,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--redis", help="use this Redis instead of starting a redis-server")
     parser.add_argument("--markdown", type=Path, help="also write the output into this file")
+    parser.add_argument(
+        "--also-runner",
+        metavar="TREE",
+        help="also measure the runner of another source tree (its runner-image/ directory)",
+    )
     args = parser.parse_args(argv)
     with _redis_url(args.redis) as url:
-        report = run(url, args.lines, args.baseline_lines, args.rounds)
+        report = run(url, args.lines, args.baseline_lines, args.rounds, args.also_runner)
     text = report.render()
     print(text)
     if args.markdown is not None:

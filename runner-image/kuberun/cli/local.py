@@ -12,12 +12,20 @@ pipe transport, the cancel key with Redis); a second Ctrl-C, or the deadline
 plus the grace period, kills the group: SIGTERM, then SIGKILL one grace
 period later. When the runner dies without a verdict, the verdict is made up
 here from what is known (and says so).
+
+Starting: the request is written as JSON built here, checked by the runner's
+own fast path (`runtime/requests.py`, which vouches only for what the
+`RunRequest` model accepts); only what it cannot vouch for is validated by the
+model before the runner starts. pydantic and the contract's models are imported
+once the runner is on its way (to read records and the result), so they are off
+the path to the first line of user code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import select
 import shutil
@@ -30,16 +38,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from kuberun.cli import configuring
-from kuberun.contract import caller, keys, logrecord, outcome, request, spec
-from kuberun.contract.identity import ExecutionIdentity
+from kuberun.contract import keys, limits, podenv
 from kuberun.contract.phases import Phase, Reason
+from kuberun.runtime import requests
 from kuberun.runtime import settings as runner_settings
 from kuberun.runtime.transports import parse_pipe_line
+
+if TYPE_CHECKING:
+    import redis
+
+    from kuberun.contract import logrecord, outcome
+    from kuberun.contract.request import RunRequest
+    from kuberun.runtime.requests import Request
 
 LOCAL_NAMESPACE = "local"
 CANCEL_REASON = "cancelled from the command line (Ctrl-C)"
@@ -55,8 +68,8 @@ class Options:
     path: str
     entrypoint: str | None = None
     parameters: dict[str, object] = field(default_factory=dict)
-    timeout_seconds: int = spec.DEFAULT_TIMEOUT_SECONDS
-    grace_seconds: int = spec.DEFAULT_GRACE_PERIOD_SECONDS
+    timeout_seconds: int = limits.DEFAULT_TIMEOUT_SECONDS
+    grace_seconds: int = limits.DEFAULT_GRACE_PERIOD_SECONDS
     tracing: bool = False
     log_level: str = "DEBUG"
     redis_url: str | None = None
@@ -79,59 +92,99 @@ def local_user() -> str:
         return "local"
 
 
-def build_request(
+class InvalidOptions(ValueError):
+    """The options make a request the `RunRequest` model rejects (its message says why)."""
+
+
+def request_document(
     options: Options, uid: str | None = None, run_dir: Path | None = None
-) -> request.RunRequest:
-    """The request the runtime reads; pydantic.ValidationError for bad options.
+) -> dict[str, Any]:
+    """The request the runtime reads, as the JSON object `RunRequest` reads by alias
+    (fields at their defaults left out); not yet validated (`prepare_request` does).
 
     With `run_dir`, the configuration, secrets and integrations are laid out
     under it as the operator mounts them in a pod, with a temp directory.
     """
-    source = Path(options.path).resolve()
-    name = "".join(c if c.isalnum() else "-" for c in source.stem.lower()).strip("-") or "local"
-    organization = (
-        caller.Organization(id=options.organization_id, name=options.organization_name)
-        if options.organization_id
-        else None
-    )
+    source = str(Path(options.path).resolve())
+    stem = Path(source).stem.lower()
+    name = "".join(c if c.isalnum() else "-" for c in stem).strip("-") or "local"
     user_id = options.user_id or local_user()
-    who = caller.Caller(
-        user_id=user_id,
-        email=options.user_email,
-        name=options.user_name,
-        is_platform_admin=options.platform_admin,
-    )
-    directories: dict[str, str] = {}
+    document: dict[str, Any] = {
+        "identity": {
+            "namespace": LOCAL_NAMESPACE,
+            "name": name[:63],
+            "uid": uid or uuid.uuid4().hex,
+            "attempt": 1,
+        },
+        "spec": {
+            "source": {"path": source},
+            "entrypoint": options.entrypoint,
+            "parameters": options.parameters,
+            "timeoutSeconds": options.timeout_seconds,
+            "gracePeriodSeconds": options.grace_seconds,
+            "tracing": options.tracing,
+            "logLevel": options.log_level.upper(),
+            "organization": options.organization_id,
+            "caller": user_id,
+        },
+        "sourcePath": source,
+        "organization": (
+            {"id": options.organization_id, "name": options.organization_name}
+            if options.organization_id
+            else None
+        ),
+        "caller": {
+            "userId": user_id,
+            "email": options.user_email,
+            "name": options.user_name,
+            "isPlatformAdmin": options.platform_admin,
+        },
+    }
     if run_dir is not None:
-        directories = {
-            "config_dir": str(run_dir / "config"),
-            "secrets_dir": str(run_dir / "secrets"),
-            "integrations_dir": str(run_dir / "integrations"),
-            "temp_dir": str(run_dir / "tmp"),
-        }
-    return request.RunRequest(
-        identity=ExecutionIdentity(
-            namespace=LOCAL_NAMESPACE, name=name[:63], uid=uid or uuid.uuid4().hex, attempt=1
-        ),
-        spec=spec.ExecutionSpec(
-            source=spec.Source(path=str(source)),
-            entrypoint=options.entrypoint,
-            parameters=options.parameters,
-            timeout_seconds=options.timeout_seconds,
-            grace_period_seconds=options.grace_seconds,
-            tracing=options.tracing,
-            log_level=spec.LogLevel(options.log_level.upper()),
-            organization=options.organization_id,
-            caller=user_id,
-        ),
-        source_path=str(source),
-        organization=organization,
-        caller=who,
-        **directories,
-    )
+        document["configDir"] = str(run_dir / "config")
+        document["secretsDir"] = str(run_dir / "secrets")
+        document["integrationsDir"] = str(run_dir / "integrations")
+        document["tempDir"] = str(run_dir / "tmp")
+    return document
 
 
-def write_mounts(options: Options, req: request.RunRequest) -> None:
+def prepare_request(document: dict[str, Any]) -> tuple[str, Request]:
+    """The request file's text and the request it holds; InvalidOptions for bad options.
+
+    The runner's fast path checks the text first: what it accepts, the model accepts
+    with the same values (a unit test holds the two together), so pydantic is not
+    needed before the runner starts. Anything else (a value it cannot vouch for, one
+    JSON cannot hold) is the model's to accept or explain, here, before any runner.
+    """
+    try:
+        text = json.dumps(document)
+        return text, requests.parse_plain(text.encode())
+    except (TypeError, ValueError, requests.NotPlain):
+        pass
+    model = build_request_model(document)
+    return model.model_dump_json(by_alias=True), model
+
+
+def build_request_model(document: dict[str, Any]) -> RunRequest:
+    """`document` as the `RunRequest` model; InvalidOptions for what the model rejects."""
+    import pydantic
+
+    from kuberun.contract.request import RunRequest
+
+    try:
+        return RunRequest.model_validate(document)
+    except pydantic.ValidationError as exc:
+        raise InvalidOptions(str(exc)) from exc
+
+
+def build_request(
+    options: Options, uid: str | None = None, run_dir: Path | None = None
+) -> RunRequest:
+    """The request as the model (what `prepare_request` writes, validated in full)."""
+    return build_request_model(request_document(options, uid, run_dir))
+
+
+def write_mounts(options: Options, req: Request) -> None:
     """The run's configuration, secrets and integrations as files, as a pod's mounts are."""
     if req.config_dir:
         configuring.write_values(Path(req.config_dir), options.config)
@@ -160,7 +213,9 @@ class LocalRun:
         self.flush = flush  # after each chunk of records: output is buffered in between
         self._dir = Path(tempfile.mkdtemp(prefix="kuberun-run-"))
         try:
-            self.request = build_request(options, run_dir=self._dir)
+            self._request_text, self.request = prepare_request(
+                request_document(options, run_dir=self._dir)
+            )
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
@@ -171,25 +226,29 @@ class LocalRun:
         self._sigkill_at: float | None = None
         self._result: outcome.RunResult | None = None
         self._last_sequence = 0
-        self._client = redis.Redis.from_url(options.redis_url) if options.redis_url else None
+        self._client: redis.Redis | None = None
+        if options.redis_url:
+            import redis  # only with --redis: the pipe transport starts without it
+
+            self._client = redis.Redis.from_url(options.redis_url)
 
     # --- lifecycle ----------------------------------------------------------
 
     def run(self) -> outcome.RunResult:
         write_mounts(self.options, self.request)
-        request_file = self._dir / request.REQUEST_FILE_NAME
-        request_file.write_text(self.request.model_dump_json(by_alias=True))
+        request_file = self._dir / podenv.REQUEST_FILE_NAME
+        request_file.write_text(self._request_text)
         env = dict(os.environ)
         env.pop(runner_settings.RECORD_FD_ENV, None)
-        env[request.REQUEST_FILE_ENV] = str(request_file)
-        env[request.TERMINATION_LOG_ENV] = str(self._termination)
+        env[podenv.REQUEST_FILE_ENV] = str(request_file)
+        env[podenv.TERMINATION_LOG_ENV] = str(self._termination)
         env[runner_settings.ECHO_ENV] = "0"
         read_fd: int | None = None
         pass_fds: tuple[int, ...] = ()
         if self._client is not None:
-            env[request.REDIS_URL_ENV] = str(self.options.redis_url)
+            env[podenv.REDIS_URL_ENV] = str(self.options.redis_url)
         else:
-            env.pop(request.REDIS_URL_ENV, None)
+            env.pop(podenv.REDIS_URL_ENV, None)
             read_fd, write_fd = os.pipe()
             env[runner_settings.RECORD_FD_ENV] = str(write_fd)
             pass_fds = (write_fd,)
@@ -210,6 +269,7 @@ class LocalRun:
             )
             for fd in pass_fds:
                 os.close(fd)
+            self._load_models()
             if read_fd is not None:
                 self._follow_pipe(read_fd)
             else:
@@ -222,6 +282,13 @@ class LocalRun:
                 self._process.wait()
         return self._verdict(started)
 
+    def _load_models(self) -> None:
+        """The record and result models, imported while the runner starts (not before)."""
+        from kuberun.contract import logrecord
+
+        self._construct_record = logrecord.LogRecord.model_construct
+        self._source = logrecord.Origin
+
     def _on_interrupt(self, signum: int, frame: object) -> None:
         self._interrupts += 1
         process = self._process
@@ -230,6 +297,8 @@ class LocalRun:
         if self._interrupts == 1:
             self.notice("cancelling… (press Ctrl-C again to kill)")
             if self._client is not None:
+                import redis
+
                 ident = self.request.identity
                 try:
                     self._client.set(
@@ -333,9 +402,11 @@ class LocalRun:
         kind = message.pop("type")
         if kind == "record":
             # The runner wrote it from a validated model; skip re-validating a million lines.
-            message["source"] = logrecord.Origin(message.get("source", "log"))
-            self._deliver(logrecord.LogRecord.model_construct(**message))
+            message["source"] = self._source(message.get("source", "log"))
+            self._deliver(self._construct_record(**message))
         elif kind == "result":
+            from kuberun.contract import outcome
+
             self._result = outcome.RunResult.model_validate(message)
 
     def _deliver(self, record: logrecord.LogRecord) -> None:
@@ -343,6 +414,10 @@ class LocalRun:
         self.on_record(record)
 
     def _follow_stream(self) -> None:
+        import redis
+
+        from kuberun.contract import logrecord, outcome
+
         assert self._client is not None
         ident = self.request.identity
         stream = keys.logs_stream(ident.namespace, ident.uid)
@@ -385,6 +460,8 @@ class LocalRun:
     # --- the verdict ------------------------------------------------------------
 
     def _verdict(self, started: float) -> outcome.RunResult:
+        from kuberun.contract import outcome
+
         if self._result is not None:
             return self._result
         code = self._process.returncode if self._process is not None else None
@@ -428,6 +505,8 @@ class LocalRun:
         )
 
     def _read_summary(self) -> outcome.TerminationSummary | None:
+        from kuberun.contract import outcome
+
         try:
             raw = self._termination.read_bytes()
         except OSError:

@@ -21,35 +21,37 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pydantic
-
-import kuberun
 from kuberun.cli import (
     completion,
     configuring,
-    endpoints,
     entrypoints,
     errors,
-    inspecting,
     local,
-    logapi,
     parameters,
-    remote,
     rendering,
-    schedules,
     tables,
 )
-from kuberun.contract import logrecord, outcome, request, spec
+from kuberun.contract import limits, podenv
 from kuberun.contract.exitcodes import CommandExit
+from kuberun.contract.verdictcodes import ExitCode
+
+if TYPE_CHECKING:
+    from kuberun.contract import logrecord
 
 USAGE_ERROR = int(CommandExit.USAGE)
+# `logapi.API_URL_ENV`, for the help text: `logapi` (urllib.request, http.client, ssl),
+# `remote` (redis-py, asyncio), `schedules` and `endpoints` are imported by the commands that use
+# them, so `kuberun run` starts its runner without paying for them.
+API_URL_ENV = "KUBERUN_API_URL"
+# `spec.LogLevel`'s values in its order (the model is not imported before the runner starts).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kuberun", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"kuberun {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -79,14 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout",
         type=float,
-        default=float(spec.DEFAULT_TIMEOUT_SECONDS),
+        default=float(limits.DEFAULT_TIMEOUT_SECONDS),
         metavar="SECONDS",
         help="soft deadline: the code is stopped and the run ends TIMED_OUT",
     )
     run.add_argument(
         "--grace",
         type=float,
-        default=float(spec.DEFAULT_GRACE_PERIOD_SECONDS),
+        default=float(limits.DEFAULT_GRACE_PERIOD_SECONDS),
         metavar="SECONDS",
         help="how long a stop request waits before the runner is killed",
     )
@@ -95,12 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="DEBUG",
         type=str.upper,
-        choices=[level.value for level in spec.LogLevel],
+        choices=list(LOG_LEVELS),
         help="level of the workspace's loggers (third-party loggers: WARNING and above)",
     )
     run.add_argument(
         "--redis",
-        default=os.environ.get(request.REDIS_URL_ENV) or None,
+        default=os.environ.get(podenv.REDIS_URL_ENV) or None,
         metavar="URL",
         help="use a real Redis (stream, cancel key, result) instead of a pipe",
     )
@@ -214,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the version is looked up only when asked for (importlib.metadata
+    reads the installed distributions, which every other command would pay for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show the version and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"kuberun {version()}", flush=True)
+        parser.exit()
+
+
 def version() -> str:
     """The installed distribution's version (the source tree's when not installed)."""
     try:
@@ -222,6 +243,8 @@ def version() -> str:
 
         return installed("kuberun")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        import kuberun
+
         return getattr(kuberun, "__version__", "unknown")
 
 
@@ -246,13 +269,13 @@ def _log_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--api",
         metavar="URL",
-        help=f"the kuberun log API (default: ${logapi.API_URL_ENV}); uses your kubeconfig token",
+        help=f"the kuberun log API (default: ${API_URL_ENV}); uses your kubeconfig token",
     )
     group.add_argument(
         "--redis",
         default=None,
         metavar="URL",
-        help=f"read the stream from Redis instead (default: ${request.REDIS_URL_ENV})",
+        help=f"read the stream from Redis instead (default: ${podenv.REDIS_URL_ENV})",
     )
 
 
@@ -455,7 +478,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         execution = local.LocalRun(options, on_record, notice, flush)
-    except pydantic.ValidationError as exc:
+    except local.InvalidOptions as exc:
         _fail(f"invalid options: {exc}")
     try:
         result = execution.run()
@@ -465,7 +488,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(rendering.final_json(result), flush=True)
     else:
         print(rendering.final_text(result, shown_errors), flush=True)
-    return int(outcome.ExitCode.for_verdict(result.status, result.reason))
+    return int(ExitCode.for_verdict(result.status, result.reason))
 
 
 def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[str | None, str]:
@@ -499,6 +522,8 @@ def plan_local(path: str, given: str | None, params: dict[str, Any]) -> tuple[st
 def inspect_command(args: argparse.Namespace) -> int:
     if not os.path.exists(args.path):
         _fail(f"{args.path}: no such file or directory")
+    from kuberun.cli import inspecting
+
     catalog = inspecting.inspect_path(args.path)
     if args.output == "json":
         print(json.dumps(catalog, indent=2, default=str), flush=True)
@@ -507,18 +532,44 @@ def inspect_command(args: argparse.Namespace) -> int:
     return 1 if catalog["errors"] else 0
 
 
+def _config_map(value: str | None) -> tuple[str, str] | None:
+    """`--config-map NAME:KEY`, checked."""
+    if value is None:
+        return None
+    name, sep, key = value.partition(":")
+    if not sep or not name or not key:
+        _fail(f"--config-map {value!r}: expected NAME:KEY")
+    return name, key
+
+
+def _print_manifests(
+    path: str, render: Callable[[dict[str, Any]], list[dict[str, Any]]], none_found: str
+) -> int:
+    """Import a workspace as `inspect` does and print `render(catalog)` as a YAML stream."""
+    from kuberun.cli import inspecting, schedules
+
+    if not os.path.exists(path):
+        _fail(f"{path}: no such file or directory")
+    with contextlib.redirect_stdout(sys.stderr):  # module bodies may print
+        catalog = inspecting.inspect_path(path)
+    for problem in catalog["errors"]:
+        print(f"kuberun: {problem['file']}: {problem['error']}", file=sys.stderr)
+    try:
+        documents = render(catalog)
+    except ValueError as exc:
+        _fail(str(exc))
+    print(schedules.render(documents), end="", flush=True)
+    if not documents:
+        print(f"kuberun: {none_found}", file=sys.stderr)
+    return 1 if catalog["errors"] else 0
+
+
 def schedules_command(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.path):
-        _fail(f"{args.path}: no such file or directory")
-    config_map = None
-    if args.config_map is not None:
-        name, sep, key = args.config_map.partition(":")
-        if not sep or not name or not key:
-            _fail(f"--config-map {args.config_map!r}: expected NAME:KEY")
-        config_map = (name, key)
+    from kuberun.cli import schedules
+
     options = schedules.Options(
         source_path=args.source_path,
-        config_map=config_map,
+        config_map=_config_map(args.config_map),
         image=args.image,
         namespace=args.namespace,
         name_prefix=args.name_prefix,
@@ -526,62 +577,54 @@ def schedules_command(args: argparse.Namespace) -> int:
         concurrency_policy=args.concurrency_policy,
         starting_deadline_seconds=args.starting_deadline_seconds,
     )
-    with contextlib.redirect_stdout(sys.stderr):  # module bodies may print
-        catalog = inspecting.inspect_path(args.path)
-    for problem in catalog["errors"]:
-        print(f"kuberun: {problem['file']}: {problem['error']}", file=sys.stderr)
-    try:
-        documents = schedules.manifests(catalog, options)
-    except ValueError as exc:
-        _fail(str(exc))
-    print(schedules.render(documents), end="", flush=True)
-    if not documents:
-        print("kuberun: no workflow has a schedule", file=sys.stderr)
-    return 1 if catalog["errors"] else 0
+    return _print_manifests(
+        args.path,
+        lambda catalog: schedules.manifests(catalog, options),
+        "no workflow has a schedule",
+    )
 
 
 def endpoints_command(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.path):
-        _fail(f"{args.path}: no such file or directory")
-    config_map = None
-    if args.config_map is not None:
-        name, sep, key = args.config_map.partition(":")
-        if not sep or not name or not key:
-            _fail(f"--config-map {args.config_map!r}: expected NAME:KEY")
-        config_map = (name, key)
+    from kuberun.cli import endpoints
+
     options = endpoints.Options(
         source_path=args.source_path,
-        config_map=config_map,
+        config_map=_config_map(args.config_map),
         image=args.image,
         namespace=args.namespace,
         name_prefix=args.name_prefix,
         sync_timeout_seconds=args.sync_timeout_seconds,
     )
-    with contextlib.redirect_stdout(sys.stderr):  # module bodies may print
-        catalog = inspecting.inspect_path(args.path)
-    for problem in catalog["errors"]:
-        print(f"kuberun: {problem['file']}: {problem['error']}", file=sys.stderr)
-    try:
-        documents = endpoints.manifests(catalog, options)
-    except ValueError as exc:
-        _fail(str(exc))
-    print(schedules.render(documents), end="", flush=True)
-    if not documents:
-        print("kuberun: no workflow has endpoint_enabled=True", file=sys.stderr)
-    return 1 if catalog["errors"] else 0
+    return _print_manifests(
+        args.path,
+        lambda catalog: endpoints.manifests(catalog, options),
+        "no workflow has endpoint_enabled=True",
+    )
+
+
+def _remote(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `remote.<name>`, imported when it runs (redis-py is not needed before)."""
+
+    def command(args: argparse.Namespace) -> int:
+        from kuberun.cli import remote
+
+        return int(getattr(remote, name)(args))
+
+    return command
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda args: run_command(args),
     "inspect": lambda args: inspect_command(args),
-    "submit": remote.submit_command,
-    "get": remote.get_command,
-    "list": remote.list_command,
-    "logs": remote.logs_command,
-    "wait": remote.wait_command,
-    "cancel": remote.cancel_command,
-    "retry": remote.retry_command,
-    "delete": remote.delete_command,
+    "submit": _remote("submit_command"),
+    "get": _remote("get_command"),
+    "list": _remote("list_command"),
+    "logs": _remote("logs_command"),
+    "wait": _remote("wait_command"),
+    "cancel": _remote("cancel_command"),
+    "retry": _remote("retry_command"),
+    "delete": _remote("delete_command"),
+    "cache": _remote("cache_invalidate_command"),
     "completion": lambda args: completion_command(args),
     "schedules": lambda args: schedules_command(args),
     "endpoints": lambda args: endpoints_command(args),
@@ -591,8 +634,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def dispatch(args: argparse.Namespace) -> int:
     """Run the command; every `CliError` is printed here, once, and becomes its exit code."""
     try:
-        if args.command == "cache":
-            return remote.cache_invalidate_command(args)
         return int(COMMANDS[args.command](args))
     except errors.CliError as exc:
         print(exc.render(), file=sys.stderr, flush=True)

@@ -15,12 +15,13 @@ of the Execution (`remote.PhaseWatch`), never by polling the API server.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from kuberun.contract import logrecord
 from kuberun.contract.phases import Phase
+
+if TYPE_CHECKING:  # a client is passed in: `kuberun run` starts without redis-py
+    import redis
 
 # How long one XREAD waits before the reader looks at `finished()` again.
 BLOCK_MS = 500

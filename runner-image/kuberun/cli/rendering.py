@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kuberun.contract import logrecord, outcome
 from kuberun.runtime.records import format_text
+
+if TYPE_CHECKING:
+    from kuberun.contract import logrecord, outcome
 
 
 def record_text(record: logrecord.LogRecord) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from kuberun.cli import terminal
-from kuberun.contract import spec
 
 FORMATS = ("table", "wide", "json", "yaml", "name")
 COLUMNS = ("NAME", "PHASE", "REASON", "ATTEMPT", "DURATION", "AGE")
@@ -108,6 +107,8 @@ def render(
     if output == "yaml":
         return to_yaml(items[0] if single else as_list(items))
     if output == "name":
+        from kuberun.contract import spec  # the models: only the cluster commands need them
+
         return "\n".join(
             f"{spec.SINGULAR}.{spec.GROUP}/{obj.get('metadata', {}).get('name', '')}"
             for obj in items

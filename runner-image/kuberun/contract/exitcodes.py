@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import enum
 
-from kuberun.contract.outcome import ExitCode
 from kuberun.contract.phases import Phase, Reason
+from kuberun.contract.verdictcodes import ExitCode
 
 
 class CommandExit(enum.IntEnum):

@@ -20,7 +20,6 @@ share one slot, and so do a cache entry and its lock.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +53,8 @@ def cancel(namespace: str, uid: str) -> str:
 
 def params_hash(parameters: dict[str, Any]) -> str:
     """SHA-256 of the parameters as canonical JSON (sorted keys, no spaces)."""
+    import hashlib  # OpenSSL's bindings cost a runner's start; only cache keys need a hash
+
     canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

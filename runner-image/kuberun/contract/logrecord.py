@@ -24,25 +24,27 @@ record's `seq` field of an after-attempt engine record is k.
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from pydantic import Field
 
+from kuberun.contract.logfields import (
+    MAX_MESSAGE_BYTES,
+    Origin,
+    parse_stream_id,
+    stream_id,
+    timestamp_text,
+)
 from kuberun.contract.spec import Model
 
-# A single message is cut here: one runaway line must not blow the stream or
-# the reader's memory; the cut is marked in the message itself.
-MAX_MESSAGE_BYTES = 64 * 1024
-
-
-class Origin(enum.StrEnum):
-    """Where a record came from (its `source` field on the wire)."""
-
-    LOG = "log"
-    STDOUT = "stdout"
-    STDERR = "stderr"
-    ENGINE = "engine"
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "LogRecord",
+    "Origin",
+    "parse_stream_id",
+    "stream_id",
+    "timestamp_text",
+]
 
 
 class LogRecord(Model):
@@ -65,7 +67,7 @@ class LogRecord(Model):
         """Flat string fields for XADD (Redis stream values are strings)."""
         fields = {
             "seq": str(self.sequence),
-            "ts": repr(self.timestamp),
+            "ts": timestamp_text(self.timestamp),
             "level": self.level,
             "logger": self.logger,
             "source": self.source.value,
@@ -122,15 +124,3 @@ def runner_range(attempt: int) -> tuple[str, str]:
 def engine_range(attempt: int) -> tuple[str, str]:
     """(min, max) entry ids of the after-attempt engine records of an attempt."""
     return stream_id(attempt, ENGINE_SEQUENCE_BASE + 1), f"{attempt}-18446744073709551615"
-
-
-def stream_id(attempt: int, sequence: int) -> str:
-    """Entry id for a record: attempts order first, then sequence."""
-    return f"{attempt}-{sequence}"
-
-
-def parse_stream_id(entry_id: str | bytes) -> tuple[int, int]:
-    """(attempt, sequence) of a stream entry id."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    attempt, _, sequence = text.partition("-")
-    return int(attempt), int(sequence)

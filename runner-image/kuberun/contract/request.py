@@ -10,29 +10,24 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from kuberun.contract import podenv
 from kuberun.contract.caller import Caller, Organization
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.spec import ExecutionSpec, Model
 
-REQUEST_FILE_ENV = "KUBERUN_REQUEST_FILE"
-REQUEST_DIR_DEFAULT = "/var/run/kuberun/request"
-REQUEST_FILE_NAME = "request.json"
-REQUEST_FILE_DEFAULT = f"{REQUEST_DIR_DEFAULT}/{REQUEST_FILE_NAME}"
-REDIS_URL_ENV = "KUBERUN_REDIS_URL"
-TERMINATION_LOG_ENV = "KUBERUN_TERMINATION_LOG"
-TERMINATION_LOG_DEFAULT = "/dev/termination-log"
-# Where code from a ConfigMap source is mounted in the pod; the operator mounts
-# the ConfigMap key here and sets `source.path`-like resolution for the runner.
-CONFIGMAP_SOURCE_DIR = "/var/run/kuberun/source"
-# Where the operator mounts the namespace's configuration (a ConfigMap, one file
-# per key), its secret configuration (a Secret, likewise), one Secret per
-# integration (`<dir>/<integration>/<field>`) and the per-execution temp
-# directory (an emptyDir). Files, never environment variables: values stay out of
-# `/proc/*/environ`, child processes and crash dumps, and a rotated Secret shows up.
-CONFIG_DIR_DEFAULT = "/var/run/kuberun/config"
-SECRETS_DIR_DEFAULT = "/var/run/kuberun/secrets"
-INTEGRATIONS_DIR_DEFAULT = "/var/run/kuberun/integrations"
-TEMP_DIR_DEFAULT = "/var/run/kuberun/tmp"
+# Names and paths of the pod (`kuberun.contract.podenv`), here beside the model.
+REQUEST_FILE_ENV = podenv.REQUEST_FILE_ENV
+REQUEST_DIR_DEFAULT = podenv.REQUEST_DIR_DEFAULT
+REQUEST_FILE_NAME = podenv.REQUEST_FILE_NAME
+REQUEST_FILE_DEFAULT = podenv.REQUEST_FILE_DEFAULT
+REDIS_URL_ENV = podenv.REDIS_URL_ENV
+TERMINATION_LOG_ENV = podenv.TERMINATION_LOG_ENV
+TERMINATION_LOG_DEFAULT = podenv.TERMINATION_LOG_DEFAULT
+CONFIGMAP_SOURCE_DIR = podenv.CONFIGMAP_SOURCE_DIR
+CONFIG_DIR_DEFAULT = podenv.CONFIG_DIR_DEFAULT
+SECRETS_DIR_DEFAULT = podenv.SECRETS_DIR_DEFAULT
+INTEGRATIONS_DIR_DEFAULT = podenv.INTEGRATIONS_DIR_DEFAULT
+TEMP_DIR_DEFAULT = podenv.TEMP_DIR_DEFAULT
 
 
 class RunRequest(Model):

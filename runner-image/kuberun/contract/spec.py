@@ -15,7 +15,7 @@ import pydantic
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from kuberun.contract import phases
+from kuberun.contract import limits, phases
 
 GROUP = "kuberun.dev"
 VERSION = "v1alpha1"
@@ -25,35 +25,22 @@ PLURAL = "executions"
 SINGULAR = "execution"
 SHORT_NAMES = ("kx", "kexec")
 
-# Bounds chosen so a typo cannot hold a node for days, yet a long batch job fits.
-MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
-DEFAULT_TIMEOUT_SECONDS = 3600
-# The grace period is how long cooperative cancellation gets before the pod is
-# deleted; ten seconds is long enough to flush logs, short enough that a
-# cancel feels immediate.
-DEFAULT_GRACE_PERIOD_SECONDS = 10
-MAX_GRACE_PERIOD_SECONDS = 600
-MAX_RETRY_LIMIT = 10
-MAX_PRIORITY = 1000
-MIN_PRIORITY = -1000
-
-# A Kubernetes resource quantity as requests and limits take it: digits with at most one
-# decimal point, then one unit (binary Ki..Ei, decimal n u m k M G T P E, or an exponent).
-# No sign: a negative request is never valid, and `+` is never needed.
-QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
-QUANTITY_MESSAGE = (
-    "must be a Kubernetes quantity such as 500m, 2, 256Mi or 1.5Gi"
-    " (a non-negative number with at most one decimal point, then one unit)"
-)
-ENV_FROM_MESSAGE = "each envFrom item must name exactly one of configMapRef or secretRef"
-# An image reference: no whitespace anywhere (the kubelet would fail to parse it).
-IMAGE_PATTERN = r"^\S+$"
-IMAGE_MESSAGE = "must be an image reference without spaces, e.g. registry.example/team/runner:1.4"
-# A DNS-1123 label, which is what ConfigMap names and many other names must be.
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-# Entrypoints are Python identifiers or dotted names (`module.function`),
-# or data-provider names, which may contain dashes and spaces are rejected.
-ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+# The spec's bounds and patterns (why each: `kuberun.contract.limits`, which the
+# runner's start reads without pydantic).
+MAX_TIMEOUT_SECONDS = limits.MAX_TIMEOUT_SECONDS
+DEFAULT_TIMEOUT_SECONDS = limits.DEFAULT_TIMEOUT_SECONDS
+DEFAULT_GRACE_PERIOD_SECONDS = limits.DEFAULT_GRACE_PERIOD_SECONDS
+MAX_GRACE_PERIOD_SECONDS = limits.MAX_GRACE_PERIOD_SECONDS
+MAX_RETRY_LIMIT = limits.MAX_RETRY_LIMIT
+MAX_PRIORITY = limits.MAX_PRIORITY
+MIN_PRIORITY = limits.MIN_PRIORITY
+QUANTITY_PATTERN = limits.QUANTITY_PATTERN
+NAME_PATTERN = limits.NAME_PATTERN
+ENTRYPOINT_PATTERN = limits.ENTRYPOINT_PATTERN
+QUANTITY_MESSAGE = limits.QUANTITY_MESSAGE
+ENV_FROM_MESSAGE = limits.ENV_FROM_MESSAGE
+IMAGE_PATTERN = limits.IMAGE_PATTERN
+IMAGE_MESSAGE = limits.IMAGE_MESSAGE
 
 
 class Model(pydantic.BaseModel):
@@ -64,6 +51,9 @@ class Model(pydantic.BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        # Each model's validator is built when it is first used, not when the class is
+        # defined: `kuberun run` builds only the request's before it starts the runner.
+        defer_build=True,
     )
 
 
@@ -120,10 +110,7 @@ LABEL_KEY_PATTERN = (
 )
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 # An extended resource is domain-qualified (vendor.example/name), never a core one.
-EXTENDED_RESOURCE_PATTERN = (
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/"  # the domain
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"  # the name
-)
+EXTENDED_RESOURCE_PATTERN = limits.EXTENDED_RESOURCE_PATTERN
 
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=317)]
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)]

@@ -15,12 +15,8 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-import pydantic
-
-from kuberun.contract import outcome
 from kuberun.contract.phases import Phase, Reason
-from kuberun.contract.request import RunRequest
-from kuberun.runtime import reporting, settings
+from kuberun.runtime import reporting, requests, settings
 from kuberun.runtime.echoing import Warn
 from kuberun.runtime.running import Execution
 
@@ -29,6 +25,8 @@ def _invalid(termination_log: str, message: str, started: float) -> int:
     """Report a request the runner cannot use: stderr, termination summary, exit code 14."""
     warn = Warn(2)
     warn(f"kuberun: invalid request: {message}")
+    from kuberun.contract import outcome  # the models: only now that there is something to say
+
     result = outcome.RunResult(
         status=Phase.FAILED,
         reason=Reason.INVALID_REQUEST,
@@ -40,9 +38,9 @@ def _invalid(termination_log: str, message: str, started: float) -> int:
     return int(outcome.ExitCode.INVALID_REQUEST)
 
 
-def read_request(path: str) -> RunRequest:
+def read_request(path: str) -> requests.Request:
     """The request file; OSError or pydantic.ValidationError when it is missing or wrong."""
-    return RunRequest.model_validate_json(Path(path).read_bytes())
+    return requests.read(Path(path).read_bytes())
 
 
 def run(environ: dict[str, str]) -> int:
@@ -58,7 +56,7 @@ def run(environ: dict[str, str]) -> int:
         return _invalid(
             config.termination_log, f"cannot read {config.request_file}: {exc}", started
         )
-    except pydantic.ValidationError as exc:
+    except ValueError as exc:  # pydantic.ValidationError, from the model's verdict
         return _invalid(
             config.termination_log, f"{config.request_file} is not a valid request: {exc}", started
         )

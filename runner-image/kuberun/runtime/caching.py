@@ -27,14 +27,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.lock
 
 from kuberun.contract import keys
-from kuberun.contract.request import RunRequest
 from kuberun.sdk import decorators
+
+if TYPE_CHECKING:
+    from kuberun.runtime.requests import Request
 
 # A killed holder's lock expires after this; the holder renews it every third of it.
 LOCK_TTL_SECONDS = 30.0
@@ -53,7 +55,7 @@ class Policy:
     read: bool  # False = `spec.cache.bypass`: compute and refresh, never read
 
 
-def policy(request: RunRequest, info: decorators.EntrypointInfo | None) -> Policy | None:
+def policy(request: Request, info: decorators.EntrypointInfo | None) -> Policy | None:
     """The cache policy of an execution, or None when it does not use the cache.
 
     Only data providers are cached. `spec.cache.ttlSeconds` overrides the

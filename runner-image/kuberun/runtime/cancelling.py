@@ -30,7 +30,6 @@ which knows whether `spec.cancel` was set, judges.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import signal
@@ -39,11 +38,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-
-import redis
+from typing import TYPE_CHECKING
 
 from kuberun.contract import keys
+from kuberun.runtime import resp
 from kuberun.sdk.context import Cancellation
+
+if TYPE_CHECKING:  # the runtime imports asyncio only for async code
+    import asyncio
 
 # The signal that interrupts the main thread for sync code. SIGUSR1 is free in
 # the runner (user code that installs its own SIGUSR1 handler opts out of the
@@ -78,7 +80,7 @@ class KeyPoller:
 
     def __init__(
         self,
-        client: redis.Redis | None,
+        client: resp.Commands | None,
         key: str,
         poll_seconds: float,
         on_found: Callable[[str], None],
@@ -108,7 +110,7 @@ class KeyPoller:
             return None
         try:
             value = self._client.get(self._key)
-        except redis.RedisError:
+        except resp.RespError:
             return None  # the sender reports an unreachable Redis; keep polling
         if value is None:
             return None
@@ -261,7 +263,7 @@ class Watcher:
         cancellation: Cancellation,
         interrupter: Interrupter,
         *,
-        client: redis.Redis | None,
+        client: resp.Commands | None,
         namespace: str,
         uid: str,
         deadline: float | None,

@@ -20,21 +20,23 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import math
 import os
 import select
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from kuberun.contract import logrecord
+from kuberun.contract import logfields
 from kuberun.runtime.sequencing import Sequencer
 
-STDOUT = logrecord.Origin.STDOUT.value
-STDERR = logrecord.Origin.STDERR.value
-LOG = logrecord.Origin.LOG.value
+STDOUT = logfields.Origin.STDOUT.value
+STDERR = logfields.Origin.STDERR.value
+LOG = logfields.Origin.LOG.value
+# (logger, file) pairs whose threshold is remembered; past it, decided each time.
+_MAX_THRESHOLDS = 10_000
 _RUNNER_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 # The runner's own threads are all named so; whatever they log is the runner's business.
 RUNNER_THREAD_PREFIX = "kuberun-"
@@ -86,7 +88,11 @@ class SafePoint(Protocol):
 
 
 class LogHandler(logging.Handler):
-    """Sends accepted `logging` records to the sequencer."""
+    """Sends accepted `logging` records to the sequencer, as they are (it formats them later).
+
+    This runs on the user's thread for every call: a cached level threshold per
+    (logger, file) and an append, nothing more.
+    """
 
     def __init__(
         self,
@@ -97,40 +103,52 @@ class LogHandler(logging.Handler):
     ) -> None:
         super().__init__(logging.DEBUG)
         self._sequencer = sequencer
-        self.workspace = workspace
+        self._workspace = workspace
         self._level = level
         self._safe_point = safe_point
+        self._thresholds: dict[tuple[str, str], float] = {}
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @workspace.setter
+    def workspace(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self._thresholds = {}
+
+    def _threshold(self, logger_name: str, pathname: str) -> float:
+        """The lowest level kept for records of this logger from this file (inf: none)."""
+        if self._workspace.owns(logger_name, pathname):
+            return self._level
+        if is_runner_internal(logger_name, pathname):
+            return math.inf
+        return logging.WARNING
 
     def accepts(self, record: logging.LogRecord) -> bool:
-        if record.threadName and record.threadName.startswith(RUNNER_THREAD_PREFIX):
-            return False  # e.g. redis-py warning about the sender's own connection
-        if self.workspace.owns(record.name, record.pathname):
-            return record.levelno >= self._level
-        if is_runner_internal(record.name, record.pathname):
+        key = (record.name, record.pathname)
+        threshold = self._thresholds.get(key)
+        if threshold is None:
+            threshold = self._threshold(record.name, record.pathname)
+            if len(self._thresholds) < _MAX_THRESHOLDS:
+                self._thresholds[key] = threshold
+        if record.levelno < threshold:
             return False
-        return record.levelno >= logging.WARNING
+        thread_name = record.threadName
+        # e.g. a redis-py warning about the sender's own connection
+        return not (thread_name and thread_name.startswith(RUNNER_THREAD_PREFIX))
 
-    def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: the sequencer has one
+    def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: none is needed
         if not self.accepts(record):
             return False
-        self.emit(record)
-        if self._safe_point is not None and self._safe_point.deferred:
-            self._safe_point.raise_deferred()
+        self._sequencer.log(record)
+        safe_point = self._safe_point
+        if safe_point is not None and safe_point.deferred:
+            safe_point.raise_deferred()
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception as exc:  # a bad format string must not lose the line
-            message = f"{record.msg!r} % {record.args!r} (formatting failed: {exc})"
-        exception = None
-        if record.exc_info and record.exc_info[0] is not None:
-            exception = "".join(traceback.format_exception(*record.exc_info))
-        elif record.exc_text:
-            exception = record.exc_text
-        if record.stack_info:
-            exception = (exception or "") + record.stack_info
-        self._sequencer.emit(record.levelname, record.name, LOG, message, exception, record.created)
+        self._sequencer.log(record)
 
 
 class _LineSplitter:

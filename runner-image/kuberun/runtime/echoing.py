@@ -1,15 +1,20 @@
 """Echo records as text lines to the process's original stdout, so `kubectl logs` works
-even when Redis is away. Buffered: the producer only appends to an in-memory
-buffer; the sender thread flushes after each batch."""
+even when Redis is away. Called by the sender thread with each batch it
+sequences (never on the user's thread, except for a record dropped there),
+buffered, and flushed after each batch it sends."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import threading
 import time
 
 from kuberun.runtime.records import Entry
+
+# One echoed line; milliseconds truncated (`%03d` of a float), as `format_text` shows them.
+_LINE = "%s.%03d %-7s %s: %s\n"
 
 
 class Echo:
@@ -19,19 +24,29 @@ class Echo:
         self._file = io.BufferedWriter(io.FileIO(fd, "wb", closefd=False), buffer_size=1 << 16)
         self._second = -1
         self._prefix = ""
+        self._lock = threading.Lock()  # the sender, and a producer echoing a dropped record
 
-    def __call__(self, entry: Entry) -> None:
-        whole = int(entry.timestamp)
-        if whole != self._second:  # strftime once a second, not once a line
-            self._second = whole
-            self._prefix = time.strftime("%H:%M:%S", time.localtime(whole))
-        millis = int((entry.timestamp - whole) * 1000)
-        who = entry.logger or entry.source
-        line = f"{self._prefix}.{millis:03d} {entry.level:<7} {who}: {entry.message}\n"
-        if entry.exception:
-            line += entry.exception.rstrip("\n") + "\n"
+    def __call__(self, entries: list[Entry]) -> None:
+        with self._lock:
+            self._write(entries)
+
+    def _write(self, entries: list[Entry]) -> None:
+        """One `%` over a repeated template for the whole batch: per line only the values."""
+        values: list[object] = []
+        add = values.extend
+        second, prefix = self._second, self._prefix
+        for _, timestamp, level, logger, source, message, _, exception in entries:
+            whole = int(timestamp)
+            if whole != second:  # strftime once a second, not once a line
+                second = whole
+                prefix = time.strftime("%H:%M:%S", time.localtime(whole))
+            if exception:
+                message = f"{message}\n{exception.rstrip()}"
+            add((prefix, (timestamp - whole) * 1000, level, logger or source, message))
+        self._second, self._prefix = second, prefix
+        text = _LINE * len(entries) % tuple(values)
         with contextlib.suppress(OSError, ValueError):
-            self._file.write(line.encode("utf-8", "replace"))
+            self._file.write(text.encode("utf-8", "replace"))
 
     def flush(self) -> None:
         with contextlib.suppress(OSError, ValueError):

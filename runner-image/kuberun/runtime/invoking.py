@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic
-
 from kuberun.runtime import errors
 from kuberun.sdk import signatures
 
@@ -46,6 +44,8 @@ def _json_shaped(annotation: Any) -> bool:
     origin = typing.get_origin(annotation) or annotation
     if origin in _JSON_SHAPED:
         return True
+    import pydantic
+
     return isinstance(origin, type) and issubclass(origin, pydantic.BaseModel)
 
 
@@ -53,6 +53,8 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     """`value` validated as `annotation`; InvalidParameters names the parameter if it is not."""
     if annotation is inspect.Parameter.empty or annotation is Any or isinstance(annotation, str):
         return value
+    import pydantic  # only a call with annotated inputs needs it: a script's start does not
+
     try:
         adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
     except Exception:  # not a type pydantic understands: pass the value as is

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import decimal
 import enum
 import math
 import pathlib
-import uuid
+import sys
 from typing import Any
-
-import pydantic
 
 # Deeper than this is almost surely a cycle the id check missed, or a bug.
 MAX_DEPTH = 200
@@ -54,13 +51,19 @@ def _convert(value: Any, path: str, seen: set[int], depth: int) -> Any:
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
-    if isinstance(value, uuid.UUID | pathlib.PurePath):
+    if isinstance(value, pathlib.PurePath):
         return str(value)
-    if isinstance(value, decimal.Decimal):
+    # A UUID or a Decimal can only exist once its module was imported: the runner's start
+    # does not pay for either (uuid alone costs a few ms).
+    uuid, decimal = sys.modules.get("uuid"), sys.modules.get("decimal")
+    if uuid is not None and isinstance(value, uuid.UUID):
+        return str(value)
+    if decimal is not None and isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise NotJSON(f"{_where(path)} is Decimal({str(value)!r}), which JSON cannot represent")
         return str(value)
-    if isinstance(value, pydantic.BaseModel):
+    pydantic = sys.modules.get("pydantic")  # a model exists only if pydantic was imported
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
         return _convert(value.model_dump(mode="json"), path, seen, depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _convert(
@@ -106,8 +109,13 @@ def _key(key: Any, path: str) -> str:
         return key
     if isinstance(key, bool) or key is None:
         return {True: "true", False: "false", None: "null"}[key]
-    if isinstance(key, int | float | enum.Enum | uuid.UUID | decimal.Decimal):
+    if isinstance(key, int | float | enum.Enum):
         return str(key.value if isinstance(key, enum.Enum) else key)
+    uuid, decimal = sys.modules.get("uuid"), sys.modules.get("decimal")
+    if (uuid is not None and isinstance(key, uuid.UUID)) or (
+        decimal is not None and isinstance(key, decimal.Decimal)
+    ):
+        return str(key)
     raise NotJSON(
         f"{_where(path)} has a key of type {type(key).__name__} ({key!r}); JSON keys are strings"
     )

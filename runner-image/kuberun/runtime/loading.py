@@ -25,11 +25,14 @@ import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kuberun.contract.request import CONFIGMAP_SOURCE_DIR, RunRequest
+from kuberun.contract.podenv import CONFIGMAP_SOURCE_DIR
 from kuberun.runtime import errors
 from kuberun.sdk import decorators
+
+if TYPE_CHECKING:
+    from kuberun.runtime.requests import Request
 
 INLINE_FILENAME = "<inline>"
 SCRIPT_FILES = ("main.py", "__main__.py")
@@ -87,7 +90,7 @@ def _register_lines(filename: str, text: str) -> None:
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
 
 
-def load_program(request: RunRequest) -> Program | None:
+def load_program(request: Request) -> Program | None:
     """The module body to run first; None for a workspace whose entrypoint is imported."""
     inline = request.spec.source.inline
     if inline is not None:

@@ -18,23 +18,41 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import sys
 import traceback
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kuberun.contract.outcome import ErrorInfo
 from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import errors, jsonsafe
 from kuberun.sdk import errors as sdk_errors
 from kuberun.sdk.context import Cancellation
 
+if TYPE_CHECKING:
+    from kuberun.contract.outcome import ErrorInfo
+
 _RUNTIME_DIR = str(Path(__file__).resolve().parent)
-# Frames of the runtime and of the asyncio machinery say nothing about the user's bug.
-_PLUMBING_DIRS = (_RUNTIME_DIR, str(Path(asyncio.__file__).resolve().parent))
+# Frames of the runtime and of the asyncio machinery say nothing about the user's bug
+# (asyncio's directory only counts once the code used it).
+
+
+def _error(**fields: Any) -> ErrorInfo:
+    """The contract's `ErrorInfo`, its model built only once a verdict needs one."""
+    from kuberun.contract.outcome import ErrorInfo
+
+    return ErrorInfo(**fields)
+
+
+def _plumbing_dirs() -> tuple[str, ...]:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or asyncio.__file__ is None:
+        return (_RUNTIME_DIR,)
+    return (_RUNTIME_DIR, str(Path(asyncio.__file__).resolve().parent))
+
+
 _OPTION_KEYS = {"label", "value", "metadata"}
 
 
@@ -106,7 +124,7 @@ def from_result(value: Any, *, data_provider: bool = False) -> Verdict:
         return Verdict(
             Phase.FAILED,
             Reason.INVALID_RESULT,
-            error=ErrorInfo(type="InvalidResult", message=str(exc)),
+            error=_error(type="InvalidResult", message=str(exc)),
         )
     size = len(json.dumps(result, separators=(",", ":")).encode())
     if isinstance(result, dict) and result.get("success") is False:
@@ -116,7 +134,7 @@ def from_result(value: Any, *, data_provider: bool = False) -> Verdict:
             Reason.COMPLETED_WITH_ERRORS,
             result,
             size,
-            ErrorInfo(type="CompletedWithErrors", message=str(message))
+            _error(type="CompletedWithErrors", message=str(message))
             if message is not None
             else None,
         )
@@ -126,7 +144,8 @@ def from_result(value: Any, *, data_provider: bool = False) -> Verdict:
 def user_traceback(exc: BaseException) -> str:
     """The traceback without the leading frames of the runtime and asyncio."""
     tb: types.TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PLUMBING_DIRS):
+    plumbing = _plumbing_dirs()
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(plumbing):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -134,7 +153,7 @@ def user_traceback(exc: BaseException) -> str:
 def terminated_verdict(message: str) -> Verdict:
     """Stopped by a SIGTERM nobody asked for: FAILED/Terminated (the operator refines it)."""
     return Verdict(
-        Phase.FAILED, Reason.TERMINATED, error=ErrorInfo(type="Terminated", message=message)
+        Phase.FAILED, Reason.TERMINATED, error=_error(type="Terminated", message=message)
     )
 
 
@@ -142,7 +161,7 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
     """The verdict for an exception out of user code (or out of loading it)."""
     if isinstance(exc, errors.RunnerError):
         return Verdict(
-            Phase.FAILED, exc.reason, error=ErrorInfo(type=type(exc).__name__, message=exc.message)
+            Phase.FAILED, exc.reason, error=_error(type=type(exc).__name__, message=exc.message)
         )
     if isinstance(exc, sdk_errors.UserError | sdk_errors.WorkflowError):
         failure = (
@@ -152,10 +171,11 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
         )
         text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return Verdict(
-            Phase.FAILED, failure, error=ErrorInfo(type=type(exc).__name__, message=str(text))
+            Phase.FAILED, failure, error=_error(type=type(exc).__name__, message=str(text))
         )
-    stopped = isinstance(
-        exc, sdk_errors.ExecutionCancelled | asyncio.CancelledError | KeyboardInterrupt
+    asyncio = sys.modules.get("asyncio")  # a CancelledError means the code used asyncio
+    stopped = isinstance(exc, sdk_errors.ExecutionCancelled | KeyboardInterrupt) or (
+        asyncio is not None and isinstance(exc, asyncio.CancelledError)
     )
     if stopped and (cancellation.requested or isinstance(exc, sdk_errors.ExecutionCancelled)):
         timed_out = cancellation.timed_out or isinstance(exc, sdk_errors.ExecutionTimedOut)
@@ -166,12 +186,12 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
             return Verdict(
                 Phase.TIMED_OUT,
                 Reason.DEADLINE_EXCEEDED,
-                error=ErrorInfo(type="ExecutionTimedOut", message=reason),
+                error=_error(type="ExecutionTimedOut", message=reason),
             )
         return Verdict(
             Phase.CANCELLED,
             Reason.CANCELLED,
-            error=ErrorInfo(type="ExecutionCancelled", message=reason),
+            error=_error(type="ExecutionCancelled", message=reason),
         )
     if isinstance(exc, SystemExit) and exc.code in (0, None):
         return from_result(None)
@@ -181,7 +201,7 @@ def from_exception(exc: BaseException, cancellation: Cancellation) -> Verdict:
     return Verdict(
         Phase.FAILED,
         Reason.EXCEPTION,
-        error=ErrorInfo(
+        error=_error(
             type=qualified_name(type(exc)), message=message, traceback=user_traceback(exc)
         ),
     )

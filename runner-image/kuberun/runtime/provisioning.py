@@ -13,14 +13,17 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kuberun.contract.request import RunRequest
 from kuberun.sdk import configuration, errors, integrations, mounts
 from kuberun.sdk.context import Caller, Organization
 from kuberun.sdk.resources import Resources
 
+if TYPE_CHECKING:  # the model or the fast path's plain request (`kuberun.runtime.requests`)
+    from kuberun.runtime.requests import Request
 
-def organization(request: RunRequest) -> Organization | None:
+
+def organization(request: Request) -> Organization | None:
     """The execution's organization; its name falls back to its id (bifrost always has one)."""
     given = request.organization
     if given is not None:
@@ -30,7 +33,7 @@ def organization(request: RunRequest) -> Organization | None:
     return None
 
 
-def caller(request: RunRequest) -> Caller:
+def caller(request: Request) -> Caller:
     """Who started the execution; unknown parts are empty strings, as bifrost's types are str."""
     given = request.caller
     if given is not None:
@@ -45,7 +48,7 @@ def caller(request: RunRequest) -> Caller:
     return Caller()
 
 
-def workspace_directory(request: RunRequest) -> Path | None:
+def workspace_directory(request: Request) -> Path | None:
     """The code's directory (a file's parent); None for inline code."""
     where = request.source_path or request.spec.source.path
     if where is None:
@@ -60,7 +63,7 @@ class Provisioned:
     created_temp_dir: Path | None  # made by the runner, so removed by it at the end
 
 
-def load_resources(request: RunRequest) -> Provisioned:
+def load_resources(request: Request) -> Provisioned:
     """Read the mounts and prepare the temp directory; ConfigurationError names a bad mount."""
     try:
         store = configuration.ConfigStore.load(request.config_dir, request.secrets_dir)

@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+from kuberun.contract import keys
 
-from kuberun.contract import keys, outcome
+if TYPE_CHECKING:
+    from kuberun.contract import outcome
+
+
+class Setter(Protocol):
+    """What writing the result needs of a Redis client (`resp.Client`)."""
+
+    def set(self, key: str, value: bytes | str, *, ex: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def write_result(
-    client: redis.Redis, namespace: str, uid: str, attempt: int, result: outcome.RunResult
+    client: Setter, namespace: str, uid: str, attempt: int, result: outcome.RunResult
 ) -> None:
-    """The full result under `keys.result(...)` with the standard TTL; raises redis errors."""
+    """The full result under `keys.result(...)` with the standard TTL; raises `resp.RespError`."""
     payload = result.model_dump_json(by_alias=True)
     client.set(keys.result(namespace, uid, attempt), payload, ex=keys.DEFAULT_TTL_SECONDS)
 
@@ -39,10 +49,12 @@ def write_summary(path: str, result: outcome.RunResult, warn: Callable[[str], No
 
 def exit_code(result: outcome.RunResult) -> int:
     """The process exit code for a verdict (see `contract.outcome.ExitCode`)."""
+    from kuberun.contract import outcome
+
     return int(outcome.ExitCode.for_verdict(result.status, result.reason))
 
 
-def safe_close(client: redis.Redis | None) -> None:
+def safe_close(client: Setter | None) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()

@@ -13,7 +13,6 @@ so that every line logged before it is still delivered).
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import dataclasses
@@ -29,24 +28,20 @@ import time
 import types
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import redis
-
-from kuberun.contract import outcome
 from kuberun.contract.phases import Phase, Reason
-from kuberun.contract.request import RunRequest
 from kuberun.runtime import (
-    caching,
     cancelling,
     capturing,
-    connecting,
+    forking,
     invoking,
     loading,
     outcomes,
     provisioning,
     redacting,
     reporting,
+    resp,
     sequencing,
     validating,
 )
@@ -62,6 +57,12 @@ from kuberun.runtime.transports import (
 )
 from kuberun.sdk import context as sdk_context
 from kuberun.sdk import decorators, signatures
+
+if TYPE_CHECKING:  # imported where needed: a trivial script's start does without them
+    import asyncio
+
+    from kuberun.contract import outcome
+    from kuberun.runtime.requests import Request
 
 _real_exit = os._exit
 # Time kept back from the grace period for the final flush when the watchdog
@@ -87,15 +88,24 @@ def _cacheable_options(value: Any) -> Any | None:
 FAILING_RESULT_TIMEOUT_SECONDS = 1.0
 
 
-def redis_client(url: str, timeout: float | None = None) -> redis.Redis:
-    """A client that fails fast, for one server or a Redis Cluster (`connecting`)."""
-    return connecting.redis_client(url, timeout)
+def redis_client(url: str, timeout: float | None = None) -> resp.Commands:
+    """A client that fails fast: the sender retries, so a long socket wait only delays that.
+
+    One server: the runner's own protocol client (`resp`). A Redis Cluster
+    (`redis+cluster://`, `rediss+cluster://`): redis-py's cluster client behind the
+    same interface (`clustering`), imported only then.
+    """
+    if resp.is_cluster_url(url):
+        from kuberun.runtime import clustering
+
+        return clustering.ClusterClient(url, timeout)
+    return resp.Client(url, connect_timeout=1.0, socket_timeout=5.0 if timeout is None else timeout)
 
 
 class Execution:
     """Everything one attempt needs, created once at startup and passed down."""
 
-    def __init__(self, settings: Settings, request: RunRequest, *, started: float) -> None:
+    def __init__(self, settings: Settings, request: Request, *, started: float) -> None:
         self.settings = settings
         self.request = request
         self.started = started
@@ -110,27 +120,37 @@ class Execution:
         transport: Transport
         if self.pipe is not None:
             transport = self.pipe
+        elif isinstance(self.client, resp.Client):
+            transport = RedisStreamTransport(
+                self.client.connection(), identity.namespace, identity.uid
+            )
         elif self.client is not None:
-            transport = RedisStreamTransport(self.client, identity.namespace, identity.uid)
+            from kuberun.runtime import clustering
+
+            assert isinstance(self.client, clustering.ClusterClient)
+            transport = clustering.ClusterStreamTransport(
+                self.client, identity.namespace, identity.uid
+            )
         else:
             transport = NullTransport()
         self.echo = Echo(self._out_fd) if settings.echo else None
-        self.sender = Sender(
-            transport,
-            capacity=settings.log_buffer_records,
-            batch_records=settings.batch_records,
-            backpressure_seconds=settings.backpressure_seconds,
-            max_retry_seconds=settings.max_retry_seconds,
-            after_batch=self.echo.flush if self.echo is not None else None,
-            warn=self.warn,
-            on_consumer_gone=self._consumer_gone,
-        )
         self.sequencer = sequencing.Sequencer(
             attempt=identity.attempt,
             max_lines=settings.max_log_lines,
             max_bytes=settings.max_log_bytes,
-            sink=self.sender.offer,
+            capacity=settings.log_buffer_records,
+            backpressure_seconds=settings.backpressure_seconds,
             echo=self.echo,
+        )
+        self.sender = Sender(
+            transport,
+            self.sequencer,
+            capacity=settings.log_buffer_records,
+            batch_records=settings.batch_records,
+            max_retry_seconds=settings.max_retry_seconds,
+            after_batch=self.echo.flush if self.echo is not None else None,
+            warn=self.warn,
+            on_consumer_gone=self._consumer_gone,
         )
         self.cancellation = sdk_context.Cancellation()
         self.interrupter = cancelling.Interrupter(self.cancellation)
@@ -165,7 +185,7 @@ class Execution:
         self.handler = capturing.LogHandler(
             self.sequencer,
             capturing.Workspace([], [], [self.logger_name]),
-            logging.getLevelName(spec.log_level.value),
+            logging.getLevelNamesMapping()[str(spec.log_level)],
             self.interrupter,
         )
         self.writers: list[capturing.LineWriter] = []
@@ -203,11 +223,14 @@ class Execution:
         for existing in list(root.handlers):
             root.removeHandler(existing)
         root.addHandler(self.handler)
-        root.setLevel(min(logging.getLevelName(self.request.spec.log_level.value), logging.WARNING))
+        level = logging.getLevelNamesMapping()[str(self.request.spec.log_level)]
+        root.setLevel(min(level, logging.WARNING))
         self.interrupter.install()
         self.watcher.install_signal_handlers()
         os._exit = self._user_exit  # type: ignore[assignment]
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        forking.ForkGuard(
+            (signal.SIGTERM, signal.SIGINT, cancelling.INTERRUPT_SIGNAL), self._after_fork_in_child
+        ).install()
         sdk_context.activate(self.context)
         self.sender.start()
         self.watcher.start()
@@ -223,7 +246,8 @@ class Execution:
         if os.getpid() == self._pid:
             return
         # The runner's signal handlers only make sense in the runner: a pool worker
-        # must die on SIGTERM (Pool.terminate) as it would without the runner.
+        # must die on SIGTERM (Pool.terminate) as it would without the runner. They are
+        # blocked until this returns (`forking`), so one sent meanwhile is not lost.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(cancelling.INTERRUPT_SIGNAL, signal.SIG_DFL)
@@ -309,11 +333,23 @@ class Execution:
         self, func: Callable[..., Any], info: decorators.EntrypointInfo | None
     ) -> Any:
         """Call the entrypoint, through the shared cache when it is a cached data provider."""
-        plan = caching.policy(self.request, info) if self.client is not None else None
-        if plan is None or self.client is None:
+        if self.client is None:
             return self._call(func)
+        from kuberun.runtime import caching  # imports redis-py (for its lock)
+
+        plan = caching.policy(self.request, info)
+        if plan is None:
+            return self._call(func)
+        import redis
+
+        from kuberun.runtime import clustering
+
         cache = caching.SharedCache(
-            self.client,
+            self.client.redis
+            if isinstance(self.client, clustering.ClusterClient)
+            else redis.Redis.from_url(
+                self.client.url, socket_connect_timeout=1.0, socket_timeout=5.0
+            ),
             check=self.context.check_cancelled,
             note=lambda message: self.sequencer.engine("INFO", message),
         )
@@ -378,6 +414,8 @@ class Execution:
         return invoke()
 
     def _await(self, awaitable: Any) -> Any:
+        import asyncio  # only async code pays for the event loop's machinery
+
         async def main() -> Any:
             task = asyncio.current_task()
             assert task is not None
@@ -401,6 +439,8 @@ class Execution:
 
     def _grace_expired(self) -> None:
         """The watchdog: the code ignored cancellation for the whole grace period."""
+        from kuberun.contract import outcome
+
         timed_out = self.cancellation.timed_out
         reason = self.cancellation.reason or "cancelled"
         waited = time.monotonic() - (self.watcher.requested_at or time.monotonic())
@@ -427,6 +467,8 @@ class Execution:
         if code == 0:
             verdict = outcomes.from_result(None)
         else:
+            from kuberun.contract import outcome
+
             verdict = outcomes.Verdict(
                 Phase.FAILED,
                 Reason.EXCEPTION,
@@ -478,14 +520,13 @@ class Execution:
                 self.sequencer.engine(
                     _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"), f"{error.type}: {error.message}"
                 )
-        counts = self.sequencer.snapshot()
-        self.sequencer.engine(
+        self.sequencer.finish(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
-            f"{verdict.status.value} ({verdict.reason.value}) after {duration_ms} ms:"
-            f" {counts.user_lines} line(s), {counts.dropped} dropped",
-            wait=budget,
+            lambda counts: (
+                f"{verdict.status.value} ({verdict.reason.value}) after"
+                f" {duration_ms} ms: {counts.user_lines} line(s), {counts.dropped} dropped"
+            ),
         )
-        self.sequencer.close()
         undelivered = self.sender.close(budget)
         counts = self.sequencer.snapshot()
         result = self._result(verdict, finished, duration_ms, counts, undelivered)
@@ -502,6 +543,8 @@ class Execution:
         counts: sequencing.Counts,
         undelivered: int,
     ) -> outcome.RunResult:
+        from kuberun.contract import outcome  # the result's model: built once the run is over
+
         return outcome.RunResult(
             status=verdict.status,
             reason=verdict.reason,
@@ -522,6 +565,8 @@ class Execution:
         """The verdict with every secret value hidden in its result and error."""
         if not self.redactor:
             return verdict
+        from kuberun.contract import outcome
+
         error = verdict.error
         if error is not None:
             error = outcome.ErrorInfo(
@@ -550,7 +595,7 @@ class Execution:
                 reporting.write_result(
                     client, identity.namespace, identity.uid, identity.attempt, result
                 )
-            except redis.RedisError as exc:
+            except resp.RespError as exc:
                 self.warn(f"kuberun: cannot write the result to Redis: {exc}")
             finally:
                 if client is not self.client:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kuberun.contract import request
+from kuberun.contract import podenv as request
+from kuberun.runtime import resp
 
 # Past this many records an execution's log is cut (one marker says how much
 # was dropped): 100k lines is far more than a human reads, and bounds the
@@ -104,12 +105,23 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() not in ("0", "false", "no", "off")
 
 
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """The Redis URL, checked now: one the runner cannot use is a bad setting, not a crash."""
+    url = env.get(request.REDIS_URL_ENV) or None
+    if url is not None:
+        try:
+            resp.parse_url(resp.single_server_form(url))  # a cluster's: any node's form
+        except ValueError as exc:
+            raise SettingsError(f"{request.REDIS_URL_ENV}: {exc}") from None
+    return url
+
+
 def from_environ(env: Mapping[str, str]) -> Settings:
     """Settings from environment variables; SettingsError names a bad one."""
     record_fd = env.get(RECORD_FD_ENV) or None
     return Settings(
         request_file=env.get(request.REQUEST_FILE_ENV) or request.REQUEST_FILE_DEFAULT,
-        redis_url=env.get(request.REDIS_URL_ENV) or None,
+        redis_url=_redis_url(env),
         termination_log=env.get(request.TERMINATION_LOG_ENV) or request.TERMINATION_LOG_DEFAULT,
         record_fd=_int(env, RECORD_FD_ENV, 0, 3) if record_fd else None,
         # In pipe mode the CLI prints the records itself; an echo would double them.

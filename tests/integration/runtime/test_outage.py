@@ -14,8 +14,9 @@ import redis
 from kuberun.contract import keys
 from kuberun.contract.phases import Phase
 from kuberun.contract.request import RunRequest
+from kuberun.runtime import resp
 from kuberun.runtime.records import Entry
-from kuberun.runtime.transports import RedisStreamTransport
+from kuberun.runtime.transports import RedisStreamTransport, TransportError
 from tests.integration.runtime import runner
 from tests.support.redis_server import RedisServer
 
@@ -129,7 +130,7 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     records = [record for _, record in runner.stream(client, req)]
     client.close()
     markers = [r for r in records if "record(s) dropped" in r.message]
-    assert len(markers) == 1
+    assert len(markers) == 1, ([r.message for r in records][-5:], finished.summary, finished.stderr)
     dropped = int(markers[0].message.split()[0])
     assert dropped > 0
     assert finished.summary is not None and finished.summary.dropped == dropped
@@ -138,19 +139,25 @@ def test_a_full_buffer_while_redis_is_down_drops_and_says_how_many(
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
 
 
-def test_a_resend_is_rejected_not_duplicated(redis_client: redis.Redis) -> None:
-    transport = RedisStreamTransport(redis_client, "ns", "uid-1")
+def test_a_resend_is_rejected_not_duplicated(redis_url: str, redis_client: redis.Redis) -> None:
+    transport = RedisStreamTransport(resp.Client(redis_url).connection(), "ns", "uid-1")
     batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 6)]
     assert transport.send(batch[:3]) is None
     assert transport.send(batch) == 0  # the first three again, as after an interrupted pipeline
     assert transport.send(batch) == 0
     entries: Any = redis_client.xrange(keys.logs_stream("ns", "uid-1"))
     assert [e[0] for e in entries] == [b"1-1", b"1-2", b"1-3", b"1-4", b"1-5"]
+    assert [e[1][b"msg"] for e in entries] == [b"m1", b"m2", b"m3", b"m4", b"m5"]
+    redis_client.set(keys.logs_stream("ns", "uid-1"), "not a stream")
+    with pytest.raises(TransportError, match="WRONGTYPE"):  # any other error is one
+        transport.send(batch)
 
 
-def test_a_rejection_for_someone_elses_entry_is_a_lost_record(redis_client: redis.Redis) -> None:
+def test_a_rejection_for_someone_elses_entry_is_a_lost_record(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
     """An id taken by another writer's entry, or passed by a higher id, is not a delivery."""
-    transport = RedisStreamTransport(redis_client, "ns", "uid-2")
+    transport = RedisStreamTransport(resp.Client(redis_url).connection(), "ns", "uid-2")
     stream = keys.logs_stream("ns", "uid-2")
     redis_client.xadd(stream, {"seq": "1", "msg": "not the runner's"}, id="1-2")
     batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 4)]
@@ -158,6 +165,11 @@ def test_a_rejection_for_someone_elses_entry_is_a_lost_record(redis_client: redi
     assert transport.send(batch[2:]) == 0  # 1-3 went in and is ours
     entries: Any = redis_client.xrange(stream)
     assert [e[0] for e in entries] == [b"1-2", b"1-3"]
+    # Pipelined: two batches on the wire, the first one's rejection read back meanwhile.
+    transport.write(batch[:1])
+    transport.write(batch[2:])
+    assert transport.confirm() == 1
+    assert transport.confirm() == 0
 
 
 @pytest.mark.timeout(180)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kuberun.runtime import capturing
-from kuberun.runtime.records import Entry
 from kuberun.runtime.sequencing import Sequencer
 
 
@@ -33,12 +31,8 @@ def test_workspace_by_path_file_and_logger_name(tmp_path: Path) -> None:
     assert not workspace.owns("urllib3", "/venv/site-packages/urllib3/pool.py")
 
 
-def _collect(entries: list[Entry]) -> Callable[[Entry, float | None], bool]:
-    def sink(entry: Entry, wait: float | None) -> bool:
-        entries.append(entry)
-        return True
-
-    return sink
+def _sequencer() -> Sequencer:
+    return Sequencer(attempt=1, max_lines=10, max_bytes=1000)
 
 
 def _record(name: str, level: int, pathname: str) -> logging.LogRecord:
@@ -57,28 +51,45 @@ def _record(name: str, level: int, pathname: str) -> logging.LogRecord:
     ids=["workspace-debug", "below-level", "third-party-info", "third-party-warning", "runner"],
 )
 def test_handler_levels(name: str, level: int, pathname: str, accepted: bool) -> None:
-    entries: list[Entry] = []
-    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    seq = _sequencer()
     handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
     handler.handle(_record(name, level, pathname))
+    entries = seq.take(10)
     assert bool(entries) is accepted
     if accepted:
         assert (entries[0].message, entries[0].logger, entries[0].source) == ("m x", name, "log")
 
 
 def test_records_from_the_runners_own_threads_are_not_the_users() -> None:
-    entries: list[Entry] = []
-    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    seq = _sequencer()
     handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
     record = _record("redis.connection", logging.ERROR, "/site-packages/redis/connection.py")
     record.threadName = "kuberun-sender"
     handler.handle(record)
-    assert entries == []
+    assert seq.take(10) == []
 
 
 def test_bad_format_arguments_do_not_lose_the_line() -> None:
-    entries: list[Entry] = []
-    seq = Sequencer(attempt=1, max_lines=10, max_bytes=1000, sink=_collect(entries))
+    seq = _sequencer()
     handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
     handler.handle(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "%d items", ("x",), None))
-    assert "formatting failed" in entries[0].message
+    assert "formatting failed" in seq.take(10)[0].message
+
+
+def test_a_message_whose_arguments_may_change_is_formatted_at_the_call() -> None:
+    seq = _sequencer()
+    handler = capturing.LogHandler(seq, capturing.Workspace(["/ws"], [], []), logging.DEBUG)
+    rows = [1]
+    handler.handle(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "rows %s", (rows,), None))
+    handler.handle(logging.LogRecord("app", logging.INFO, "/ws/a.py", 1, "n=%d", (7,), None))
+    rows.append(2)  # after the call: the line must still say what it said then
+    assert [e.message for e in seq.take(10)] == ["rows [1]", "n=7"]
+
+
+def test_the_level_threshold_follows_a_new_workspace() -> None:
+    seq = _sequencer()
+    handler = capturing.LogHandler(seq, capturing.Workspace([], [], []), logging.DEBUG)
+    handler.handle(_record("app", logging.INFO, "/ws/app.py"))  # not the user's (yet)
+    handler.workspace = capturing.Workspace(["/ws"], [], [])
+    handler.handle(_record("app", logging.INFO, "/ws/app.py"))
+    assert [e.logger for e in seq.take(10)] == ["app"]

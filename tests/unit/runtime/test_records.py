@@ -48,3 +48,32 @@ def test_hand_packed_xadd_is_what_the_redis_client_would_send() -> None:
     connection: Any = Connection  # redis-py leaves Connection untyped
     expected = b"".join(connection().pack_command("XADD", "k", entry.stream_id(), *fields))
     assert pack_xadd(b"k", entry) == expected
+
+
+def test_a_packed_batch_is_what_the_redis_client_would_send_for_each_entry() -> None:
+    from redis.connection import Connection
+
+    from kuberun.runtime.transports import XaddPacker
+
+    now = 1764600000.25
+    entries = [
+        records.Entry(n, now + n / 7, "INFO", "app", "log", f"line {n} 100%", 3)
+        for n in range(7, 12)
+    ]
+    entries += [
+        records.Entry(12, now, "INFO", "app", "log", "héllo", 3),  # not ASCII
+        records.Entry(13, now, "ERROR", "a%sb", "log", "boom", 3, "Traceback\n"),
+        records.Entry(14, 1.5, "INFO", "app", "stdout", "old clock", 3),
+        *(records.Entry(n, now, "WARNING", "%d", "log", "", 3) for n in range(15, 102)),
+    ]
+    connection: Any = Connection  # redis-py leaves Connection untyped
+    packer = connection()
+    expected = b""
+    for entry in entries:
+        fields = [part for pair in entry.fields().items() for part in pair]
+        expected += b"".join(packer.pack_command("XADD", "k:{x}", entry.stream_id(), *fields))
+    payload, replies = XaddPacker("k:{x}").batch(entries)
+    assert payload == expected
+    assert replies == b"".join(
+        b"$%d\r\n%b\r\n" % (len(e.stream_id()), e.stream_id().encode()) for e in entries
+    )

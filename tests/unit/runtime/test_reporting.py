@@ -58,10 +58,10 @@ def test_interrupts_never_land_inside_the_capture_path() -> None:
 
     frames: list[FrameType] = []
 
-    def sink(entry: object, wait: float | None) -> bool:
+    def echo(entries: object) -> None:
         frames.append(sys._getframe(1))  # the sequencer's frame, as a signal would see it
-        return True
 
-    sequencer = sequencing.Sequencer(attempt=1, max_lines=10, max_bytes=100, sink=sink)
-    sequencer.emit("INFO", "", "stdout", "x")
-    assert cancelling.in_capture(frames[0])
+    sequencer = sequencing.Sequencer(attempt=1, max_lines=10, max_bytes=100, capacity=0, echo=echo)
+    sequencer.finish("INFO", lambda counts: "end")
+    sequencer.emit("INFO", "", "stdout", "x")  # after the end: echoed on the caller's thread
+    assert frames and cancelling.in_capture(frames[0])

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from kuberun.runtime.records import Entry
 from kuberun.runtime.sending import Sender
+from kuberun.runtime.sequencing import Sequencer
 from kuberun.runtime.transports import TransportError
 
 
@@ -28,41 +29,64 @@ class FlakyTransport:
         pass
 
 
-def entry(n: int) -> Entry:
-    return Entry(n, 0.0, "INFO", "", "stdout", f"m{n}", 1)
-
-
-def sender(transport: FlakyTransport, capacity: int = 100) -> Sender:
-    return Sender(
+def sender(
+    transport: FlakyTransport, capacity: int = 100, backpressure: float = 0.5
+) -> tuple[Sender, Sequencer]:
+    sequencer = Sequencer(
+        attempt=1,
+        max_lines=100_000,
+        max_bytes=10_000_000,
+        capacity=capacity,
+        backpressure_seconds=backpressure,
+    )
+    s = Sender(
         transport,
+        sequencer,
         capacity=capacity,
         batch_records=10,
-        backpressure_seconds=0.5,
         max_retry_seconds=0.05,
         warn=lambda text: None,
     )
+    return s, sequencer
+
+
+def line(sequencer: Sequencer, n: int) -> bool:
+    return sequencer.emit("INFO", "", "stdout", f"m{n}")
 
 
 def test_everything_arrives_once_in_order_in_batches() -> None:
     transport = FlakyTransport()
-    s = sender(transport)
+    s, sequencer = sender(transport)
     s.start()
     for n in range(1, 51):
-        assert s.offer(entry(n))
+        assert line(sequencer, n)
     assert s.close(2.0) == 0
     delivered = [n for batch in transport.batches for n in batch]
     assert delivered == list(range(1, 51))
     assert max(len(b) for b in transport.batches) <= 10
-    assert (s.offered, s.delivered, s.last_delivered_sequence) == (50, 50, 50)
+    assert (s.sequenced, s.delivered, s.last_delivered_sequence) == (50, 50, 50)
+
+
+def test_a_quiet_stream_is_sent_at_once_one_record_at_a_time() -> None:
+    transport = FlakyTransport()
+    s, sequencer = sender(transport)
+    s.start()
+    for n in range(1, 4):
+        line(sequencer, n)
+        deadline = time.monotonic() + 1
+        while s.delivered < n and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert transport.batches == [[1], [2], [3]]  # no linger gathering them
+    s.close(1.0)
 
 
 def test_failed_batches_are_retried_after_recovery() -> None:
     transport = FlakyTransport()
     transport.up.clear()
-    s = sender(transport)
+    s, sequencer = sender(transport)
     s.start()
     for n in range(1, 21):
-        s.offer(entry(n))
+        line(sequencer, n)
     deadline = time.monotonic() + 1
     while transport.failures < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -76,18 +100,17 @@ def test_failed_batches_are_retried_after_recovery() -> None:
 def test_full_buffer_while_failing_refuses_at_once_and_close_counts_the_rest() -> None:
     transport = FlakyTransport()
     transport.up.clear()
-    s = sender(transport, capacity=10)
+    s, sequencer = sender(transport, capacity=10, backpressure=5.0)
     s.start()
-    accepted = 0
     started = time.monotonic()
     for n in range(1, 100):
-        if s.offer(entry(accepted + 1)):
-            accepted += 1
-        if not s.healthy and n > 40:
-            break
+        line(sequencer, n)
     assert time.monotonic() - started < 1.0  # never blocked for the backpressure budget
-    assert accepted <= 21  # the buffer plus one batch in flight
-    assert s.close(0.2) == accepted
+    assert not s.healthy
+    undelivered = s.close(0.2)
+    counts = sequencer.snapshot()
+    assert 0 < undelivered <= 20  # at most the undelivered list and the deque
+    assert counts.dropped_buffer == 99 - undelivered  # every record is delivered or counted
 
 
 def test_backpressure_waits_for_a_healthy_but_slow_transport() -> None:
@@ -97,10 +120,10 @@ def test_backpressure_waits_for_a_healthy_but_slow_transport() -> None:
             super().send(batch)
 
     transport = Slow()
-    s = sender(transport, capacity=10)
+    s, sequencer = sender(transport, capacity=10)
     s.start()
     for n in range(1, 101):
-        assert s.offer(entry(n))  # waits for room instead of dropping
+        assert line(sequencer, n)  # waits for room instead of dropping
     assert s.close(2.0) == 0
     assert [n for batch in transport.batches for n in batch] == list(range(1, 101))
 
@@ -115,23 +138,73 @@ def test_a_producer_waiting_for_room_stops_waiting_when_the_transport_fails() ->
             super().send(batch)
 
     transport = Hanging()
-    s = Sender(
-        transport,
-        capacity=10,
-        batch_records=10,
-        backpressure_seconds=5.0,
-        max_retry_seconds=0.05,
-        warn=lambda text: None,
-    )
+    s, sequencer = sender(transport, capacity=10, backpressure=5.0)
     s.start()
     threading.Timer(0.1, release.set).start()
     started = time.monotonic()
-    accepted = [s.offer(entry(n)) for n in range(1, 40)]
+    accepted = [line(sequencer, n) for n in range(1, 40)]
     # Producers waited (the transport looked healthy) only until the send failed,
     # not for the 5 s backpressure budget; then they were refused at once.
     assert time.monotonic() - started < 1.0
     assert not all(accepted)
     s.close(0.1)
+
+
+class PipelinedTransport:
+    """Writes now, confirms later; can lose every unconfirmed batch once, like a broken pipe."""
+
+    def __init__(self, fail_confirm_at: int = 0) -> None:
+        self.stored: list[int] = []
+        self.written: list[list[int]] = []
+        self._unconfirmed: list[list[int]] = []
+        self._fail_at = fail_confirm_at
+        self.confirms = 0
+        self.most_in_flight = 0
+
+    def send(self, batch: Sequence[Entry]) -> None:
+        self.write(batch)
+        self.confirm()
+
+    def write(self, batch: Sequence[Entry]) -> None:
+        self.written.append([e.sequence for e in batch])
+        self._unconfirmed.append([e.sequence for e in batch])
+        self.most_in_flight = max(self.most_in_flight, len(self._unconfirmed))
+
+    def confirm(self) -> None:
+        self.confirms += 1
+        if self.confirms == self._fail_at:
+            self._unconfirmed.clear()  # the connection broke: nothing written is known
+            raise TransportError("broken pipe")
+        for sequence in self._unconfirmed.pop(0):
+            if sequence > (self.stored[-1] if self.stored else 0):
+                self.stored.append(sequence)  # an id at or below the top is rejected
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_pipelined_transport_has_at_most_two_batches_on_the_wire_and_resends_after_a_break() -> (
+    None
+):
+    transport = PipelinedTransport(fail_confirm_at=2)
+    sequencer = Sequencer(attempt=1, max_lines=10_000, max_bytes=10**7, capacity=1000)
+    s = Sender(
+        transport,
+        sequencer,
+        capacity=1000,
+        batch_records=10,
+        max_retry_seconds=0.01,
+        warn=lambda text: None,
+    )
+    for n in range(1, 301):
+        line(sequencer, n)
+    s.start()
+    assert s.close(5.0) == 0
+    assert transport.stored == list(range(1, 301))  # once each, in order
+    assert transport.most_in_flight == 2
+    resent = [n for batch in transport.written for n in batch]
+    assert len(resent) > 300  # what was on the wire at the break went again
+    assert s.delivered == 300
 
 
 def test_records_the_store_rejected_as_not_theirs_are_undelivered() -> None:
@@ -145,17 +218,19 @@ def test_records_the_store_rejected_as_not_theirs_are_undelivered() -> None:
             return None
 
     warnings: list[str] = []
+    sequencer = Sequencer(attempt=1, max_lines=100, max_bytes=10**6, capacity=10)
     sender = Sender(
         Taken(),
+        sequencer,
         capacity=10,
         batch_records=1,
-        backpressure_seconds=1,
         max_retry_seconds=0.1,
         warn=warnings.append,
     )
+    for n in (1, 2, 3):
+        line(sequencer, n)
     sender.start()
-    for seq in (1, 2, 3):
-        assert sender.offer(Entry(seq, 1.0, "INFO", "x", "log", f"line {seq}", 1))
     assert sender.close(5) == 1
     assert (sender.delivered, sender.lost) == (2, 1)
+    assert sender.pending == 0
     assert any("rejected" in text for text in warnings)
