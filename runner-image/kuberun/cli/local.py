@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kuberun.cli import configuring
-from kuberun.contract import caller, keys, logrecord, outcome, request, spec
+from kuberun.contract import caller, keys, logrecord, outcome, pipe, request, spec
 from kuberun.contract.identity import ExecutionIdentity
 from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import settings as runner_settings
-from kuberun.runtime.transports import parse_pipe_line
 
 if TYPE_CHECKING:
     import redis
@@ -334,15 +333,15 @@ class LocalRun:
             time.sleep(0.05)
 
     def _handle_pipe_line(self, line: bytes) -> None:
-        message = parse_pipe_line(line)
-        if message is None:
+        decoded = pipe.decode(line)
+        if decoded is None:
             return
-        kind = message.pop("type")
-        if kind == "record":
+        kind, message = decoded
+        if kind == pipe.RECORD:
             # The runner wrote it from a validated model; skip re-validating a million lines.
             message["source"] = logrecord.Source(message.get("source", "log"))
             self._deliver(logrecord.LogRecord.model_construct(**message))
-        elif kind == "result":
+        elif kind == pipe.RESULT:
             self._result = outcome.RunResult.model_validate(message)
 
     def _deliver(self, record: logrecord.LogRecord) -> None:
