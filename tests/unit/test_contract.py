@@ -100,3 +100,13 @@ def test_one_exit_code_per_verdict_for_runner_and_cli(
     assert outcome.ExitCode.for_verdict(phase, reason) == code
     assert reporting.exit_code(result) == code
     assert outcome.phase_for_exit_code(code) is phase
+
+
+def test_the_pipe_protocol_round_trips_and_ignores_foreign_lines() -> None:
+    from kuberun.contract import pipe
+
+    line = pipe.encode(pipe.RECORD, {"sequence": 1, "message": "é ✓"})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert pipe.decode(line) == (pipe.RECORD, {"sequence": 1, "message": "é ✓"})
+    for foreign in (b"plain text from a child\n", b"[1, 2]\n", b'{"no": "type"}\n', b'{"type": 3}'):
+        assert pipe.decode(foreign) is None

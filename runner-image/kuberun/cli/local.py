@@ -41,11 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kuberun.cli import configuring
-from kuberun.contract import keys, limits, podenv
+from kuberun.contract import keys, limits, pipe, podenv
 from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import requests
 from kuberun.runtime import settings as runner_settings
-from kuberun.runtime.transports import parse_pipe_line
 
 if TYPE_CHECKING:
     import redis
@@ -396,15 +395,15 @@ class LocalRun:
             time.sleep(0.05)
 
     def _handle_pipe_line(self, line: bytes) -> None:
-        message = parse_pipe_line(line)
-        if message is None:
+        decoded = pipe.decode(line)
+        if decoded is None:
             return
-        kind = message.pop("type")
-        if kind == "record":
+        kind, message = decoded
+        if kind == pipe.RECORD:
             # The runner wrote it from a validated model; skip re-validating a million lines.
             message["source"] = self._source(message.get("source", "log"))
             self._deliver(self._construct_record(**message))
-        elif kind == "result":
+        elif kind == pipe.RESULT:
             from kuberun.contract import outcome
 
             self._result = outcome.RunResult.model_validate(message)

@@ -36,12 +36,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from kuberun.contract import keys
-from kuberun.runtime import resp
+from kuberun.runtime import resp, safepoints
 from kuberun.sdk.context import Cancellation
 
 if TYPE_CHECKING:  # the runtime imports asyncio only for async code
@@ -55,13 +54,6 @@ TERMINATED_REASON = "terminated"
 # A SIGTERM with no cancel request behind it: the pod was deleted, evicted or drained.
 UNREQUESTED_TERMINATION = "terminated (SIGTERM) without a cancel request"
 INTERRUPTED_REASON = "interrupted"
-_RUNTIME_DIR = Path(__file__).resolve().parent
-# Modules user code calls into on every print/log call; never raise inside them.
-_CAPTURE_FILES = frozenset(
-    str(_RUNTIME_DIR / name)
-    for name in ("capturing.py", "sequencing.py", "sending.py", "echoing.py", "records.py")
-)
-_INVOKING_FILE = str(_RUNTIME_DIR / "running.py")
 # How long async code gets to reach an `await` after its task was cancelled, before
 # the main thread is interrupted as for sync code (only when the loop is blocked).
 ASYNC_ESCALATE_SECONDS = 1.0
@@ -148,18 +140,6 @@ class Mode(enum.Enum):
     ASYNC = "async"
 
 
-def in_capture(frame: FrameType | None) -> bool:
-    """True when the interrupted code is inside the capture path (any frame up to the runtime's)."""
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename in _CAPTURE_FILES:
-            return True
-        if filename == _INVOKING_FILE:
-            return False
-        frame = frame.f_back
-    return False
-
-
 class Interrupter:
     """Knows what the main thread is doing, and how to stop it."""
 
@@ -244,7 +224,7 @@ class Interrupter:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._raises_now():
             return
-        if in_capture(frame):
+        if safepoints.in_capture(frame):
             # Inside the capture path (say, sequencing a print, or a lock it takes):
             # raising here could leave its state half-updated. The capture path raises
             # it on its way out (`raise_deferred`); the watcher also re-sends it.

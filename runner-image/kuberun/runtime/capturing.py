@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kuberun.contract import logfields
+from kuberun.runtime import safepoints
 from kuberun.runtime.sequencing import Sequencer
+
+safepoints.capture_path(__name__)  # an interrupt waits for the way out
 
 STDOUT = logfields.Origin.STDOUT.value
 STDERR = logfields.Origin.STDERR.value

@@ -11,7 +11,10 @@ import os
 import threading
 import time
 
+from kuberun.runtime import safepoints
 from kuberun.runtime.records import Entry
+
+safepoints.capture_path(__name__)  # an interrupt waits for the way out
 
 # One echoed line; milliseconds truncated (`%03d` of a float), as `format_text` shows them.
 _LINE = "%s.%03d %-7s %s: %s\n"

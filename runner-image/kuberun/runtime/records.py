@@ -10,11 +10,10 @@ the cheapest read there is.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from kuberun.contract import logfields
+from kuberun.contract import logfields, pipe
 
 if TYPE_CHECKING:  # the model costs the runner's start; only `to_record` builds one
     from kuberun.contract import logrecord
@@ -56,9 +55,8 @@ class Entry(NamedTuple):
         return logrecord.LogRecord.from_fields(self.fields())
 
     def json_line(self) -> bytes:
-        """One line of the pipe protocol: `{"type": "record", ...LogRecord by alias}`."""
+        """One `record` line of the pipe protocol (`contract.pipe`)."""
         data: dict[str, object] = {
-            "type": "record",
             "sequence": self.sequence,
             "timestamp": self.timestamp,
             "level": self.level,
@@ -69,7 +67,7 @@ class Entry(NamedTuple):
         }
         if self.exception is not None:
             data["exception"] = self.exception
-        return json.dumps(data, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        return pipe.encode(pipe.RECORD, data)
 
 
 def format_text(record: logrecord.LogRecord | Entry) -> str:

@@ -388,3 +388,17 @@ class Client:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def client_for(url: str, timeout: float | None = None) -> Commands:
+    """A client that fails fast: the sender retries, so a long socket wait only delays that.
+
+    One server: this module's `Client`. A Redis Cluster (`redis+cluster://`,
+    `rediss+cluster://`): redis-py's cluster client behind the same interface
+    (`clustering`), imported only then.
+    """
+    if is_cluster_url(url):
+        from kuberun.runtime import clustering
+
+        return clustering.ClusterClient(url, timeout)
+    return Client(url, connect_timeout=1.0, socket_timeout=5.0 if timeout is None else timeout)

@@ -48,7 +48,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import logfields
+from kuberun.runtime import safepoints
 from kuberun.runtime.records import Entry
+
+safepoints.capture_path(__name__)  # an interrupt waits for the way out
 
 ENGINE_LOGGER = "kuberun"
 ENGINE = logfields.Origin.ENGINE.value

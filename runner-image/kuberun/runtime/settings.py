@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kuberun.contract import pipe
 from kuberun.contract import podenv as request
 from kuberun.runtime import resp
 
@@ -38,7 +39,7 @@ DEFAULT_PARTIAL_LINE_SECONDS = 0.5
 # Delay between retries while Redis is unreachable doubles up to this cap.
 DEFAULT_MAX_RETRY_SECONDS = 2.0
 
-RECORD_FD_ENV = "KUBERUN_RECORD_FD"
+RECORD_FD_ENV = pipe.RECORD_FD_ENV
 ECHO_ENV = "KUBERUN_ECHO"
 MAX_LOG_LINES_ENV = "KUBERUN_MAX_LOG_LINES"
 MAX_LOG_BYTES_ENV = "KUBERUN_MAX_LOG_BYTES"

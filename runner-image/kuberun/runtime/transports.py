@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kuberun.contract import keys, logfields
+from kuberun.contract import keys, logfields, pipe
 from kuberun.runtime import resp
 from kuberun.runtime.records import Entry
 
@@ -327,7 +326,7 @@ def same_fields(stored: Any, fields: dict[str, str]) -> bool:
 
 
 class PipeTransport:
-    """JSON lines on a file descriptor the CLI reads (`KUBERUN_RECORD_FD`)."""
+    """The pipe protocol (`contract.pipe`) on the file descriptor `kuberun run` reads."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -337,8 +336,7 @@ class PipeTransport:
         return None
 
     def send_result(self, result: outcome.RunResult) -> None:
-        data = {"type": "result", **result.model_dump(mode="json", by_alias=True)}
-        self._write(json.dumps(data).encode() + b"\n")
+        self._write(pipe.encode(pipe.RESULT, result.model_dump(mode="json", by_alias=True)))
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -354,12 +352,3 @@ class PipeTransport:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self._fd)
-
-
-def parse_pipe_line(line: bytes) -> dict[str, Any] | None:
-    """One pipe-protocol message, or None for a line that is not one."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and "type" in data else None

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from types import FrameType
-
 import pytest
 
 from kuberun.cli import rendering
 from kuberun.contract import outcome
 from kuberun.contract.phases import Phase, Reason
-from kuberun.runtime import cancelling, reporting
+from kuberun.runtime import reporting
 
 
 @pytest.mark.parametrize(
@@ -50,18 +47,3 @@ def test_final_object_has_exactly_the_documented_keys() -> None:
     }
     traced = rendering.final_object(result.model_copy(update={"variables": {"x": 1}}))
     assert traced["variables"] == {"x": 1}
-
-
-def test_interrupts_never_land_inside_the_capture_path() -> None:
-    assert not cancelling.in_capture(sys._getframe())
-    from kuberun.runtime import sequencing
-
-    frames: list[FrameType] = []
-
-    def echo(entries: object) -> None:
-        frames.append(sys._getframe(1))  # the sequencer's frame, as a signal would see it
-
-    sequencer = sequencing.Sequencer(attempt=1, max_lines=10, max_bytes=100, capacity=0, echo=echo)
-    sequencer.finish("INFO", lambda counts: "end")
-    sequencer.emit("INFO", "", "stdout", "x")  # after the end: echoed on the caller's thread
-    assert frames and cancelling.in_capture(frames[0])
