@@ -192,7 +192,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
 async def admission_loop(rt: Runtime) -> None:
     """Grant slots whenever the set of live executions changes; publish queue positions.
 
-    `state.positions` holds the *published* positions, the ones daemons write to
+    `state.positions` holds the *published* positions, the ones passes write to
     status. They are published at most every `queue_status_interval_seconds`, and
     beyond the first few only when they moved noticeably: a changing queue of
     hundreds would otherwise rewrite every queued Execution on every start.

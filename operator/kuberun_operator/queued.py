@@ -37,9 +37,6 @@ from kuberun_operator.following import Follower, Runtime, parse_status
 from kuberun_operator.kubeio import NotFound
 
 _TERMINAL = frozenset(p.value for p in Phase if p.terminal)
-# Passes run at once: each waits mostly on the API (its thread pool is `api_workers`);
-# more would only queue there, and a freed slot's pass goes to the front anyway.
-WORKERS = 8
 # A failed pass is tried again after this long (doubling up to the cap).
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0
@@ -75,12 +72,17 @@ class QueuedPasses:
         rt: Runtime,
         on_ended: Ended,
         logger: logging.Logger,
-        workers: int = WORKERS,
+        workers: int | None = None,
     ) -> None:
         self.rt = rt
         self.on_ended = on_ended  # archive and engine leftovers of one a pass ended
         self.logger = logger
-        self.workers = workers
+        # Passes at once: each waits mostly on the API (a status patch, an Event), whose
+        # thread pool has `api_workers` threads. Twice that keeps every thread busy while
+        # passes are between calls (Redis, reconcile); more would only queue there. With 8
+        # workers, 1,000 created on a loaded machine (load average 9) took 20 s after the
+        # last create to all show a status.
+        self.workers = workers or 2 * rt.settings.api_workers
         self.bodies: dict[str, dict[str, Any]] = {}  # uid → last body (see `observe`)
         self.written: set[str] = set()  # bodies whose status is the one a pass wrote
         # Handed to the daemon or ended by a pass: a late event with an older status must
