@@ -87,6 +87,13 @@ class Harness:
         self.state.wake(uid)
         return uid
 
+    async def drain(self) -> None:
+        """Run every due pass, as a worker would (but one at a time)."""
+        passes = self.passes
+        while passes._due or passes._later:
+            uid, _ = (passes._due or passes._later).popitem(last=False)
+            await passes.run_pass(uid)
+
     def status_of(self, name: str) -> dict[str, Any]:
         return [body for patched, body in self.kube.patches if patched == name][-1]
 
@@ -224,3 +231,18 @@ async def test_a_pass_that_ended_it_queues_its_unwritten_records() -> None:
     assert body["status"]["phase"] == Phase.CANCELLED.value
     assert body["status"]["reason"] == Reason.CANCELLED.value
     assert steps == []  # no Redis configured: nothing owed
+
+
+async def test_new_and_cancelled_ones_go_before_position_updates() -> None:
+    h = Harness()
+    h.event(execution("a"))
+    h.event(execution("b"))
+    await h.drain()
+    queued_status = h.status_of("a")
+    h.passes.due("uid-a")  # e.g. a position published: deferred
+    h.event(execution("b", h.status_of("b"), cancel=True))
+    h.event(execution("c"))
+    assert list(h.passes._due) == ["uid-b", "uid-c"] and list(h.passes._later) == ["uid-a"]
+    assert queued.urgent(execution("c")) and not queued.urgent(execution("a", queued_status))
+    h.event(execution("a", queued_status, cancel=True))  # now it is cancelled: urgent
+    assert list(h.passes._due) == ["uid-b", "uid-c", "uid-a"] and not h.passes._later
