@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from kuberun_operator import admission, handlers
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import Kube
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
@@ -53,8 +53,8 @@ def body(i: int, phase: str = "PENDING", attempt: int = 0) -> dict[str, Any]:
     }
 
 
-def runtime() -> Runtime:
-    return Runtime(
+def context() -> OperatorContext:
+    return OperatorContext(
         settings=Settings(max_running=LIMIT, max_running_per_namespace=LIMIT),
         kube=cast(Kube, None),
         redis=None,
@@ -64,7 +64,7 @@ def runtime() -> Runtime:
 
 
 def measure(n: int, samples: int) -> dict[str, float]:
-    rt = runtime()
+    rt = context()
     state = rt.state
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]

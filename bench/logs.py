@@ -292,7 +292,7 @@ def _line_fields() -> Callable[[int, float], dict[str, str]]:
             timestamp=now,
             level="INFO",
             logger=LOGGER,
-            source=logrecord.Source.LOG,
+            source=logrecord.Origin.LOG,
             message=f"line {index} {now!r}",
             attempt=1,
         )

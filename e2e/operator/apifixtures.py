@@ -11,17 +11,12 @@ import pytest
 from e2e import harness
 from e2e.operator import apisupport, support
 from e2e.operator.apisupport import ApiPod, get_json, path
-from tests.support.postgres_server import PostgresServer, running_postgres
+from e2e.operator.archivesupport import postgres
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
 
 ARCHIVE_SECRET = "kuberun-archive"
-
-
-@pytest.fixture(scope="module")
-def postgres(service_host: str, cluster: harness.Cluster) -> Iterator[PostgresServer]:
-    subnet = cluster.local.state.bridge.subnet if cluster.local is not None else None
-    with running_postgres(service_host, subnet) as server:
-        yield server
+__all__ = ["api", "postgres", "viewer"]  # fixtures
 
 
 @pytest.fixture

@@ -99,6 +99,7 @@ def request(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 30,
+    body: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     host, port = api.address()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -106,7 +107,7 @@ def request(
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, headers=sent)
+        conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:

@@ -5,12 +5,10 @@ archive, a trimmed cursor gets 410, and only a token with `view` in the namespac
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from typing import Any
 
-import asyncpg
 import kubernetes
 import pytest
 import redis
@@ -19,22 +17,12 @@ from e2e import harness
 from e2e.operator import apisupport, support
 from e2e.operator.apifixtures import api, postgres, viewer
 from e2e.operator.apisupport import ApiPod, get_json, ndjson, path, read_events
+from e2e.operator.archivesupport import query
 from kuberun.contract import keys
 from tests.support.postgres_server import PostgresServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 __all__ = ["api", "postgres", "viewer"]  # fixtures
-
-
-def query(dsn: str, sql: str, *args: Any) -> list[Any]:
-    async def run() -> list[Any]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def essentials(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

@@ -3,41 +3,22 @@ land in the database, and an operator that crashed before archiving catches up a
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 
 from e2e import harness
 from e2e.operator import support
-from tests.support.postgres_server import PostgresServer, running_postgres
+from e2e.operator.archivesupport import postgres, query
+from tests.support.postgres_server import PostgresServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def postgres(service_host: str, cluster: harness.Cluster) -> Iterator[PostgresServer]:
-    subnet = cluster.local.state.bridge.subnet if cluster.local is not None else None
-    with running_postgres(service_host, subnet) as server:
-        yield server
+__all__ = ["postgres"]  # fixtures
 
 
 @pytest.fixture
 def operator_env(postgres: PostgresServer) -> dict[str, str]:
     return {"KUBERUN_ARCHIVE_DSN": postgres.dsn}
-
-
-def query(dsn: str, sql: str, *args: Any) -> list[Any]:
-    async def run() -> list[Any]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def archived(dsn: str, uid: str) -> tuple[Any, list[Any]] | None:

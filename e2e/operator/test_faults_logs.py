@@ -14,25 +14,25 @@ Each test gets its own Redis (AOF when parametrized so), which it restarts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 import redis
 
 from e2e import harness
 from e2e.operator import support
+from e2e.operator.archivesupport import postgres, query
 from kuberun.contract import logrecord, outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from tests.support.blackhole import tcp_proxy
-from tests.support.postgres_server import PostgresServer, running_postgres
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer, running_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+__all__ = ["postgres"]  # fixtures
 
 ENGINE = logrecord.ENGINE_SEQUENCE_BASE
 
@@ -172,24 +172,6 @@ def test_with_aof_a_redis_restart_loses_no_line(
 
 
 # --- the archive while Redis is down -------------------------------------------------------
-
-
-@pytest.fixture
-def postgres(service_host: str, cluster: harness.Cluster) -> Iterator[PostgresServer]:
-    subnet = cluster.local.state.bridge.subnet if cluster.local is not None else None
-    with running_postgres(service_host, subnet) as server:
-        yield server
-
-
-def query(dsn: str, sql: str, *args: Any) -> list[Any]:
-    async def run() -> list[Any]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("redis_server", [True], indirect=True, ids=["aof"])

@@ -9,6 +9,9 @@ inputs before the code runs (`times=3` arrives as the int 3). `context` (by
 annotation or by the name `context`) carries the organization and the caller,
 the logger, cancellation and the deadline. Inputs the signature does not take
 are in `context.parameters`.
+
+`greet` is also an HTTP trigger (`endpoint_enabled`): `kuberun endpoints
+examples/workflows --source-path /workspace` prints its WorkflowEndpoint.
 """
 
 import asyncio
@@ -24,6 +27,10 @@ from kuberun import ExecutionContext, param, workflow
     category="Examples",
     tags=["hello"],
     timeout_seconds=120,
+    # An HTTP trigger on the API service: `kuberun endpoints examples/workflows ...`
+    # writes its WorkflowEndpoint (docs/api.md); POST a JSON body, or GET ?name=Ada.
+    endpoint_enabled=True,
+    allowed_methods=["POST", "GET"],
 )
 @param("name", "string", label="Who to greet", required=True, help_text="A first name will do")
 @param("times", "int", label="How many times", default_value=1, validation={"min": 1, "max": 10})

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import admission, naming, stampede
 from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time

@@ -33,7 +33,7 @@ import enum
 from typing import Any
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator.statusmapping import format_time
 
 RECONCILING = "Reconciling"

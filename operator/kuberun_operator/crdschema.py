@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from kuberun.contract import spec, status
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 
 CRD_NAME = f"{spec.PLURAL}.{spec.GROUP}"
 ONE_SOURCE_RULE = (

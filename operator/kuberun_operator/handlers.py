@@ -20,11 +20,12 @@ import asyncpg
 import kopf
 
 from kuberun.contract import keys, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import admission, archiving, conditions, health, naming, queued
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime, parse_status
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower, parse_status
 from kuberun_operator.kubeio import Kube, KubeError, load_api_client
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.redisio import RedisIO
@@ -37,8 +38,8 @@ OWNED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY}
 LOG = logging.getLogger("kuberun.operator")
 
 
-def _runtime(memo: Any) -> Runtime:
-    rt: Runtime = memo.runtime
+def _context(memo: Any) -> OperatorContext:
+    rt: OperatorContext = memo.context
     return rt
 
 
@@ -89,10 +90,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
     state = ClusterState()
     state.stampede_guard = cfg.cache_stampede_guard
-    rt = Runtime(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
+    rt = OperatorContext(settings=cfg, kube=kube, redis=redis, metrics=metrics, state=state)
     if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
         rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
-    memo.runtime = rt
+    memo.context = rt
     # Queued Executions have no daemon: their passes run here (see `queued`). Their bodies
     # come from the watch (its first events list them all), not from the listing below: a
     # standby replica (peering) is paused and sees no events, so it writes nothing.
@@ -138,7 +139,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     )
 
 
-def archive_step(rt: Runtime, body: Mapping[str, Any]) -> Step:
+def archive_step(rt: OperatorContext, body: Mapping[str, Any]) -> Step:
     """Archiving one terminal Execution with its logs, as a backlog step: tried again
     until the row and the logs are in (Redis or PostgreSQL down meanwhile)."""
     meta = body["metadata"]
@@ -152,7 +153,7 @@ def archive_step(rt: Runtime, body: Mapping[str, Any]) -> Step:
     return Step("archive", run)
 
 
-async def archive_terminal(rt: Runtime, body: Mapping[str, Any], steps: list[Step]) -> None:
+async def archive_terminal(rt: OperatorContext, body: Mapping[str, Any], steps: list[Step]) -> None:
     """Queue what an ended Execution still owes (engine records, then its archive row
     with its logs) in the backlog, which retries each until it is done."""
     if rt.archive is not None:
@@ -162,7 +163,7 @@ async def archive_terminal(rt: Runtime, body: Mapping[str, Any], steps: list[Ste
         rt.backlog.add(f"{meta['namespace']}/{meta['name']}", steps)
 
 
-async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
+async def archive_sweep(rt: OperatorContext, ended: list[dict[str, Any]]) -> None:
     """At start: archive the terminal Executions (listed by startup) that a previous run
     ended but did not archive."""
     assert rt.archive is not None
@@ -174,7 +175,7 @@ async def archive_sweep(rt: Runtime, ended: list[dict[str, Any]]) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     rt.ready = False
     for task in rt.tasks:
         task.cancel()
@@ -189,7 +190,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
     rt.kube.close()
 
 
-async def admission_loop(rt: Runtime) -> None:
+async def admission_loop(rt: OperatorContext) -> None:
     """Grant slots whenever the set of live executions changes; publish queue positions.
 
     `state.positions` holds the *published* positions, the ones passes write to
@@ -211,7 +212,7 @@ async def admission_loop(rt: Runtime) -> None:
             loop.call_later(1.0, state.admission_changed.set)
 
 
-def _admit(rt: Runtime, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
+def _admit(rt: OperatorContext, last_publish: float, loop: asyncio.AbstractEventLoop) -> float:
     """One admission round; returns when positions were last published.
 
     Incremental (`admissionqueue`): a round costs what it admits, not the queue's
@@ -257,7 +258,7 @@ def _publish_due(state: ClusterState) -> None:
 @kopf.on.event(spec.GROUP, spec.VERSION, spec.PLURAL)
 async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
     """Keep admission's view current and wake the execution's loop (e.g. on spec.cancel)."""
-    rt = _runtime(memo)
+    rt = _context(memo)
     deleted = event.get("type") == "DELETED"
     uid = rt.state.observe_execution(body, deleted=deleted)
     memo.queued.observe(body, deleted=deleted)
@@ -267,7 +268,7 @@ async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
         await keep_generation(rt, body)
 
 
-async def keep_generation(rt: Runtime, body: Mapping[str, Any]) -> None:
+async def keep_generation(rt: OperatorContext, body: Mapping[str, Any]) -> None:
     """A finished Execution (no loop any more) still observes each new generation.
 
     Live ones are the follower's: it writes observedGeneration on every pass.
@@ -299,7 +300,7 @@ async def keep_generation(rt: Runtime, body: Mapping[str, Any]) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 async def job_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     uid = rt.state.observe_job(body, deleted=event.get("type") == "DELETED")
     if uid:
         rt.state.wake(uid)
@@ -307,7 +308,7 @@ async def job_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
 
 @kopf.on.event("v1", "pods", labels=OWNED)
 async def pod_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
-    rt = _runtime(memo)
+    rt = _context(memo)
     uid = rt.state.observe_pod(body, deleted=event.get("type") == "DELETED")
     if uid:
         rt.state.wake(uid)
@@ -330,7 +331,7 @@ def _followed(status: Any, **_: Any) -> bool:
 async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> None:
     """One loop per admitted Execution, from its first attempt (or operator start) to its
     terminal phase; before that it is queued, and `queued` runs its passes."""
-    rt = _runtime(memo)
+    rt = _context(memo)
     follower = Follower(rt, body, LOG)
     uid = follower.target.uid
     try:

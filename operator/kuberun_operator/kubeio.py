@@ -55,7 +55,7 @@ def load_api_client(workers: int) -> client.ApiClient:
 
 
 class Kube:
-    """The operator's API calls, each awaited on a worker thread."""
+    """The operator's API calls (a `protocols.KubeAPI`), each awaited on a worker thread."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """Lifecycle Events on an Execution (`kubectl describe kx NAME`), decided from a status change.
 
-Pure. `following.Follower.transitions` calls `events_for(old, new)` after each
+Pure. `acting.Actor.transitions` calls `events_for(old, new)` after each
 status it wrote and posts what `build_event` returns. Because the decision looks
 only at the two statuses, each transition yields its Event once; the Event's
 name is derived from the Execution's uid, the reason and the attempt, so a
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator.manifests import ExecutionRef
 from kuberun_operator.statusmapping import format_time
 

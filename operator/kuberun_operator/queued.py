@@ -31,10 +31,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
+from kuberun_operator.apierrors import NotFound
 from kuberun_operator.backlog import Step
-from kuberun_operator.following import Follower, Runtime, parse_status
-from kuberun_operator.kubeio import NotFound
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower, parse_status
 
 _TERMINAL = frozenset(p.value for p in Phase if p.terminal)
 # A failed pass is tried again after this long (doubling up to the cap).
@@ -81,7 +82,7 @@ class QueuedPasses:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: OperatorContext,
         on_ended: Ended,
         logger: logging.Logger,
         workers: int | None = None,

@@ -2,8 +2,10 @@
 
 `reconcile()` is pure — no clock, no API, no Redis: the caller passes `now`,
 the views of the current attempt's Job and Pod, the admission verdict and the
-runner's result if it read one. It returns the whole next status and the
-actions to apply; `handlers` applies the actions, then patches the status.
+runner's result if it read one. It decides on a typed working copy of the
+status (`statusdraft.StatusDraft`) and returns the whole next status, frozen and
+validated, and the actions to apply; `acting` applies the actions, then
+patches the status.
 Being level-triggered (it looks at the whole state every time, never at the
 event that woke it), it gives the same answer after an operator restart.
 
@@ -20,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuberun.contract import keys, outcome, spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions, deadlines, logaccounting, naming, retrying, stopcauses
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.manifests import hard_deadline_seconds
 from kuberun_operator.settings import Settings
+from kuberun_operator.statusdraft import AttemptDraft, StatusDraft
 
 # How soon to look again while waiting for something with no event of its own.
 POLL_SECONDS = 1.0
@@ -136,9 +139,10 @@ class Decision:
 
 @dataclass
 class _Draft:
-    """Mutable working copy, frozen into a Decision at the end."""
+    """What is being decided: the next status (typed, mutable: see `statusdraft`), the
+    actions, and when to look again; frozen into a Decision at the end."""
 
-    st: dict[str, Any]
+    st: StatusDraft
     now: float
     generation: int | None = None
     actions: list[Action] = field(default_factory=list)
@@ -171,22 +175,22 @@ def reconcile(
     if current.phase is not None and current.phase.terminal:
         return Decision(conditions.at_generation(current, target.generation, observed.now))
     now = observed.now
-    draft = _Draft(st=current.model_dump(), now=now, generation=target.generation)
-    draft.st["observed_generation"] = target.generation
+    draft = _Draft(st=StatusDraft.of(current), now=now, generation=target.generation)
+    draft.st.observed_generation = target.generation
     if isinstance(execution, str):
         _finish(draft, now, Phase.FAILED, Reason.INVALID_REQUEST, execution, "InvalidSpec")
         return _freeze(draft)
 
     if current.phase is None:
-        draft.st.update(phase=Phase.PENDING, reason=Reason.QUEUED, message="waiting for a slot")
+        _set_phase(draft, Phase.PENDING, Reason.QUEUED, "waiting for a slot")
         _condition(draft, status.CONDITION_ADMITTED, False, "Queued", None, now)
         _condition(draft, status.CONDITION_FINISHED, False, "Pending", None, now)
         draft.actions.append(
             EngineRecord(RecordAt.QUEUED, 0, "queued", f"execution {target.name} queued")
         )
 
-    phase, reason = draft.st["phase"], draft.st["reason"]
-    attempt: int = draft.st["attempt"]
+    phase, reason = draft.st.phase, draft.st.reason
+    attempt = draft.st.attempt
 
     # Cancellation is level-triggered: spec.cancel is read on every pass.
     if execution.cancel and phase != Phase.CANCELLING:
@@ -197,35 +201,34 @@ def reconcile(
                 EngineRecord(RecordAt.AFTER_ATTEMPT, attempt, "cancelled", "cancelled by request")
             )
             return _freeze(draft)
-        draft.st.update(
-            phase=Phase.CANCELLING,
-            reason=Reason.CANCELLED,
-            message=f"cancelling: the runner has {execution.grace_period_seconds}s to stop",
-            cancel_requested_at=sm.format_time(now),
+        _set_phase(
+            draft,
+            Phase.CANCELLING,
+            Reason.CANCELLED,
+            f"cancelling: the runner has {execution.grace_period_seconds}s to stop",
         )
+        draft.st.cancel_requested_at = sm.format_time(now)
         draft.actions.append(SetCancelKey("cancelled by request"))
         phase = Phase.CANCELLING
 
     if phase == Phase.PENDING and attempt == 0:
-        if observed.cached is not None and phase != Phase.CANCELLING:
+        if observed.cached is not None:
             _answer_from_cache(draft, observed.cached, settings, now)
             return _freeze(draft)
         if observed.waiting_for is not None:
-            draft.st.update(
-                reason=Reason.WAITING_FOR_CACHE,
-                message=f"waiting for {observed.waiting_for} to compute the same result",
-                queue_position=None,
-            )
+            draft.st.reason = Reason.WAITING_FOR_CACHE
+            draft.st.message = f"waiting for {observed.waiting_for} to compute the same result"
+            draft.st.queue_position = None
         elif observed.admitted:
             _start_attempt(draft, target, execution, 1, now)
         else:
             if reason == Reason.WAITING_FOR_CACHE:  # its leader ended without an entry
-                draft.st.update(reason=Reason.QUEUED, message="waiting for a slot")
-            draft.st["queue_position"] = observed.queue_position
+                draft.st.reason, draft.st.message = Reason.QUEUED, "waiting for a slot"
+            draft.st.queue_position = observed.queue_position
         return _freeze(draft)
 
     if phase == Phase.PENDING and reason == Reason.RETRYING:
-        retry_at = sm.parse_time(draft.st.get("retry_at")) or now
+        retry_at = sm.parse_time(draft.st.retry_at) or now
         if now >= retry_at:
             _start_attempt(draft, target, execution, attempt + 1, now)
         else:
@@ -240,12 +243,12 @@ def _answer_from_cache(draft: _Draft, cached: CachedResult, settings: Settings, 
     """End as SUCCESS/CacheHit with the cached options: no Job, no pod."""
     size = len(json.dumps(cached.value, default=str).encode())
     if size <= settings.inline_result_max_bytes:
-        draft.st.update(result=cached.value, result_ref=None)
+        draft.st.result, draft.st.result_ref = cached.value, None
     else:
-        draft.st.update(
-            result=None, result_ref=status.ResultRef(redis_key=cached.key, bytes=size).model_dump()
-        )
-    draft.st.update(result_available=True, cache=status.CacheStatus(hit=True).model_dump())
+        draft.st.result = None
+        draft.st.result_ref = status.ResultRef(redis_key=cached.key, bytes=size)
+    draft.st.result_available = True
+    draft.st.cache = status.CacheStatus(hit=True)
     _finish(draft, now, Phase.SUCCESS, Reason.CACHE_HIT, "answered from the shared cache", None)
     draft.actions.append(
         EngineRecord(
@@ -261,22 +264,17 @@ def _start_attempt(
     draft: _Draft, target: Target, execution: spec.ExecutionSpec, attempt: int, now: float
 ) -> None:
     stamp = sm.format_time(now)
-    draft.st.update(
-        phase=Phase.PENDING,
-        reason=Reason.STARTING,
-        message=f"starting attempt {attempt}",
-        attempt=attempt,
-        queue_position=None,
-        retry_at=None,
-    )
-    if draft.st.get("admitted_at") is None:
-        draft.st["admitted_at"] = stamp
-    draft.st["attempts"] = [
-        *draft.st["attempts"],
-        status.AttemptStatus(
+    _set_phase(draft, Phase.PENDING, Reason.STARTING, f"starting attempt {attempt}")
+    draft.st.attempt = attempt
+    draft.st.queue_position = None
+    draft.st.retry_at = None
+    if draft.st.admitted_at is None:
+        draft.st.admitted_at = stamp
+    draft.st.attempts.append(
+        AttemptDraft(
             attempt=attempt, job_name=naming.job_name(target.name, attempt), created_at=stamp
-        ).model_dump(),
-    ]
+        )
+    )
     _condition(draft, status.CONDITION_ADMITTED, True, "Admitted", None, now)
     draft.actions.append(
         EngineRecord(
@@ -302,12 +300,12 @@ def _follow_attempt(
 ) -> None:
     """An attempt was started: mirror its pod, end it, retry or finish."""
     now = observed.now
-    attempt: int = draft.st["attempt"]
-    current = draft.st["attempts"][-1]
+    attempt = draft.st.attempt
+    current = draft.st.current
     job, pod = observed.job, observed.pod
-    cancelling = draft.st["phase"] == Phase.CANCELLING
-    cancel_at = sm.parse_time(draft.st.get("cancel_requested_at"))
-    if observed.create_rejected is not None and draft.st["phase"] == Phase.PENDING:
+    cancelling = draft.st.phase == Phase.CANCELLING
+    cancel_at = sm.parse_time(draft.st.cancel_requested_at)
+    if observed.create_rejected is not None and draft.st.phase == Phase.PENDING:
         # A 4xx on create fails the same way on every retry: say why now.
         _fail_start(
             draft,
@@ -338,14 +336,14 @@ def _follow_attempt(
 
     if ended is None:
         if job is None and pod is None:
-            created = sm.parse_time(current.get("created_at")) or now
-            if draft.st["phase"] == Phase.PENDING:
+            created = sm.parse_time(current.created_at) or now
+            if draft.st.phase == Phase.PENDING:
                 # Never seen running: the Job may not exist yet (a crash between the status
                 # and the create, or watch lag). Creating is safe: a 409 means it exists.
                 _mirror_live(
                     draft, observed, execution, settings
                 )  # the start deadline still applies
-                if draft.st["phase"] == Phase.PENDING:
+                if draft.st.phase == Phase.PENDING:
                     draft.actions.append(CreateAttempt(attempt))
                     draft.requeue(CREATE_RETRY_SECONDS)
                 return
@@ -355,7 +353,7 @@ def _follow_attempt(
             ended = sm.AttemptOutcome(
                 Phase.FAILED,
                 Reason.JOB_DELETED,
-                f"Job {current['job_name']} was deleted without a cancel request",
+                f"Job {current.job_name} was deleted without a cancel request",
                 str(Reason.JOB_DELETED),
             )
         else:
@@ -385,24 +383,24 @@ def _mirror_live(
     from the container's start; catch pods that never start."""
     now = observed.now
     pod = observed.pod
-    current = draft.st["attempts"][-1]
-    phase = draft.st["phase"]
+    current = draft.st.current
+    phase = draft.st.phase
     if pod is not None and pod.state == "running":
         deadline = deadlines.pod_deadline(pod, hard_deadline_seconds(execution, settings))
         if deadline is not None:
             draft.actions.append(SetPodDeadline(pod.name, deadline))
         started = pod.started_at or now
-        if current.get("start_time") is None:
-            current["start_time"] = sm.format_time(started)
-        if draft.st.get("start_time") is None:
-            draft.st["start_time"] = sm.format_time(started)
+        if current.start_time is None:
+            current.start_time = sm.format_time(started)
+        if draft.st.start_time is None:
+            draft.st.start_time = sm.format_time(started)
         if phase == Phase.PENDING:
-            draft.st.update(phase=Phase.RUNNING, reason=Reason.RUNNING, message=None)
+            _set_phase(draft, Phase.RUNNING, Reason.RUNNING, None)
             _condition(draft, status.CONDITION_RUNNING, True, "Running", None, now)
         return
     if phase != Phase.PENDING:
         return
-    created = sm.parse_time(current.get("created_at")) or now
+    created = sm.parse_time(current.created_at) or now
     problem = sm.start_problem(pod) if pod is not None else None
     if problem is not None:
         since = pod.created_at if pod and pod.created_at else created
@@ -430,12 +428,12 @@ def _fail_start(draft: _Draft, observed: Observed, reason: Reason, message: str)
         draft.actions.append(DeleteJob(observed.job.name))
     if observed.pod is not None:
         draft.actions.append(DeletePod(observed.pod.name, 0))
-    current = draft.st["attempts"][-1]
-    current.update(phase=Phase.FAILED, reason=reason, message=message)
-    current["completion_time"] = sm.format_time(observed.now)
+    current = draft.st.current
+    current.phase, current.reason, current.message = Phase.FAILED, reason, message
+    current.completion_time = sm.format_time(observed.now)
     _finish(draft, observed.now, Phase.FAILED, reason, message, str(reason))
     draft.actions.append(
-        EngineRecord(RecordAt.AFTER_ATTEMPT, draft.st["attempt"], "failed", message, "ERROR")
+        EngineRecord(RecordAt.AFTER_ATTEMPT, draft.st.attempt, "failed", message, "ERROR")
     )
 
 
@@ -448,16 +446,16 @@ def _end_attempt(
     ended: sm.AttemptOutcome,
 ) -> None:
     now = observed.now
-    attempt: int = draft.st["attempt"]
+    attempt = draft.st.attempt
     finished = ended.finished_at or now
-    current = draft.st["attempts"][-1]
-    current.update(phase=ended.phase, reason=ended.reason, message=ended.message)
-    current["completion_time"] = sm.format_time(finished)
-    current["exit_code"] = ended.exit_code
-    if current.get("start_time") is None and observed.pod is not None and observed.pod.started_at:
-        current["start_time"] = sm.format_time(observed.pod.started_at)
-    if draft.st.get("start_time") is None and current.get("start_time") is not None:
-        draft.st["start_time"] = current["start_time"]
+    current = draft.st.current
+    current.phase, current.reason, current.message = ended.phase, ended.reason, ended.message
+    current.completion_time = sm.format_time(finished)
+    current.exit_code = ended.exit_code
+    if current.start_time is None and observed.pod is not None and observed.pod.started_at:
+        current.start_time = sm.format_time(observed.pod.started_at)
+    if draft.st.start_time is None and current.start_time is not None:
+        draft.st.start_time = current.start_time
     _record_logs(draft, ended, observed)
     _record_result(draft, target, ended, observed, settings)
 
@@ -465,13 +463,9 @@ def _end_attempt(
         assert execution.retry is not None
         delay = retrying.backoff_seconds(execution.retry, target.uid, attempt)
         text = f"attempt {attempt} ended {ended.phase} ({ended.reason}): retrying in {delay:.1f}s"
-        draft.st.update(
-            phase=Phase.PENDING,
-            reason=Reason.RETRYING,
-            message=text,
-            retry_at=sm.format_time(now + delay),
-        )
-        draft.st["error"] = _error(ended)
+        _set_phase(draft, Phase.PENDING, Reason.RETRYING, text)
+        draft.st.retry_at = sm.format_time(now + delay)
+        draft.st.error = _error(ended)
         _condition(draft, status.CONDITION_RUNNING, False, "Retrying", text, now)
         draft.actions.append(
             EngineRecord(RecordAt.AFTER_ATTEMPT, attempt, "retrying", text, "WARNING")
@@ -504,13 +498,13 @@ def _end_attempt(
         )
 
 
-def _error(ended: sm.AttemptOutcome) -> dict[str, Any] | None:
+def _error(ended: sm.AttemptOutcome) -> status.ErrorStatus | None:
     if ended.phase == Phase.SUCCESS:
         return None
     return status.ErrorStatus(
         type=(ended.error_type or str(ended.reason))[:256],
         message=(ended.message or str(ended.reason))[:8192],
-    ).model_dump()
+    )
 
 
 def _record_logs(draft: _Draft, ended: sm.AttemptOutcome, observed: Observed) -> None:
@@ -523,11 +517,11 @@ def _record_logs(draft: _Draft, ended: sm.AttemptOutcome, observed: Observed) ->
         summary.dropped if summary is not None else 0,
     )
     if logs is not None:
-        draft.st["logs"] = logs.model_dump()
+        draft.st.logs = logs
         if observed.stream is not None:
             gaps = logaccounting.missing(observed.stream, logs.last_sequence)
             if gaps:
-                attempt: int = draft.st["attempt"]
+                attempt = draft.st.attempt
                 draft.actions.append(
                     EngineRecord(
                         RecordAt.AFTER_ATTEMPT,
@@ -540,7 +534,7 @@ def _record_logs(draft: _Draft, ended: sm.AttemptOutcome, observed: Observed) ->
     if summary is None:
         return
     if summary.cache_hit is not None:  # a data provider said where its options came from
-        draft.st["cache"] = status.CacheStatus(hit=summary.cache_hit).model_dump()
+        draft.st.cache = status.CacheStatus(hit=summary.cache_hit)
 
 
 def _record_result(
@@ -550,22 +544,22 @@ def _record_result(
     observed: Observed,
     settings: Settings,
 ) -> None:
-    attempt: int = draft.st["attempt"]
-    draft.st.update(result=None, result_ref=None, result_available=None)
+    attempt = draft.st.attempt
+    draft.st.result, draft.st.result_ref, draft.st.result_available = None, None, None
     run = observed.run_result
     if run is not None:
         encoded = json.dumps(run.result, default=str)
         size = len(encoded.encode())
         if size <= settings.inline_result_max_bytes:
-            draft.st["result"] = run.result
+            draft.st.result = run.result
         else:
-            draft.st["result_ref"] = status.ResultRef(
+            draft.st.result_ref = status.ResultRef(
                 redis_key=keys.result(target.namespace, target.uid, attempt), bytes=size
-            ).model_dump()
-        draft.st["result_available"] = True
+            )
+        draft.st.result_available = True
     elif observed.result_checked and ended.summary is not None:
         # The runner reported, but its full result could not be read (Redis down).
-        draft.st["result_available"] = False
+        draft.st.result_available = False
 
 
 def _finish(
@@ -579,27 +573,23 @@ def _finish(
 ) -> None:
     """Enter a terminal phase with its conditions, times and error."""
     stamp = sm.format_time(at)
-    draft.st.update(
-        phase=phase,
-        reason=reason,
-        message=message,
-        completion_time=stamp,
-        queue_position=None,
-        retry_at=None,
-    )
+    _set_phase(draft, phase, reason, message)
+    draft.st.completion_time = stamp
+    draft.st.queue_position = None
+    draft.st.retry_at = None
     if phase == Phase.SUCCESS:
-        draft.st["error"] = None
+        draft.st.error = None
     else:
-        draft.st["error"] = status.ErrorStatus(
+        draft.st.error = status.ErrorStatus(
             type=(error_type or str(reason))[:256], message=(message or str(reason))[:8192]
-        ).model_dump()
-    started = sm.parse_time(draft.st.get("start_time"))
+        )
+    started = sm.parse_time(draft.st.start_time)
     if run_seconds is None and started is not None:
         run_seconds = max(0.0, at - started)
     if run_seconds is not None:
         seconds = run_seconds
-        draft.st["duration_seconds"] = round(seconds, 3)
-        draft.st["duration"] = human_duration(seconds)
+        draft.st.duration_seconds = round(seconds, 3)
+        draft.st.duration = human_duration(seconds)
     _condition(draft, status.CONDITION_RUNNING, False, str(phase), None, at)
     _condition(draft, status.CONDITION_FINISHED, True, str(phase), message, at)
     _condition(draft, status.CONDITION_SUCCEEDED, phase == Phase.SUCCESS, str(phase), message, at)
@@ -609,8 +599,8 @@ def _condition(
     draft: _Draft, kind: str, value: bool, reason: str, message: str | None, now: float
 ) -> None:
     """Set a condition; its transition time moves only when its status changes."""
-    draft.st["conditions"] = conditions.set_condition(
-        draft.st["conditions"], kind, value, reason, message, now, draft.generation
+    draft.st.conditions = conditions.set_condition(
+        draft.st.conditions, kind, value, reason, message, now, draft.generation
     )
 
 
@@ -627,27 +617,31 @@ def human_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def _clip(text: Any) -> Any:
+def _clip(text: str | None) -> str | None:
     if isinstance(text, str) and len(text) > MAX_MESSAGE:
         return text[: MAX_MESSAGE - 15] + "…[truncated]"
     return text
 
 
+def _set_phase(draft: _Draft, phase: Phase, reason: Reason, message: str | None) -> None:
+    draft.st.phase, draft.st.reason, draft.st.message = phase, reason, message
+
+
 def _freeze(draft: _Draft) -> Decision:
-    draft.st["message"] = _clip(draft.st.get("message"))
-    phase, reason = draft.st.get("phase"), draft.st.get("reason")
-    draft.st["conditions"] = conditions.with_health(
-        draft.st["conditions"],
+    draft.st.message = _clip(draft.st.message)
+    phase, reason = draft.st.phase, draft.st.reason
+    draft.st.conditions = conditions.with_health(
+        draft.st.conditions,
         Phase(phase) if phase is not None else None,
         str(reason) if reason is not None else None,
-        draft.st["message"],
+        draft.st.message,
         draft.now,
         draft.generation,
     )
-    for attempt in draft.st["attempts"]:
-        attempt["message"] = _clip(attempt.get("message"))
+    for attempt in draft.st.attempts:
+        attempt.message = _clip(attempt.message)
     return Decision(
-        status=status.ExecutionStatus.model_validate(draft.st),
+        status=draft.st.freeze(),
         actions=tuple(draft.actions),
         requeue_after=draft.requeue_after,
     )

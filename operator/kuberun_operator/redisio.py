@@ -10,7 +10,6 @@ answer as "not now" and ask again later (see `following`), never as final.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import time
@@ -24,6 +23,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from kuberun.contract import keys, logrecord, outcome, redisurl
 from kuberun_operator import reconciling
+from kuberun_operator.protocols import Written
+
+__all__ = ["RedisIO", "Written", "connect"]
 
 QUIET_SECONDS = 3.0
 LOGGER_NAME = "kuberun.operator"
@@ -52,16 +54,9 @@ def connect(url: str, timeout: float) -> aioredis.Redis:
     return single
 
 
-class Written(enum.Enum):
-    """What became of an engine record."""
-
-    DONE = "done"  # in the stream (now or by an earlier pass)
-    FAILED = "failed"  # Redis did not answer: try again later
-    TOO_LATE = "too_late"  # a later attempt's entries are there: its place is gone
-
-
 class RedisIO:
-    """The operator's Redis calls; created at startup from `Settings.redis_url`."""
+    """The operator's Redis calls (a `protocols.StreamStore`); created at startup from
+    `Settings.redis_url`."""
 
     def __init__(
         self, url: str, timeout: float, on_error: Callable[[str], None] | None = None
@@ -153,7 +148,7 @@ class RedisIO:
                 timestamp=now,
                 level=record.level,
                 logger=LOGGER_NAME,
-                source=logrecord.Source.ENGINE,
+                source=logrecord.Origin.ENGINE,
                 message=record.message,
                 attempt=record.attempt,
             )

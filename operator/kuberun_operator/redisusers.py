@@ -28,7 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from kuberun.contract import redisurl
 from kuberun_operator import naming, tenancy
-from kuberun_operator.kubeio import Kube
+from kuberun_operator.protocols import KubeAPI
 from kuberun_operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def restore_users(
 class RedisUsers:
     """Applies runner ACL users and their Secrets; one per operator."""
 
-    def __init__(self, client: Any, kube: Kube, settings: Settings, base_url: str) -> None:
+    def __init__(self, client: Any, kube: KubeAPI, settings: Settings, base_url: str) -> None:
         """`client`: the operator's privileged asyncio client; `base_url`: where runners
         connect (the operator's URL, whose credentials are replaced)."""
         self._client = client

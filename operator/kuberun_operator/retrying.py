@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from kuberun.contract import spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 
 
 def should_retry(retry: spec.Retry | None, phase: Phase, attempt: int) -> bool:

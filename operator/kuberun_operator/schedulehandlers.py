@@ -1,7 +1,7 @@
 """kopf wiring of ScheduledExecutions: one loop per schedule, doing what `scheduling` decides.
 
 Imported by `__main__` next to `handlers` (which it needs nothing from but the
-`Runtime` that `handlers.startup` puts in the memo). Each ScheduledExecution
+`OperatorContext` that `handlers.startup` puts in the memo). Each ScheduledExecution
 has a daemon that, on every pass, lists the Executions labelled as its own,
 asks `scheduling.plan` what to do at this moment, does it (create, delete,
 post events), patches the status and sleeps until the next scheduled time —
@@ -28,9 +28,9 @@ import kopf
 import pydantic
 
 from kuberun.contract import schedule, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import scheduling
-from kuberun_operator.following import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import MERGE_PATCH, Conflict, Kube, KubeError, NotFound
 
 LOG = logging.getLogger("kuberun.operator.schedules")
@@ -123,7 +123,7 @@ class ScheduleKube:
         )
 
 
-async def reconcile(rt: Runtime, io: ScheduleKube, body: Any) -> datetime | None:
+async def reconcile(rt: OperatorContext, io: ScheduleKube, body: Any) -> datetime | None:
     """One pass: plan, act, report. Returns when to look again (None: on a change only)."""
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
@@ -187,7 +187,9 @@ async def reconcile(rt: Runtime, io: ScheduleKube, body: Any) -> datetime | None
     return decided.wake_at
 
 
-async def _post(rt: Runtime, namespace: str, name: str, uid: str, event: scheduling.Event) -> None:
+async def _post(
+    rt: OperatorContext, namespace: str, name: str, uid: str, event: scheduling.Event
+) -> None:
     """Post an Event; the same one again is a 409 (its name is a digest), and a failure
     loses only the Event."""
     try:
@@ -221,7 +223,9 @@ async def _sleep(waker: Waker, stopped: Any, seconds: float) -> None:
 )
 async def run_schedule(stopped: Any, body: Any, memo: Any, **_: Any) -> None:
     """One loop per ScheduledExecution, for as long as it exists."""
-    rt: Runtime = memo.runtime
+    rt: OperatorContext = memo.context
+    if not isinstance(rt.kube, Kube):  # schedules call the adapter's own pool and clients
+        raise TypeError(f"schedules need kubeio.Kube, not {type(rt.kube).__name__}")
     io = ScheduleKube(rt.kube)
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])

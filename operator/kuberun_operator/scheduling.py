@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kuberun.contract import schedule, spec, status
+from kuberun.contract.phases import Phase
 from kuberun.contract.schedule import ConcurrencyPolicy, ScheduledExecutionSpec
-from kuberun.contract.statuses import Phase
 from kuberun_operator import conditions, cronschedule
 from kuberun_operator.statusmapping import format_time
 

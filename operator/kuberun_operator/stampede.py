@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import cachehits
 
 

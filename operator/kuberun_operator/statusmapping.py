@@ -16,7 +16,7 @@ from typing import Any
 import pydantic
 
 from kuberun.contract import outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import manifests
 
 IMAGE_PULL_REASONS = frozenset(

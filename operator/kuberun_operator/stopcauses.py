@@ -17,7 +17,7 @@ silently end work).
 
 from __future__ import annotations
 
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import statusmapping as sm
 
 # Outcomes that only say "stopped from outside": refined by the cause when not cancelling.

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from kuberun.contract import keys, logrecord, outcome, spec
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,17 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.exceptions import RedisError
 
 from kuberun.contract import keys
-from kuberun_operator.api import access, cursor, reading, retention, sse, summary
-from kuberun_operator.api.kube import Kube, KubeFailed, NotServed, PhaseWatch
+from kuberun_operator.api import (
+    access,
+    cursor,
+    reading,
+    retention,
+    sse,
+    summary,
+    triggering,
+    triggers,
+)
+from kuberun_operator.api.kube import Kube, KubeFailed, NotServed, PhaseWatch, Refused
 from kuberun_operator.api.logsource import ArchiveLogs, RedisLogs, record_json
 
 log = logging.getLogger(__name__)
@@ -69,6 +78,15 @@ async def errors(
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message)
+    except triggering.TriggerError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.allow:
+            response.headers["Allow"] = exc.allow
+        return response
+    except Refused as exc:
+        code = "forbidden" if exc.status == 403 else "refused"
+        status = exc.status if exc.status in (400, 403, 409, 422) else 400
+        return error_response(status, code, f"the API server refused the Execution: {exc}")
     except cursor.BadQuery as exc:
         return error_response(400, "bad-request", str(exc))
     except access.Unauthenticated as exc:
@@ -189,13 +207,19 @@ async def get_execution(request: web.Request) -> web.Response:
 async def get_result(request: web.Request) -> web.Response:
     name = _name(request)
     namespace = await _allow(request, "get", name=name)
-    services = request.app[SERVICES]
+    return await _result(request.app[SERVICES], namespace, name, cursor.attempt_of(request.query))
+
+
+async def _result(
+    services: Services, namespace: str, name: str, wanted: int | None
+) -> web.Response:
+    """The result route's answer (authorization already done)."""
     found = await _find(services, namespace, name)
     current = (found.body or {}).get("status") or {}
     if found.body is None and found.row is not None:
         current = _loads(found.row.get("status")) or {}
     last = int(current.get("attempt") or (found.row or {}).get("attempts") or 0)
-    attempt = cursor.attempt_of(request.query) or last
+    attempt = wanted or last
     if services.redis_client is not None and attempt > 0:
         raw = await services.redis_client.get(keys.result(namespace, found.uid, attempt))
         if raw is not None:
@@ -214,6 +238,33 @@ async def get_result(request: web.Request) -> web.Response:
             }
         )
     raise ApiError(404, "not-found", f"no result of {namespace}/{name} attempt {attempt} yet")
+
+
+async def trigger_endpoint(request: web.Request) -> web.Response:
+    """Start a WorkflowEndpoint's workflow (`triggers`; docs/api.md)."""
+    namespace = _namespace(request)
+    name = _name(request)
+    services = request.app[SERVICES]
+
+    async def read_result(namespace: str, execution: str) -> tuple[int, bytes]:
+        try:
+            answer = await _result(services, namespace, execution, None)
+        except ApiError as exc:
+            return exc.status, b""
+        assert isinstance(answer.body, bytes)
+        return answer.status, answer.body
+
+    token = access.bearer_token(request.headers.get("Authorization"))
+    return await triggers.handle(
+        request,
+        namespace,
+        name,
+        token,
+        services.gate,
+        services.kube,
+        services.phases,
+        read_result,
+    )
 
 
 def _loads(value: Any) -> Any:
@@ -332,6 +383,7 @@ def build(services: Services) -> web.Application:
     app.router.add_get(base + "/{name}", get_execution)
     app.router.add_get(base + "/{name}/result", get_result)
     app.router.add_get(base + "/{name}/logs", get_logs)
+    app.router.add_route("*", "/api/v1/namespaces/{namespace}/endpoints/{name}", trigger_endpoint)
     app.router.add_get("/", to_ui)
     app.router.add_get("/ui", to_ui)
     app.router.add_get("/ui/", index)

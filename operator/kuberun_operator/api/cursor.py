@@ -55,7 +55,7 @@ def cursor_of(query: Mapping[str, str], last_event_id: str | None) -> StreamId |
     return None
 
 
-_SOURCES = {source.value for source in logrecord.Source}
+_SOURCES = {source.value for source in logrecord.Origin}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from polling the API server each second each.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import threading
@@ -20,7 +21,9 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from kuberun.contract import endpoint as endpoints
 from kuberun.contract import spec as contract
+from kuberun.contract.phases import TERMINAL_PHASES
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,14 @@ class KubeFailed(Exception):
 class NotServed(Exception):
     """The service's own account may not read Executions in that namespace (403): the
     chart's `watchNamespaces` limits the API to those namespaces."""
+
+
+class Refused(Exception):
+    """The API server refused a create the API made for a caller (its 4xx, passed on)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _not_served(namespace: str) -> NotServed:
@@ -50,6 +61,7 @@ class Kube:
         self.custom: Any = client.CustomObjectsApi(api)
         self._authn: Any = client.AuthenticationV1Api(api)
         self._authz: Any = client.AuthorizationV1Api(api)
+        self._core: Any = client.CoreV1Api(api)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -100,6 +112,73 @@ class Kube:
             ) from None
         return list(listed.get("items") or [])
 
+    async def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A WorkflowEndpoint, or None when there is none (or the CRD is not installed)."""
+        try:
+            found: dict[str, Any] = await self._call(
+                self.custom.get_namespaced_custom_object,
+                contract.GROUP,
+                contract.VERSION,
+                namespace,
+                endpoints.PLURAL,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            if exc.status == 403:
+                raise _not_served(namespace) from None
+            raise KubeFailed(
+                f"reading endpoint {namespace}/{name}: {exc.status} {exc.reason}"
+            ) from None
+        return found
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The namespace's labels ({} when it cannot be read: public calls fail closed)."""
+        try:
+            found = await self._call(self._core.read_namespace, namespace)
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return {}
+            raise KubeFailed(f"reading namespace {namespace}: {exc.status} {exc.reason}") from None
+        return dict((found.get("metadata") or {}).get("labels") or {})
+
+    async def endpoint_token(self, namespace: str, name: str) -> str | None:
+        """Key `name` of the namespace's endpoint-token Secret, or None when there is none."""
+        try:
+            found = await self._call(
+                self._core.read_namespaced_secret, endpoints.PUBLIC_TOKEN_SECRET, namespace
+            )
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None
+            raise KubeFailed(f"reading the endpoint tokens: {exc.status} {exc.reason}") from None
+        encoded = (found.get("data") or {}).get(name)
+        if not encoded:
+            return None
+        try:
+            return base64.b64decode(encoded).decode().strip() or None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    async def create_execution(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an Execution as the API's ServiceAccount; a 4xx is `Refused`, with the
+        API server's message (e.g. an admission policy's)."""
+        try:
+            created: dict[str, Any] = await self._call(
+                self.custom.create_namespaced_custom_object,
+                contract.GROUP,
+                contract.VERSION,
+                namespace,
+                contract.PLURAL,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise Refused(exc.status, _message_of(exc)) from None
+            raise KubeFailed(f"creating an execution: {exc.status} {exc.reason}") from None
+        return created
+
     async def token_review(self, body: dict[str, Any]) -> Mapping[str, Any]:
         try:
             created = await self._call(self._authn.create_token_review, body)
@@ -115,7 +194,15 @@ class Kube:
         return dict(created.get("status") or {})
 
 
+def _message_of(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return str(exc.reason)
+
+
 Phase = tuple[str | None, str | None]
+_TERMINAL = frozenset(p.value for p in TERMINAL_PHASES)
 
 
 class PhaseWatch:
@@ -133,9 +220,33 @@ class PhaseWatch:
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Phase]]]] = {}
 
     def close(self) -> None:
         self._stop.set()
+
+    async def wait_terminal(self, namespace: str, uid: str, wait_seconds: float) -> Phase | None:
+        """The Execution's terminal phase (reason "Deleted" when it went away), or None
+        when `wait_seconds` pass first. Woken by the namespace's watch, never by polling."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Phase] = loop.create_future()
+        waiter = (loop, future)
+        with self._lock:
+            self._waiters.setdefault(uid, []).append(waiter)
+        try:
+            known = self.phase(namespace, uid)  # starts the watch; may already be over
+            if known is not None and (known[0] in _TERMINAL or known[1] == "Deleted"):
+                return known
+            return await asyncio.wait_for(future, wait_seconds)
+        except TimeoutError:
+            return None
+        finally:
+            with self._lock:
+                left = [w for w in self._waiters.get(uid, []) if w is not waiter]
+                if left:
+                    self._waiters[uid] = left
+                else:
+                    self._waiters.pop(uid, None)
 
     def phase(self, namespace: str, uid: str) -> Phase | None:
         """The watched phase, or None while the watch has not seen it (not synced yet, or
@@ -191,6 +302,15 @@ class PhaseWatch:
         if kind == "DELETED":
             previous = self._phases.get(uid)
             self._phases[uid] = (previous[0] if previous else None, "Deleted")
-            return
-        current = item.get("status") or {}
-        self._phases[uid] = (current.get("phase"), current.get("reason"))
+        else:
+            current = item.get("status") or {}
+            self._phases[uid] = (current.get("phase"), current.get("reason"))
+        now = self._phases[uid]
+        if uid in self._waiters and (now[0] in _TERMINAL or now[1] == "Deleted"):
+            for loop, future in self._waiters.pop(uid):
+                loop.call_soon_threadsafe(_settle, future, now)
+
+
+def _settle(future: asyncio.Future[Phase], value: Phase) -> None:
+    if not future.done():
+        future.set_result(value)

@@ -151,7 +151,7 @@ def _record(row: Mapping[str, Any]) -> logrecord.LogRecord:
         timestamp=ts.timestamp(),
         level=row["level"],
         logger=row["logger"],
-        source=logrecord.Source(row["source"]),
+        source=logrecord.Origin(row["source"]),
         message=row["message"],
         attempt=int(row["attempt"]),
         exception=row["exception"],

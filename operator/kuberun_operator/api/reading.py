@@ -59,7 +59,7 @@ async def plan(
     cursor: StreamId | None,
     redis: RedisLogs | None,
     archive: ArchiveLogs | None,
-) -> retention.Source:
+) -> retention.Serving:
     state = (
         await redis.state(keys.logs_stream(target.namespace, target.uid))
         if redis is not None
@@ -71,9 +71,9 @@ async def plan(
         archived=target.archived and archive is not None,
         terminal=is_terminal(target.phase),
     )
-    if source is retention.Source.REDIS and redis is None:
-        source = retention.Source.EXPIRED
-    if source is retention.Source.EXPIRED:
+    if source is retention.Serving.REDIS and redis is None:
+        source = retention.Serving.EXPIRED
+    if source is retention.Serving.EXPIRED:
         where = f"after {cursor}" if cursor is not None else "from the start"
         raise Expired(
             f"the logs of {target.namespace}/{target.name} {where} are no longer retained"
@@ -84,7 +84,7 @@ async def plan(
 
 async def records(
     target: Target,
-    source: retention.Source,
+    source: retention.Serving,
     cursor: StreamId | None,
     wanted: LogFilter,
     follow: bool,
@@ -93,7 +93,7 @@ async def records(
     archive: ArchiveLogs | None,
 ) -> AsyncIterator[Item]:
     last = cursor or START
-    if source is retention.Source.ARCHIVE:
+    if source is retention.Serving.ARCHIVE:
         assert archive is not None
         async for entry in _pages(
             lambda after: archive.page(target.uid, after, PAGE, wanted.attempt), last

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from kuberun_operator.api.cursor import START, StreamId
 
 
-class Source(enum.Enum):
+class Serving(enum.Enum):
+    """Where a read is served from, or EXPIRED: refused, its lines are gone (410)."""
+
     REDIS = "redis"
     ARCHIVE = "archive"
     EXPIRED = "expired"
@@ -49,13 +51,13 @@ def kept_after(
     return max(max_deleted, before)
 
 
-def choose(cursor: StreamId | None, stream: StreamState, archived: bool, terminal: bool) -> Source:
+def choose(cursor: StreamId | None, stream: StreamState, archived: bool, terminal: bool) -> Serving:
     """The source of a read after `cursor` (None = from the first record)."""
     after = cursor or START
     if stream.exists and after >= stream.kept_after:
-        return Source.REDIS  # nothing after the cursor was ever removed
+        return Serving.REDIS  # nothing after the cursor was ever removed
     if archived:
-        return Source.ARCHIVE
+        return Serving.ARCHIVE
     if stream.exists or terminal:
-        return Source.EXPIRED  # trimmed past the cursor, or expired after the end
-    return Source.REDIS  # not started yet: the stream appears with the first record
+        return Serving.EXPIRED  # trimmed past the cursor, or expired after the end
+    return Serving.REDIS  # not started yet: the stream appears with the first record

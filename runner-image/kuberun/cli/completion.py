@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 NAME_COMMANDS = ("get", "logs", "wait", "cancel", "retry", "delete")
-PATH_COMMANDS = ("run", "submit", "inspect", "schedules")
+PATH_COMMANDS = ("run", "submit", "inspect", "schedules", "endpoints")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

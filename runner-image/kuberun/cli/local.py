@@ -37,7 +37,7 @@ import redis
 from kuberun.cli import configuring
 from kuberun.contract import caller, keys, logrecord, outcome, request, spec
 from kuberun.contract.identity import ExecutionIdentity
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import settings as runner_settings
 from kuberun.runtime.transports import parse_pipe_line
 
@@ -333,7 +333,7 @@ class LocalRun:
         kind = message.pop("type")
         if kind == "record":
             # The runner wrote it from a validated model; skip re-validating a million lines.
-            message["source"] = logrecord.Source(message.get("source", "log"))
+            message["source"] = logrecord.Origin(message.get("source", "log"))
             self._deliver(logrecord.LogRecord.model_construct(**message))
         elif kind == "result":
             self._result = outcome.RunResult.model_validate(message)

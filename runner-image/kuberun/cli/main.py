@@ -2,7 +2,8 @@
 
 `run PATH` runs one execution on this machine; `inspect PATH` lists a
 workspace's entrypoints; `schedules PATH` prints ScheduledExecution manifests
-for its scheduled workflows; `submit`, `get`, `list`, `logs`, `wait`, `cancel`,
+for its scheduled workflows; `endpoints PATH` prints WorkflowEndpoint manifests
+for its `endpoint_enabled` workflows; `submit`, `get`, `list`, `logs`, `wait`, `cancel`,
 `retry`, `delete` and `cache invalidate` act on a cluster with the user's
 kubeconfig (`kuberun.cli.remote`); `completion` prints a shell script.
 
@@ -28,6 +29,7 @@ import kuberun
 from kuberun.cli import (
     completion,
     configuring,
+    endpoints,
     entrypoints,
     errors,
     inspecting,
@@ -182,6 +184,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency-policy", choices=["Allow", "Forbid", "Replace"], default="Allow"
     )
     scheduled.add_argument("--starting-deadline-seconds", type=int, default=None)
+
+    exposed = commands.add_parser(
+        "endpoints",
+        help="print WorkflowEndpoint manifests for a workspace's @workflow(endpoint_enabled=True)",
+        description=(
+            "Import a workspace (as inspect does) and print one WorkflowEndpoint per"
+            " workflow with endpoint_enabled, as a YAML stream for a GitOps repository or"
+            " `kubectl apply -f -`; the API service then starts it over HTTP."
+        ),
+    )
+    exposed.add_argument("path", help="a .py file, or a workspace directory")
+    where = exposed.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source-path", help="where the workspace is in the runner image")
+    where.add_argument(
+        "--config-map", metavar="NAME:KEY", help="the ConfigMap key holding the (one-file) code"
+    )
+    exposed.add_argument("--image", help="the runner image with the workspace")
+    exposed.add_argument("--namespace", "-n", help="metadata.namespace of every manifest")
+    exposed.add_argument("--name-prefix", default="", help="prefix of every resource name")
+    exposed.add_argument(
+        "--sync-timeout-seconds",
+        type=int,
+        default=None,
+        help="how long a sync call waits before answering 202 (default 30, at most 300)",
+    )
 
     add_cluster_commands(commands)
     return parser
@@ -513,6 +540,37 @@ def schedules_command(args: argparse.Namespace) -> int:
     return 1 if catalog["errors"] else 0
 
 
+def endpoints_command(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        _fail(f"{args.path}: no such file or directory")
+    config_map = None
+    if args.config_map is not None:
+        name, sep, key = args.config_map.partition(":")
+        if not sep or not name or not key:
+            _fail(f"--config-map {args.config_map!r}: expected NAME:KEY")
+        config_map = (name, key)
+    options = endpoints.Options(
+        source_path=args.source_path,
+        config_map=config_map,
+        image=args.image,
+        namespace=args.namespace,
+        name_prefix=args.name_prefix,
+        sync_timeout_seconds=args.sync_timeout_seconds,
+    )
+    with contextlib.redirect_stdout(sys.stderr):  # module bodies may print
+        catalog = inspecting.inspect_path(args.path)
+    for problem in catalog["errors"]:
+        print(f"kuberun: {problem['file']}: {problem['error']}", file=sys.stderr)
+    try:
+        documents = endpoints.manifests(catalog, options)
+    except ValueError as exc:
+        _fail(str(exc))
+    print(schedules.render(documents), end="", flush=True)
+    if not documents:
+        print("kuberun: no workflow has endpoint_enabled=True", file=sys.stderr)
+    return 1 if catalog["errors"] else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda args: run_command(args),
     "inspect": lambda args: inspect_command(args),
@@ -526,6 +584,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "delete": remote.delete_command,
     "completion": lambda args: completion_command(args),
     "schedules": lambda args: schedules_command(args),
+    "endpoints": lambda args: endpoints_command(args),
 }
 
 

@@ -2,7 +2,7 @@
 
 Each talks to the API server through `kube.Kube` (the user's kubeconfig) and,
 for logs, to the log API (`logapi`, with the user's token) or — when no API
-is configured — straight to Redis (`following`). Waiting uses a watch on the
+is configured — straight to Redis (`redislogs`). Waiting uses a watch on the
 one Execution (`metadata.name` field selector), re-listed when the server
 closes it, never a poll. Outcomes map to exit codes through
 `kuberun.contract.exitcodes`; failures raise `errors.CliError`, printed once by `main`.
@@ -26,10 +26,10 @@ import redis
 from kuberun.cli import (
     entrypoints,
     errors,
-    following,
     kube,
     logapi,
     parameters,
+    redislogs,
     rendering,
     sources,
     tables,
@@ -236,7 +236,7 @@ def wait_terminal(
         if phase != seen:
             seen = phase
             on_phase(phase)
-        if following.terminal(phase):
+        if redislogs.terminal(phase):
             return obj
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -252,7 +252,7 @@ def wait_terminal(
             if phase != seen:
                 seen = phase
                 on_phase(phase)
-            if following.terminal(phase):
+            if redislogs.terminal(phase):
                 return event
             if deadline is not None and time.monotonic() >= deadline:
                 return None
@@ -334,7 +334,7 @@ def stream_logs(
     uid = obj["metadata"]["uid"]
     try:
         connection = redis.Redis.from_url(target, socket_connect_timeout=5)
-        following.show_stream(
+        redislogs.show_stream(
             connection,
             keys.logs_stream(namespace, uid),
             printer,
@@ -548,7 +548,7 @@ def cancel_command(args: argparse.Namespace) -> int:
     out = Output(args)
     client = connect(args)
     obj = client.get_execution(args.name)
-    if following.terminal(phase_of(obj)):
+    if redislogs.terminal(phase_of(obj)):
         out.note(f"kuberun: {args.name} already finished ({phase_of(obj)}); nothing to cancel")
         return 0
     client.patch_execution(args.name, {"spec": {"cancel": True}})

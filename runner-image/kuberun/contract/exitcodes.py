@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 
 from kuberun.contract.outcome import ExitCode
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 
 
 class CommandExit(enum.IntEnum):

@@ -36,8 +36,8 @@ from kuberun.contract.spec import Model
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class Source(enum.StrEnum):
-    """Where a record came from."""
+class Origin(enum.StrEnum):
+    """Where a record came from (its `source` field on the wire)."""
 
     LOG = "log"
     STDOUT = "stdout"
@@ -52,7 +52,7 @@ class LogRecord(Model):
     timestamp: float = Field(description="Unix time in seconds when the line was emitted.")
     level: str = "INFO"
     logger: str = ""
-    source: Source = Source.LOG
+    source: Origin = Origin.LOG
     message: str = ""
     attempt: int = Field(default=1, ge=0)
     exception: str | None = None
@@ -89,7 +89,7 @@ class LogRecord(Model):
             timestamp=float(flat["ts"]),
             level=flat.get("level", "INFO"),
             logger=flat.get("logger", ""),
-            source=Source(flat.get("source", "log")),
+            source=Origin(flat.get("source", "log")),
             message=flat.get("msg", ""),
             attempt=int(flat.get("attempt", "1")),
             exception=flat.get("exc"),

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import Field
 
+from kuberun.contract.phases import Phase, Reason
 from kuberun.contract.spec import Model
-from kuberun.contract.statuses import Phase, Reason
 
 # The kubelet keeps at most 4096 bytes of a termination message.
 SUMMARY_MAX_BYTES = 4096

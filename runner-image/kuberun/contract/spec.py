@@ -15,7 +15,7 @@ import pydantic
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from kuberun.contract import statuses
+from kuberun.contract import phases
 
 GROUP = "kuberun.dev"
 VERSION = "v1alpha1"
@@ -244,19 +244,19 @@ class Retry(Model):
     max_backoff_seconds: float = Field(
         default=300.0, ge=0, le=86400, description="Cap on the exponential delay."
     )
-    on: list[statuses.Phase] = Field(
-        default_factory=lambda: [statuses.Phase.FAILED, statuses.Phase.TIMED_OUT],
+    on: list[phases.Phase] = Field(
+        default_factory=lambda: [phases.Phase.FAILED, phases.Phase.TIMED_OUT],
         max_length=8,
         description="Outcomes that are retried (never CANCELLED or SUCCESS).",
     )
 
     @pydantic.field_validator("on")
     @classmethod
-    def _retryable(cls, value: list[statuses.Phase]) -> list[statuses.Phase]:
+    def _retryable(cls, value: list[phases.Phase]) -> list[phases.Phase]:
         allowed = {
-            statuses.Phase.FAILED,
-            statuses.Phase.TIMED_OUT,
-            statuses.Phase.COMPLETED_WITH_ERRORS,
+            phases.Phase.FAILED,
+            phases.Phase.TIMED_OUT,
+            phases.Phase.COMPLETED_WITH_ERRORS,
         }
         bad = [p.value for p in value if p not in allowed]
         if bad:

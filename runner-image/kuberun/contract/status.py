@@ -13,8 +13,8 @@ from typing import Any
 import pydantic
 from pydantic import Field
 
+from kuberun.contract.phases import Phase, Reason
 from kuberun.contract.spec import Model
-from kuberun.contract.statuses import Phase, Reason
 
 # Condition types set on every execution, so `kubectl wait --for=condition=X` works.
 CONDITION_ADMITTED = "Admitted"  # the execution left the queue (a pod was asked for)

@@ -18,8 +18,8 @@ from typing import NoReturn
 import pydantic
 
 from kuberun.contract import outcome
+from kuberun.contract.phases import Phase, Reason
 from kuberun.contract.request import RunRequest
-from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import reporting, settings
 from kuberun.runtime.echoing import Warn
 from kuberun.runtime.running import Execution

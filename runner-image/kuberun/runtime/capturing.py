@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from kuberun.contract import logrecord
 from kuberun.runtime.sequencing import Sequencer
 
-STDOUT = logrecord.Source.STDOUT.value
-STDERR = logrecord.Source.STDERR.value
-LOG = logrecord.Source.LOG.value
+STDOUT = logrecord.Origin.STDOUT.value
+STDERR = logrecord.Origin.STDERR.value
+LOG = logrecord.Origin.LOG.value
 _RUNNER_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 # The runner's own threads are all named so; whatever they log is the runner's business.
 RUNNER_THREAD_PREFIX = "kuberun-"

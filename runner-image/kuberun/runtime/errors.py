@@ -10,7 +10,7 @@ RunnerError                 (reason: what `status.reason` says)
 
 from __future__ import annotations
 
-from kuberun.contract.statuses import Reason
+from kuberun.contract.phases import Reason
 
 
 class RunnerError(Exception):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kuberun.contract.outcome import ErrorInfo
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import errors, jsonsafe
 from kuberun.sdk import errors as sdk_errors
 from kuberun.sdk.context import Cancellation

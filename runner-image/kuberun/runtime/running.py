@@ -34,8 +34,8 @@ from typing import Any, NoReturn
 import redis
 
 from kuberun.contract import outcome
+from kuberun.contract.phases import Phase, Reason
 from kuberun.contract.request import RunRequest
-from kuberun.contract.statuses import Phase, Reason
 from kuberun.runtime import (
     caching,
     cancelling,

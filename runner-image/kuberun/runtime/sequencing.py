@@ -209,7 +209,7 @@ class Sequencer:
             self._clock(),
             level,
             ENGINE_LOGGER,
-            logrecord.Source.ENGINE.value,
+            logrecord.Origin.ENGINE.value,
             message,
             self.attempt,
             exception,

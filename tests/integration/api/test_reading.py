@@ -63,16 +63,16 @@ async def write_two_attempts(client: redis.asyncio.Redis, uid: str, lines: int) 
             sequence=max(seq, 1), timestamp=1000.0 + seq, attempt=attempt, message=message, **extra
         ).to_fields()
 
-    await client.xadd(stream, rec(0, 1, "queued", source=logrecord.Source.ENGINE), id="0-1")
+    await client.xadd(stream, rec(0, 1, "queued", source=logrecord.Origin.ENGINE), id="0-1")
     for attempt in (1, 2):
         await client.xadd(
             stream,
-            rec(attempt, 0, f"starting {attempt}", source=logrecord.Source.ENGINE),
+            rec(attempt, 0, f"starting {attempt}", source=logrecord.Origin.ENGINE),
             id=f"{attempt}-0",
         )
         for seq in range(1, lines + 1):
             level = "ERROR" if seq % 10 == 0 else "INFO"
-            source = logrecord.Source.STDOUT if seq % 2 else logrecord.Source.LOG
+            source = logrecord.Origin.STDOUT if seq % 2 else logrecord.Origin.LOG
             await client.xadd(
                 stream,
                 rec(attempt, seq, f"a{attempt} line {seq}", level=level, source=source),
@@ -80,7 +80,7 @@ async def write_two_attempts(client: redis.asyncio.Redis, uid: str, lines: int) 
             )
         if attempt == 1:
             await client.xadd(
-                stream, rec(1, lines + 1, "retrying", source=logrecord.Source.ENGINE), id="1-*"
+                stream, rec(1, lines + 1, "retrying", source=logrecord.Origin.ENGINE), id="1-*"
             )
 
 
@@ -134,7 +134,7 @@ async def test_redis_and_the_archive_give_the_same_records_in_the_same_order(
     )
     await client.delete(keys.logs_stream(NS, "u1"))  # Redis's retention passed
     t = target("u1", archived=True)
-    assert await reading.plan(t, None, redis_logs, archive) is retention.Source.ARCHIVE
+    assert await reading.plan(t, None, redis_logs, archive) is retention.Serving.ARCHIVE
     from_archive, end = await read_all(t, None, redis_logs, archive)
     assert essentials(from_archive) == essentials(from_redis)
     assert [r["sequence"] for r in from_archive] == [r["sequence"] for r in from_redis]

@@ -51,7 +51,7 @@ async def test_archives_every_line_once_even_when_run_twice(
         record = logrecord.LogRecord(sequence=seq, timestamp=1.0 + seq, message=f"line {seq}")
         await client.xadd(stream, record.to_fields(), id=record.stream_id())
     engine = logrecord.LogRecord(
-        sequence=2501, timestamp=9999.0, source=logrecord.Source.ENGINE, message="done"
+        sequence=2501, timestamp=9999.0, source=logrecord.Origin.ENGINE, message="done"
     )
     await client.xadd(stream, engine.to_fields(), id=logrecord.engine_stream_id(1, 1))
 

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from kuberun.contract import keys, spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from tests.integration.runtime import runner
 from tests.support.data_providers import counting_provider
 

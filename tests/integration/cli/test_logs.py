@@ -39,7 +39,7 @@ def test_prints_every_attempt_and_engine_record_in_stream_order(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     stream = keys.logs_stream("team-a", "uid-1")
-    engine = {"source": logrecord.Source.ENGINE, "logger": "kuberun"}
+    engine = {"source": logrecord.Origin.ENGINE, "logger": "kuberun"}
     add(redis_client, stream, "0-1", "queued", **engine)
     add(redis_client, stream, "1-0", "starting attempt 1 of 2", **engine)
     for i in range(1, 1501):  # more than one page

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import conditions
 from tests.support import gitops
 

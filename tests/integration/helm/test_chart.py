@@ -87,7 +87,11 @@ def test_crd_operator_and_runner_account(helm: str) -> None:
     docs = render(helm, "redis.url=redis://:pw@redis:6379/0")
     crds = {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"}
     # kopf's peering CRDs only with peering
-    assert crds == {f"{spec.PLURAL}.{spec.GROUP}", f"scheduledexecutions.{spec.GROUP}"}
+    assert crds == {
+        f"{spec.PLURAL}.{spec.GROUP}",
+        f"scheduledexecutions.{spec.GROUP}",
+        f"workflowendpoints.{spec.GROUP}",
+    }
     image = container(docs)["image"]
     assert image == "kuberun/operator:0.1.0"
     assert container(docs)["command"] == ["python", "-m", "kuberun_operator"]

@@ -44,24 +44,59 @@ def test_the_api_runs_the_operator_image_with_its_own_command(helm: str) -> None
 
 
 def test_least_privilege(helm: str) -> None:
+    cluster_rules = list(rules(render(helm, *ON), "ClusterRole", API))
     granted = {
         (group, res): set(r["verbs"])
-        for r in rules(render(helm, *ON), "ClusterRole", API)
+        for r in cluster_rules
         for group in r["apiGroups"]
         for res in r["resources"]
     }
     assert granted == {
         ("authentication.k8s.io", "tokenreviews"): {"create"},
         ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
-        ("kuberun.dev", "executions"): {"get", "list", "watch"},
+        # create: HTTP triggers start Executions for callers who passed the reviews
+        ("kuberun.dev", "executions"): {"get", "list", "watch", "create"},
+        ("kuberun.dev", "workflowendpoints"): {"get"},
+        ("", "secrets"): {"get"},
+        ("", "namespaces"): {"get"},
     }
+    [secrets] = [r for r in cluster_rules if r["resources"] == ["secrets"]]
+    assert secrets["resourceNames"] == ["kuberun-endpoint-tokens"]  # that Secret only
     namespaced = render(helm, *ON, "watchNamespaces={team-a}")
-    assert {res for r in rules(namespaced, "ClusterRole", API) for res in r["resources"]} == {
+    namespaced_cluster = list(rules(namespaced, "ClusterRole", API))
+    assert {res for r in namespaced_cluster for res in r["resources"]} == {
         "tokenreviews",
         "subjectaccessreviews",
+        "namespaces",
     }
+    [namespaces] = [r for r in namespaced_cluster if r["resources"] == ["namespaces"]]
+    assert namespaces["resourceNames"] == ["team-a"]
     role = only(namespaced, "Role", API)
     assert role["metadata"]["namespace"] == "team-a"
+    in_role = {res: set(r["verbs"]) for r in role["rules"] for res in r["resources"]}
+    assert in_role == {
+        "executions": {"get", "list", "watch", "create"},
+        "workflowendpoints": {"get"},
+        "secrets": {"get"},
+    }
+    [secrets] = [r for r in role["rules"] if r["resources"] == ["secrets"]]
+    assert secrets["resourceNames"] == ["kuberun-endpoint-tokens"]
+
+
+def test_tenants_manage_and_read_their_endpoints(helm: str) -> None:
+    docs = render(helm)
+    edit = [r for r in only(docs, "ClusterRole", "kx-kuberun-edit")["rules"]]
+    view = [r for r in only(docs, "ClusterRole", "kx-kuberun-view")["rules"]]
+    assert any("workflowendpoints" in r["resources"] and "create" in r["verbs"] for r in edit)
+    assert any(
+        "workflowendpoints" in r["resources"] and r["verbs"] == ["get", "list", "watch"]
+        for r in view
+    )
+
+
+def test_the_endpoint_crd_is_installed(helm: str) -> None:
+    names = {d["metadata"]["name"] for d in render(helm) if d["kind"] == "CustomResourceDefinition"}
+    assert "workflowendpoints.kuberun.dev" in names
 
 
 def test_view_and_edit_include_the_log_subresource(helm: str) -> None:

@@ -41,6 +41,7 @@ def cluster() -> Iterator[Cluster]:
             "--set", f"watchNamespaces={{{TENANT},{MAPPED}}}",
             "--set", f"tenancy.organizations.{MAPPED}.id=globex",
             "--set", "redis.url=redis://redis.invalid:6379/0",
+            "--set", "api.enabled=true",
         )  # fmt: skip
         c.kubectl("-n", TENANT, "create", "serviceaccount", "alice")
         c.kubectl(
@@ -54,6 +55,7 @@ def cluster() -> Iterator[Cluster]:
 
 
 ALICE = f"system:serviceaccount:{TENANT}:alice"
+API_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:kx-kuberun-api"
 
 
 def apply(
@@ -137,3 +139,28 @@ def test_the_creator_is_stamped_and_cannot_be_forged(cluster: Cluster) -> None:
         "-n", TENANT, "patch", "execution", "overwritten", "--type", "merge",
         "-p", '{"spec": {"cancel": true}}',
     )  # fmt: skip
+
+
+def test_only_the_api_account_records_another_caller(cluster: Cluster) -> None:
+    """HTTP triggers: the API's ServiceAccount creates the Execution with the caller it
+    authenticated in kuberun.dev/created-by, and the policies keep that value; anyone
+    else's annotation is still overwritten with their own name."""
+    tries = iter(range(1000))
+
+    def kept() -> bool:
+        name = f"trigger-{next(tries)}"
+        meta = {"annotations": {CREATED_BY: "ada@example.com"}}
+        done = apply(cluster, name, user=API_ACCOUNT, meta=meta)
+        return done.returncode == 0 and created_by(cluster, name) == "ada@example.com"
+
+    wait_for("the API account's caller kept", kept, timeout=60)
+    # without the annotation, the API account is stamped like anyone
+    assert apply(cluster, "api-plain", user=API_ACCOUNT).returncode == 0
+    assert created_by(cluster, "api-plain") == API_ACCOUNT
+    meta = {"annotations": {CREATED_BY: "ada@example.com"}}
+    done = apply(cluster, "alice-as-ada", user=ALICE, meta=meta)
+    assert done.returncode == 0, done.stderr
+    assert created_by(cluster, "alice-as-ada") == ALICE
+    # spec.caller stays the creating user's, for the API account too
+    forged = apply(cluster, "api-caller", user=API_ACCOUNT, caller="ceo@acme.com")
+    assert forged.returncode != 0 and "spec.caller ceo@acme.com refused" in forged.stderr

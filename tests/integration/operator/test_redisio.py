@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from kuberun.contract import keys, logrecord, outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import reconciling as rc
 from kuberun_operator.redisio import RedisIO, Written
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from kuberun.contract import keys, outcome
+from kuberun.contract.phases import Phase, Reason
 from kuberun.contract.request import RunRequest
-from kuberun.contract.statuses import Phase, Reason
 from tests.integration.runtime import runner
 
 SYNC_SLEEPER = textwrap.dedent(

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from kuberun.contract import keys
+from kuberun.contract.phases import Phase
 from kuberun.contract.request import RunRequest
-from kuberun.contract.statuses import Phase
 from kuberun.runtime.records import Entry
 from kuberun.runtime.transports import RedisStreamTransport
 from tests.integration.runtime import runner

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kuberun.contract import outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from tests.integration.runtime import runner
 from tests.support.blackhole import tcp_proxy
 from tests.support.redis_server import RedisServer

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from kuberun.contract import keys, outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from tests.integration.runtime import runner
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from kuberun.contract import caller, request
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from tests.integration.runtime import runner
 
 SECRET = "pa55-w0rd-7c1e"

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from kuberun.contract import keys, redisurl
 from kuberun.contract.caller import Organization
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import reconciling, redisio, redisusers, tenancy
 from tests.integration.runtime import runner
 from tests.support.data_providers import counting_provider

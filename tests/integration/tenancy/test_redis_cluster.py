@@ -16,8 +16,8 @@ from redis.crc import key_slot
 
 from kuberun.contract import keys, redisurl
 from kuberun.contract.caller import Organization
+from kuberun.contract.phases import Phase
 from kuberun.contract.request import RunRequest
-from kuberun.contract.statuses import Phase
 from kuberun_operator import reconciling, redisio, redisusers, tenancy
 from tests.integration.runtime import runner
 from tests.support.data_providers import counting_provider

@@ -8,7 +8,7 @@ from kuberun_operator.api.cursor import BadQuery, LogFilter, StreamId, cursor_of
 
 def record(level: str = "INFO", source: str = "log", attempt: int = 1) -> logrecord.LogRecord:
     return logrecord.LogRecord(
-        sequence=1, timestamp=0.0, level=level, source=logrecord.Source(source), attempt=attempt
+        sequence=1, timestamp=0.0, level=level, source=logrecord.Origin(source), attempt=attempt
     )
 
 

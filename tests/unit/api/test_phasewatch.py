@@ -32,3 +32,35 @@ def test_an_unseen_uid_is_unknown_not_deleted() -> None:
     assert watch.phase("ns", "new-uid") is None
     watch._remember("ADDED", item("u2", "SUCCESS", "Completed"))
     assert watch.phase("ns", "u2") == ("SUCCESS", "Completed")
+
+
+async def test_a_waiter_is_woken_by_the_terminal_event_only() -> None:
+    import asyncio
+
+    watch = watched()
+    waiting = asyncio.create_task(watch.wait_terminal("ns", "u3", 1.0))
+    await asyncio.sleep(0)
+    watch._remember("MODIFIED", item("u3", "RUNNING"))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    watch._remember("MODIFIED", item("u3", "FAILED", "UserError"))
+    assert await waiting == ("FAILED", "UserError")
+    assert watch._waiters == {}
+
+
+async def test_a_waiter_returns_at_once_when_it_is_over_and_on_deletion() -> None:
+    import asyncio
+
+    watch = watched()
+    watch._remember("ADDED", item("u4", "SUCCESS", "Completed"))
+    assert await watch.wait_terminal("ns", "u4", 1.0) == ("SUCCESS", "Completed")
+    waiting = asyncio.create_task(watch.wait_terminal("ns", "u5", 1.0))
+    await asyncio.sleep(0)
+    watch._remember("DELETED", item("u5", "RUNNING"))
+    assert await waiting == (None, "Deleted")  # never seen before it went
+
+
+async def test_a_waiter_gives_up_after_its_wait() -> None:
+    watch = watched()
+    assert await watch.wait_terminal("ns", "u6", 0.05) is None
+    assert watch._waiters == {}

@@ -43,7 +43,7 @@ def test_terminal_executions_become_rows(phase: str) -> None:
 def test_log_rows_are_keyed_by_stream_entry_id() -> None:
     runner = logrecord.LogRecord(sequence=3, timestamp=1.0, message="hi", attempt=1)
     engine = logrecord.LogRecord(
-        sequence=4, timestamp=2.0, message="timed out", attempt=1, source=logrecord.Source.ENGINE
+        sequence=4, timestamp=2.0, message="timed out", attempt=1, source=logrecord.Origin.ENGINE
     )
     rows = archiving.log_rows("u-1", [(b"1-3", runner.to_fields()), ("1-4", engine.to_fields())])
     assert [(r[1], r[2], r[6], r[7]) for r in rows] == [

@@ -11,7 +11,7 @@ import yaml
 
 from kuberun.cli import remote, rendering, tables
 from kuberun.contract import logrecord, outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

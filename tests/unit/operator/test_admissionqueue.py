@@ -12,7 +12,7 @@ import pytest
 from kuberun_operator import admission, clusterstate, handlers
 from kuberun_operator.admission import Candidate
 from kuberun_operator.admissionqueue import AdmissionQueue
-from kuberun_operator.following import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import Kube
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
@@ -133,8 +133,8 @@ def test_cluster_state_keeps_the_queue_from_events() -> None:
 # --- the admission round of `handlers`: what it grants and how much it writes ------------
 
 
-def round_runtime(queued: int, max_running: int = 2) -> Runtime:
-    rt = Runtime(
+def round_context(queued: int, max_running: int = 2) -> OperatorContext:
+    rt = OperatorContext(
         settings=Settings(max_running=max_running, max_running_per_namespace=max_running),
         kube=cast(Kube, None),
         redis=None,
@@ -150,7 +150,7 @@ def round_runtime(queued: int, max_running: int = 2) -> Runtime:
 
 def test_a_round_publishes_a_bounded_number_of_positions_front_first() -> None:
     async def run() -> None:
-        rt = round_runtime(1_000)
+        rt = round_context(1_000)
         loop = asyncio.get_running_loop()
         handlers._admit(rt, 0.0, loop)
         assert rt.state.granted == {"q00000", "q00001"}
@@ -166,7 +166,7 @@ def test_a_round_publishes_a_bounded_number_of_positions_front_first() -> None:
 
 def test_one_freed_slot_at_ten_thousand_writes_few_positions() -> None:
     async def run() -> None:
-        rt = round_runtime(10_000)
+        rt = round_context(10_000)
         state = rt.state
         for uid in list(state.queue._items):
             state.queue_position(uid)  # each one's first pass wrote its exact position

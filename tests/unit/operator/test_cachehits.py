@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import keys, spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import cachehits
 from kuberun_operator import reconciling as rc
 from tests.unit.operator.test_reconciling import decide, kinds, make_spec, started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kuberun.contract import spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions as cd
 from kuberun_operator import reconciling as rc
 from kuberun_operator.settings import Settings

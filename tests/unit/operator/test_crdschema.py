@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kuberun.contract import spec, status
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import crdschema
 
 CRD_FILE = Path(__file__).parents[3] / "crds" / "executions.kuberun.dev.yaml"

@@ -1,7 +1,7 @@
 """The thin I/O around the pure GitOps decisions, with an in-memory Kubernetes.
 
 `handlers.keep_generation` (a finished Execution observes its new generation)
-and `Follower.transitions` + `post_events` (one Event per transition).
+and `acting.Actor.transitions` + `post_events` (one Event per transition).
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import logging
 from typing import Any, cast
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import conditions, handlers
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Follower, Runtime
+from kuberun_operator.context import OperatorContext
+from kuberun_operator.following import Follower
 from kuberun_operator.kubeio import Kube, KubeError
 from kuberun_operator.metrics import Metrics
 from kuberun_operator.settings import Settings
@@ -38,8 +39,8 @@ class FakeKube:
         return True
 
 
-def runtime(kube: FakeKube) -> Runtime:
-    return Runtime(
+def context(kube: FakeKube) -> OperatorContext:
+    return OperatorContext(
         settings=Settings(),
         kube=cast(Kube, kube),
         redis=None,
@@ -62,7 +63,7 @@ def finished_body(generation: int, observed: int) -> dict[str, Any]:
 
 async def test_an_edit_after_the_end_is_observed() -> None:
     kube = FakeKube()
-    await handlers.keep_generation(runtime(kube), finished_body(generation=3, observed=2))
+    await handlers.keep_generation(context(kube), finished_body(generation=3, observed=2))
     ((namespace, name, patch),) = kube.patches
     assert (namespace, name, patch["observedGeneration"]) == ("team", "done", 3)
     assert {c["observedGeneration"] for c in patch["conditions"]} == {3}
@@ -72,7 +73,7 @@ async def test_an_edit_after_the_end_is_observed() -> None:
 
 async def test_nothing_is_patched_when_already_observed_or_live() -> None:
     kube = FakeKube()
-    rt = runtime(kube)
+    rt = context(kube)
     await handlers.keep_generation(rt, finished_body(generation=2, observed=2))
     live = finished_body(generation=2, observed=1)
     live["status"]["phase"] = "RUNNING"  # the follower's job, not this handler's
@@ -86,23 +87,23 @@ async def test_nothing_is_patched_when_already_observed_or_live() -> None:
 async def test_each_transition_posts_its_event_once() -> None:
     kube = FakeKube()
     body = {"metadata": {"name": "run", "namespace": "team", "uid": "u2"}}
-    follower = Follower(runtime(kube), body, logging.getLogger("test"))
+    follower = Follower(context(kube), body, logging.getLogger("test"))
     queued = status.ExecutionStatus(phase=Phase.PENDING, reason=Reason.QUEUED)
     failed = status.ExecutionStatus(phase=Phase.FAILED, reason=Reason.USER_ERROR, message="no")
 
-    follower.transitions(status.ExecutionStatus(), queued, f.T0)
-    follower.transitions(queued, failed, f.T0 + 1)
-    await follower.post_events()
+    follower.actor.transitions(status.ExecutionStatus(), queued, f.T0)
+    follower.actor.transitions(queued, failed, f.T0 + 1)
+    await follower.actor.post_events()
     # A restarted operator deciding the same transition again posts nothing new.
-    follower.transitions(queued, failed, f.T0 + 2)
-    await follower.post_events()
+    follower.actor.transitions(queued, failed, f.T0 + 2)
+    await follower.actor.post_events()
 
     assert [(e["reason"], e["type"]) for e in kube.created] == [
         ("Queued", "Normal"),
         ("Failed", "Warning"),
     ]
     assert kube.created[1]["message"] == "FAILED (UserError): no"
-    assert follower.events == []
+    assert follower.actor.events == []
 
 
 async def test_a_refused_event_is_logged_not_raised() -> None:
@@ -111,9 +112,9 @@ async def test_a_refused_event_is_logged_not_raised() -> None:
             raise KubeError(403, "events is forbidden")
 
     body = {"metadata": {"name": "r", "namespace": "t", "uid": "u"}}
-    follower = Follower(runtime(RefusingKube()), body, logging.getLogger("t"))
-    follower.transitions(
+    follower = Follower(context(RefusingKube()), body, logging.getLogger("t"))
+    follower.actor.transitions(
         status.ExecutionStatus(), status.ExecutionStatus(phase=Phase.PENDING), f.T0
     )
-    await follower.post_events()
-    assert follower.events == []
+    await follower.actor.post_events()
+    assert follower.actor.events == []

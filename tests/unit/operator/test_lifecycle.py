@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import lifecycle
 from kuberun_operator.manifests import ExecutionRef
 from tests.unit.operator import factories as f

@@ -11,13 +11,13 @@ from typing import Any, cast
 
 import pytest
 
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import queued
 from kuberun_operator.backlog import Step
 from kuberun_operator.clusterstate import ClusterState
-from kuberun_operator.following import Runtime
-from kuberun_operator.kubeio import Kube
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.metrics import Metrics
+from kuberun_operator.protocols import KubeAPI
 from kuberun_operator.settings import Settings
 from tests.unit.operator import factories as f
 
@@ -66,9 +66,9 @@ class Harness:
     def __init__(self) -> None:
         self.kube = RecordingKube()
         self.state = ClusterState()
-        self.rt = Runtime(
+        self.rt = OperatorContext(
             settings=Settings(create_runner_service_account=False),
-            kube=cast(Kube, self.kube),
+            kube=cast(KubeAPI, self.kube),
             redis=None,
             metrics=Metrics(),
             state=self.state,

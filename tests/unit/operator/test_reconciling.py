@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import outcome, spec, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import reconciling as rc
 from kuberun_operator import statusmapping as sm
 from kuberun_operator.settings import Settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import logaccounting as la
 from kuberun_operator import reconciling as rc
 from tests.unit.operator import factories as f

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kuberun.contract import spec
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 from kuberun_operator import retrying
 
 

@@ -15,7 +15,7 @@ import kopf
 
 from kuberun.contract import schedule, spec
 from kuberun_operator import schedulehandlers, scheduling
-from kuberun_operator.following import Runtime
+from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import KubeError
 
 # kopf's decorators type the handlers as its callback protocols; tests call them plainly.
@@ -83,7 +83,7 @@ def done(name: str, minute: str) -> dict[str, Any]:
 
 
 def run_pass(api: FakeApi, obj: dict[str, Any]) -> Any:
-    rt = cast(Runtime, SimpleNamespace(kube=api))
+    rt = cast(OperatorContext, SimpleNamespace(kube=api))
     io = cast(schedulehandlers.ScheduleKube, api)
     return asyncio.run(schedulehandlers.reconcile(rt, io, obj))
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from kuberun.contract import schedule
+from kuberun.contract.phases import Phase
 from kuberun.contract.schedule import ScheduledExecutionSpec
-from kuberun.contract.statuses import Phase
 from kuberun_operator import scheduling
 from kuberun_operator.scheduling import Child
 

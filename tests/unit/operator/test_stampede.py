@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import keys, status
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import clusterstate, stampede
 from kuberun_operator import reconciling as rc
 from tests.unit.operator import factories as f

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kuberun.contract import outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun_operator import statusmapping as sm
 from tests.unit.operator import factories as f
 

@@ -9,7 +9,7 @@ import pytest
 
 import kuberun
 from kuberun import UserError
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import errors, outcomes
 from kuberun.sdk.context import Cancellation
 from kuberun.sdk.errors import ExecutionCancelled, ExecutionTimedOut

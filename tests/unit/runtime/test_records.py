@@ -19,7 +19,7 @@ def test_fields_match_the_contract(exception: str | None) -> None:
         timestamp=1700000000.123456,
         level="WARNING",
         logger="app.db",
-        source=logrecord.Source.LOG,
+        source=logrecord.Origin.LOG,
         message="héllo",
         attempt=3,
         exception=exception,

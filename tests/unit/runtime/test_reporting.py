@@ -9,7 +9,7 @@ import pytest
 
 from kuberun.cli import rendering
 from kuberun.contract import outcome
-from kuberun.contract.statuses import Phase, Reason
+from kuberun.contract.phases import Phase, Reason
 from kuberun.runtime import cancelling, reporting
 
 

@@ -47,7 +47,7 @@ def test_line_limit_emits_one_marker_and_counts_the_rest() -> None:
     messages = [e.message for e in sink.entries]
     assert messages[:3] == ["m0", "m1", "m2"]
     assert len(messages) == 4 and "log limit reached" in messages[3]
-    assert sink.entries[3].source == logrecord.Source.ENGINE.value
+    assert sink.entries[3].source == logrecord.Origin.ENGINE.value
     counts = seq.snapshot()
     assert (counts.dropped_limit, counts.emitted, counts.sequenced) == (7, 11, 4)
     assert seq.engine("INFO", "final")  # engine records pass the limit

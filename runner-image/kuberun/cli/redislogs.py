@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from kuberun.contract import logrecord
-from kuberun.contract.statuses import Phase
+from kuberun.contract.phases import Phase
 
 # How long one XREAD waits before the reader looks at `finished()` again.
 BLOCK_MS = 500

@@ -1,0 +1,102 @@
+"""Generate the `workflowendpoints.kuberun.dev` CRD from the contract models.
+
+Pure. `python -m kuberun_operator.endpointcrd > crds/workflowendpoints.kuberun.dev.yaml`
+writes the file (then copy it to helm/kuberun/files/crds/); a unit test fails
+when the file and the models disagree. As with a ScheduledExecution, the
+template's spec is checked as an Execution's (one source, retryable outcomes)
+but may change: only Executions started after the change use it. No status:
+the resource is configuration the API service reads, nothing reconciles it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from kuberun.contract import endpoint, spec
+from kuberun_operator import crdschema
+
+CRD_NAME = f"{endpoint.PLURAL}.{spec.GROUP}"
+NAME_RULE = f"size(self.metadata.name) <= {endpoint.MAX_NAME_LENGTH}"
+NAME_MESSAGE = (
+    f"a WorkflowEndpoint's name is at most {endpoint.MAX_NAME_LENGTH} characters:"
+    " its Executions are named <name>-<5 random characters>, within 63"
+)
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Workflow", "type": "string", "jsonPath": ".spec.executionTemplate.spec.entrypoint"},
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.executionMode"},
+    {"name": "Methods", "type": "string", "jsonPath": ".spec.allowedMethods"},
+    {"name": "Public", "type": "boolean", "jsonPath": ".spec.public"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def spec_schema() -> dict[str, Any]:
+    """The spec's structural schema, the template's spec checked as an Execution's."""
+    schema = crdschema._schema_of(endpoint.WorkflowEndpointSpec)
+    schema["properties"]["allowedMethods"]["x-kubernetes-list-type"] = "set"
+    template = schema["properties"]["executionTemplate"]
+    execution_spec = crdschema.spec_schema()
+    execution_spec.pop("x-kubernetes-validations", None)  # immutability: Executions only
+    template["properties"]["spec"] = execution_spec
+    return schema
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {"app.kubernetes.io/part-of": "kuberun"},
+        },
+        "spec": {
+            "group": spec.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": endpoint.KIND,
+                "listKind": f"{endpoint.KIND}List",
+                "plural": endpoint.PLURAL,
+                "singular": endpoint.SINGULAR,
+                "shortNames": list(endpoint.SHORT_NAMES),
+                "categories": ["kuberun"],
+            },
+            "versions": [
+                {
+                    "name": spec.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": (
+                                "Start a kuberun workflow over HTTP on the log/result API."
+                            ),
+                            "required": ["spec"],
+                            "x-kubernetes-validations": [
+                                {"rule": NAME_RULE, "message": NAME_MESSAGE}
+                            ],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The WorkflowEndpoint CRD as the YAML stored in `crds/`."""
+    return crdschema.render_crd(build_crd(), "kuberun_operator.endpointcrd")
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
