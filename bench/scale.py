@@ -292,6 +292,18 @@ def one_count(
             cluster.core.delete_namespace(ns)
 
 
+def _served(cluster: harness.Cluster) -> bool:
+    """Whether the API server serves Executions yet: Established comes a moment before
+    (a create then gets 503 "Kind=Execution not found" on a fresh control plane)."""
+    try:
+        cluster.custom.list_namespaced_custom_object(
+            contract.GROUP, contract.VERSION, "default", contract.PLURAL, limit=1
+        )
+    except kubernetes.client.ApiException:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench scale",
@@ -312,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         host = cluster.local.state.node_ip if cluster.local is not None else "127.0.0.1"
         redis_server = stack.enter_context(running_redis(host))
         support.apply_crd(cluster)
+        harness.wait_for("the Execution kind served", lambda: _served(cluster), timeout=60)
         for n in args.counts:
             results.append(one_count(cluster, redis_server, n, args))
             load = os.getloadavg()

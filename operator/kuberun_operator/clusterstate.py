@@ -4,13 +4,14 @@ Memory only, and always rebuildable: startup fills it by listing, kopf's watch
 events keep it fresh (`handlers`), and it holds nothing that is not also in
 the cluster — except admission grants not yet written to a status, which a
 restart simply decides again. Also the per-execution wake-up events that let
-a watch event reach the execution's daemon at once.
+a watch event reach the execution's daemon at once (or, for a queued one, which
+has no daemon, its next pass: `queued`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,9 @@ class ClusterState:
         self.publish_pending = False  # a delayed publication of positions is scheduled
         self.admission_changed = asyncio.Event()
         self._wakers: dict[str, asyncio.Event] = {}
+        # Who runs the passes of Executions with no loop of their own (`queued`); every
+        # wake-up goes there too, and it ignores the ones it does not keep.
+        self.on_wake: Callable[[str], None] | None = None
         # Cache groups (see `stampede`): members by cache entry, and groups found not to
         # use the cache (memory only: a restart costs one more leader's run, see there).
         self.stampede_guard = True
@@ -94,6 +98,8 @@ class ClusterState:
         event = self._wakers.get(uid)
         if event is not None:
             event.set()
+        if self.on_wake is not None:
+            self.on_wake(uid)
 
     # --- executions ----------------------------------------------------------------------
     def observe_execution(self, body: Mapping[str, Any], deleted: bool = False) -> str:

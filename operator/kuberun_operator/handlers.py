@@ -21,7 +21,7 @@ import kopf
 
 from kuberun.contract import keys, spec
 from kuberun.contract.phases import Phase
-from kuberun_operator import admission, archiving, conditions, health, naming
+from kuberun_operator import admission, archiving, conditions, health, naming, queued
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
 from kuberun_operator.context import OperatorContext
@@ -94,6 +94,13 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     if cfg.redis_tenant_users and redis is not None and cfg.redis_url:
         rt.users = RedisUsers(redis.client, kube, cfg, cfg.redis_url)
     memo.context = rt
+    # Queued Executions have no daemon: their passes run here (see `queued`). Their bodies
+    # come from the watch (its first events list them all), not from the listing below: a
+    # standby replica (peering) is paused and sees no events, so it writes nothing.
+    memo.queued = queued.QueuedPasses(
+        rt, lambda body, steps: archive_terminal(rt, body, steps), LOG
+    )
+    state.on_wake = memo.queued.due
     if cfg.archive_dsn:
         memo.archive_pool = await asyncpg.create_pool(cfg.archive_dsn, min_size=1, max_size=4)
         rt.archive = archiving.Archive(memo.archive_pool)
@@ -116,6 +123,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     rt.backlog = Backlog(metrics)
     rt.tasks.append(asyncio.create_task(rt.backlog.run(), name="kuberun-backlog"))
     rt.tasks.append(asyncio.create_task(admission_loop(rt), name="kuberun-admission"))
+    rt.tasks.append(asyncio.create_task(memo.queued.run(), name="kuberun-queued"))
     if rt.users is not None:
         rt.tasks.append(
             asyncio.create_task(rt.users.keep_applied(rt.binding), name="kuberun-redis-users")
@@ -185,7 +193,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
 async def admission_loop(rt: OperatorContext) -> None:
     """Grant slots whenever the set of live executions changes; publish queue positions.
 
-    `state.positions` holds the *published* positions, the ones daemons write to
+    `state.positions` holds the *published* positions, the ones passes write to
     status. They are published at most every `queue_status_interval_seconds`, and
     beyond the first few only when they moved noticeably: a changing queue of
     hundreds would otherwise rewrite every queued Execution on every start.
@@ -253,6 +261,7 @@ async def execution_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
     rt = _context(memo)
     deleted = event.get("type") == "DELETED"
     uid = rt.state.observe_execution(body, deleted=deleted)
+    memo.queued.observe(body, deleted=deleted)
     rt.metrics.observe_phase(uid, body, deleted=deleted)
     rt.state.wake(uid)
     if not deleted:
@@ -305,8 +314,9 @@ async def pod_event(event: Any, body: Any, memo: Any, **_: Any) -> None:
         rt.state.wake(uid)
 
 
-def _live(status: Any, **_: Any) -> bool:
-    return (status or {}).get("phase") not in TERMINAL
+def _followed(status: Any, **_: Any) -> bool:
+    """Admitted and not ended: only these have a daemon (queued ones: `queued`)."""
+    return queued.followed(status)
 
 
 @kopf.daemon(
@@ -314,12 +324,13 @@ def _live(status: Any, **_: Any) -> bool:
     spec.VERSION,
     spec.PLURAL,
     id="follow",
-    when=_live,
+    when=_followed,
     cancellation_backoff=5.0,
     cancellation_timeout=10.0,
 )
 async def follow(stopped: Any, body: Any, memo: Any, logger: Any, **_: Any) -> None:
-    """One loop per live Execution, from creation (or operator start) to terminal phase."""
+    """One loop per admitted Execution, from its first attempt (or operator start) to its
+    terminal phase; before that it is queued, and `queued` runs its passes."""
     rt = _context(memo)
     follower = Follower(rt, body, LOG)
     uid = follower.target.uid
