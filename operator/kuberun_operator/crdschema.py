@@ -282,51 +282,76 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def build_crd() -> dict[str, Any]:
-    """The whole CustomResourceDefinition."""
+def namespaced_crd(
+    *,
+    name: str,
+    names: Any,
+    description: str,
+    printer_columns: list[dict[str, Any]],
+    spec_part: dict[str, Any],
+    status_part: dict[str, Any] | None = None,
+    validations: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """One of kuberun's CustomResourceDefinitions: namespaced, one served version.
+
+    `names` is the contract module of the kind (its KIND, PLURAL, SINGULAR and
+    SHORT_NAMES); a status part, when given, is a subresource.
+    """
+    version: dict[str, Any] = {"name": spec.VERSION, "served": True, "storage": True}
+    if status_part is not None:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = printer_columns
+    root: dict[str, Any] = {"type": "object", "description": description, "required": ["spec"]}
+    if validations:
+        root["x-kubernetes-validations"] = validations
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": spec_part,
+    }
+    if status_part is not None:
+        properties["status"] = status_part
+    root["properties"] = properties
+    version["schema"] = {"openAPIV3Schema": root}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "kuberun"},
-        },
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "kuberun"}},
         "spec": {
             "group": spec.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": spec.KIND,
-                "listKind": f"{spec.KIND}List",
-                "plural": spec.PLURAL,
-                "singular": spec.SINGULAR,
-                "shortNames": list(spec.SHORT_NAMES),
+                "kind": names.KIND,
+                "listKind": f"{names.KIND}List",
+                "plural": names.PLURAL,
+                "singular": names.SINGULAR,
+                "shortNames": list(names.SHORT_NAMES),
                 "categories": ["kuberun"],
             },
-            "versions": [
-                {
-                    "name": spec.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "Run trusted Python code once, in its own pod.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": status_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
+            "versions": [version],
         },
     }
+
+
+def with_execution_template(schema: dict[str, Any]) -> dict[str, Any]:
+    """A spec schema whose `executionTemplate.spec` is checked as an Execution's spec."""
+    execution_spec = spec_schema()
+    execution_spec.pop("x-kubernetes-validations", None)  # immutability: Executions only
+    schema["properties"]["executionTemplate"]["properties"]["spec"] = execution_spec
+    return schema
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition."""
+    return namespaced_crd(
+        name=CRD_NAME,
+        names=spec,
+        description="Run trusted Python code once, in its own pod.",
+        printer_columns=PRINTER_COLUMNS,
+        spec_part=spec_schema(),
+        status_part=status_schema(),
+    )
 
 
 def render_crd(crd: dict[str, Any], generator: str) -> str:

@@ -36,61 +36,19 @@ def spec_schema() -> dict[str, Any]:
     """The spec's structural schema, the template's spec checked as an Execution's."""
     schema = crdschema._schema_of(endpoint.WorkflowEndpointSpec)
     schema["properties"]["allowedMethods"]["x-kubernetes-list-type"] = "set"
-    template = schema["properties"]["executionTemplate"]
-    execution_spec = crdschema.spec_schema()
-    execution_spec.pop("x-kubernetes-validations", None)  # immutability: Executions only
-    template["properties"]["spec"] = execution_spec
-    return schema
+    return crdschema.with_execution_template(schema)
 
 
 def build_crd() -> dict[str, Any]:
     """The whole CustomResourceDefinition."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "kuberun"},
-        },
-        "spec": {
-            "group": spec.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": endpoint.KIND,
-                "listKind": f"{endpoint.KIND}List",
-                "plural": endpoint.PLURAL,
-                "singular": endpoint.SINGULAR,
-                "shortNames": list(endpoint.SHORT_NAMES),
-                "categories": ["kuberun"],
-            },
-            "versions": [
-                {
-                    "name": spec.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": (
-                                "Start a kuberun workflow over HTTP on the log/result API."
-                            ),
-                            "required": ["spec"],
-                            "x-kubernetes-validations": [
-                                {"rule": NAME_RULE, "message": NAME_MESSAGE}
-                            ],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crdschema.namespaced_crd(
+        name=CRD_NAME,
+        names=endpoint,
+        description="Start a kuberun workflow over HTTP on the log/result API.",
+        printer_columns=PRINTER_COLUMNS,
+        spec_part=spec_schema(),
+        validations=[{"rule": NAME_RULE, "message": NAME_MESSAGE}],
+    )
 
 
 def render() -> str:

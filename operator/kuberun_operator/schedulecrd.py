@@ -37,12 +37,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 
 def spec_schema() -> dict[str, Any]:
     """The spec's structural schema, the template's spec checked as an Execution's."""
-    schema = crdschema._schema_of(schedule.ScheduledExecutionSpec)
-    template = schema["properties"]["executionTemplate"]
-    execution_spec = crdschema.spec_schema()
-    execution_spec.pop("x-kubernetes-validations", None)  # immutability: Executions only
-    template["properties"]["spec"] = execution_spec
-    return schema
+    return crdschema.with_execution_template(crdschema._schema_of(schedule.ScheduledExecutionSpec))
 
 
 def status_schema() -> dict[str, Any]:
@@ -56,52 +51,15 @@ def status_schema() -> dict[str, Any]:
 
 def build_crd() -> dict[str, Any]:
     """The whole CustomResourceDefinition."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "kuberun"},
-        },
-        "spec": {
-            "group": spec.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": schedule.KIND,
-                "listKind": f"{schedule.KIND}List",
-                "plural": schedule.PLURAL,
-                "singular": schedule.SINGULAR,
-                "shortNames": list(schedule.SHORT_NAMES),
-                "categories": ["kuberun"],
-            },
-            "versions": [
-                {
-                    "name": spec.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "Create kuberun Executions on a cron schedule.",
-                            "required": ["spec"],
-                            "x-kubernetes-validations": [
-                                {"rule": NAME_RULE, "message": NAME_MESSAGE}
-                            ],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": status_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crdschema.namespaced_crd(
+        name=CRD_NAME,
+        names=schedule,
+        description="Create kuberun Executions on a cron schedule.",
+        printer_columns=PRINTER_COLUMNS,
+        spec_part=spec_schema(),
+        status_part=status_schema(),
+        validations=[{"rule": NAME_RULE, "message": NAME_MESSAGE}],
+    )
 
 
 def render() -> str:
