@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.cli import schedules
-from kuberun.contract import endpoint, spec
+from kuberun.contract import endpoint
 
 
 @dataclass(frozen=True)
@@ -45,28 +45,8 @@ def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]
     Raises ValueError (naming the workflow) for a manifest the contract refuses,
     or when two workflows would get the same resource name.
     """
-    source = schedules._source(
-        schedules.Options(source_path=options.source_path, config_map=options.config_map)
-    )
-    out: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    for workflow in catalog.get("workflows", []):
-        if not workflow.get("endpointEnabled"):
-            continue
-        name = schedules.resource_name(options.name_prefix, workflow["name"])
-        if name in seen:
-            raise ValueError(
-                f"workflows {seen[name]!r} and {workflow['name']!r} both become {name!r};"
-                " rename one"
-            )
-        seen[name] = workflow["name"]
-        execution: dict[str, Any] = {
-            "source": source,
-            "entrypoint": workflow["name"],
-            **workflow.get("specDefaults", {}),
-        }
-        if options.image:
-            execution["image"] = options.image
+
+    def spec_of(workflow: dict[str, Any], execution: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "allowedMethods": list(workflow.get("allowedMethods") or ["POST"]),
             "executionMode": _mode(workflow),
@@ -75,30 +55,24 @@ def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]
         }
         if options.sync_timeout_seconds is not None:
             body["syncTimeoutSeconds"] = options.sync_timeout_seconds
-        try:
-            checked = endpoint.WorkflowEndpointSpec.model_validate(body)
-        except ValueError as exc:
-            raise ValueError(f"workflow {workflow['name']!r}: {exc}") from exc
-        metadata: dict[str, Any] = {"name": name}
-        if options.namespace:
-            metadata["namespace"] = options.namespace
-        metadata["annotations"] = {
-            schedules.WORKFLOW_ANNOTATION: workflow["name"],
-            schedules.FILE_ANNOTATION: workflow.get("file", ""),
-        }
+        checked = endpoint.WorkflowEndpointSpec.model_validate(body)
         written = checked.model_dump(by_alias=True, mode="json", exclude_defaults=True)
         # Always spelled out: a reader of the manifest sees how the endpoint answers.
-        written |= {
+        return written | {
             "allowedMethods": [m.value for m in checked.allowed_methods],
             "executionMode": checked.execution_mode.value,
             "public": checked.public,
         }
-        out.append(
-            {
-                "apiVersion": spec.API_VERSION,
-                "kind": endpoint.KIND,
-                "metadata": metadata,
-                "spec": written,
-            }
-        )
-    return out
+
+    return schedules.workflow_manifests(
+        catalog,
+        kind=endpoint.KIND,
+        wanted=lambda workflow: bool(workflow.get("endpointEnabled")),
+        spec_of=spec_of,
+        source=schedules._source(
+            schedules.Options(source_path=options.source_path, config_map=options.config_map)
+        ),
+        name_prefix=options.name_prefix,
+        namespace=options.namespace,
+        image=options.image,
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,20 +63,30 @@ def _source(options: Options) -> dict[str, Any]:
     return {"path": options.source_path}
 
 
-def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]:
-    """One ScheduledExecution per workflow with a schedule, in the catalog's order.
+def workflow_manifests(
+    catalog: dict[str, Any],
+    *,
+    kind: str,
+    wanted: Callable[[dict[str, Any]], bool],
+    spec_of: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+    source: dict[str, Any],
+    name_prefix: str = "",
+    namespace: str | None = None,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """One `kind` manifest per wanted workflow, in the catalog's order.
 
-    Raises ValueError (naming the workflow) for a manifest the contract refuses,
-    or when two workflows would get the same resource name.
+    `spec_of(workflow, execution_spec)` gives the manifest's spec from the
+    workflow's Execution spec (source, entrypoint, the decorator's defaults);
+    a ValueError from it is raised again naming the workflow, as is a resource
+    name two workflows would share.
     """
-    source = _source(options)
     out: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     for workflow in catalog.get("workflows", []):
-        cron = workflow.get("schedule")
-        if not cron:
+        if not wanted(workflow):
             continue
-        name = resource_name(options.name_prefix, workflow["name"])
+        name = resource_name(name_prefix, workflow["name"])
         if name in seen:
             raise ValueError(
                 f"workflows {seen[name]!r} and {workflow['name']!r} both become {name!r};"
@@ -87,8 +98,34 @@ def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]
             "entrypoint": workflow["name"],
             **workflow.get("specDefaults", {}),
         }
-        if options.image:
-            execution["image"] = options.image
+        if image:
+            execution["image"] = image
+        try:
+            written = spec_of(workflow, execution)
+        except ValueError as exc:
+            raise ValueError(f"workflow {workflow['name']!r}: {exc}") from exc
+        metadata: dict[str, Any] = {"name": name}
+        if namespace:
+            metadata["namespace"] = namespace
+        metadata["annotations"] = {
+            WORKFLOW_ANNOTATION: workflow["name"],
+            FILE_ANNOTATION: workflow.get("file", ""),
+        }
+        out.append(
+            {"apiVersion": spec.API_VERSION, "kind": kind, "metadata": metadata, "spec": written}
+        )
+    return out
+
+
+def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]:
+    """One ScheduledExecution per workflow with a schedule, in the catalog's order.
+
+    Raises ValueError (naming the workflow) for a manifest the contract refuses,
+    or when two workflows would get the same resource name.
+    """
+
+    def spec_of(workflow: dict[str, Any], execution: dict[str, Any]) -> dict[str, Any]:
+        cron = workflow["schedule"]
         body: dict[str, Any] = {
             "schedule": cron,
             "concurrencyPolicy": options.concurrency_policy,
@@ -98,29 +135,20 @@ def manifests(catalog: dict[str, Any], options: Options) -> list[dict[str, Any]]
             body["timeZone"] = options.time_zone
         if options.starting_deadline_seconds is not None:
             body["startingDeadlineSeconds"] = options.starting_deadline_seconds
-        try:
-            checked = schedule.ScheduledExecutionSpec.model_validate(body)
-        except ValueError as exc:
-            raise ValueError(f"workflow {workflow['name']!r}: {exc}") from exc
-        metadata: dict[str, Any] = {"name": name}
-        if options.namespace:
-            metadata["namespace"] = options.namespace
-        metadata |= {
-            "annotations": {
-                WORKFLOW_ANNOTATION: workflow["name"],
-                FILE_ANNOTATION: workflow.get("file", ""),
-            },
-        }
-        out.append(
-            {
-                "apiVersion": spec.API_VERSION,
-                "kind": schedule.KIND,
-                "metadata": metadata,
-                "spec": checked.model_dump(by_alias=True, mode="json", exclude_defaults=True)
-                | {"schedule": cron},
-            }
-        )
-    return out
+        checked = schedule.ScheduledExecutionSpec.model_validate(body)
+        written = checked.model_dump(by_alias=True, mode="json", exclude_defaults=True)
+        return written | {"schedule": cron}
+
+    return workflow_manifests(
+        catalog,
+        kind=schedule.KIND,
+        wanted=lambda workflow: bool(workflow.get("schedule")),
+        spec_of=spec_of,
+        source=_source(options),
+        name_prefix=options.name_prefix,
+        namespace=options.namespace,
+        image=options.image,
+    )
 
 
 def render(documents: list[dict[str, Any]]) -> str:
