@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from kubernetes import client, config
 from kuberun.contract import endpoint
 from kuberun_operator.api import access, app
 from kuberun_operator.api.kube import Kube, PhaseWatch
+from tests.integration.helm import test_tenancy_policies as policies
 from tests.integration.helm.test_install import CHART, Cluster, wait_for
 
 NAMESPACE = "kuberun-system"
@@ -70,10 +73,37 @@ def cluster() -> Iterator[Cluster]:
                 "spec": spec,
             }
             c.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+        _wait_for_the_policies(c)
         yield c
     finally:
         controlplane.down(state_dir)
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _wait_for_the_policies(cluster: Cluster) -> None:
+    """Admission policies take effect a while after the install (the API server loads
+    them asynchronously): until then no creator is stamped and no caller kept."""
+    tries = iter(range(1000))
+
+    def kept() -> bool:
+        name = f"policy-probe-{next(tries)}"
+        meta = {"annotations": {policies.CREATED_BY: "ada@example.com"}}
+        done = policies.apply(cluster, name, user=policies.API_ACCOUNT, meta=meta)
+        return done.returncode == 0 and policies.created_by(cluster, name) == "ada@example.com"
+
+    wait_for("the tenancy policies in effect", kept, timeout=60)
+
+    def alice_may_create() -> bool:
+        answer = subprocess.run(
+            [str(cluster.bins / "kubectl"), "auth", "can-i", "create", "executions.kuberun.dev",
+             "-n", TENANT, f"--as=system:serviceaccount:{TENANT}:alice"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        )  # fmt: skip
+        return answer.stdout.strip() == "yes"
+
+    # the chart's edit role reaches alice through RBAC aggregation, also asynchronous
+    wait_for("edit to include executions", alice_may_create, timeout=60)
 
 
 def api_client(cluster: Cluster, directory: Path) -> client.ApiClient:
