@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kuberun.contract.phases import Phase
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES
 from kuberun_operator import admission, naming, stampede
 from kuberun_operator.admissionqueue import AdmissionQueue
 from kuberun_operator.statusmapping import parse_time
 
-_TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+_TERMINAL = TERMINAL_PHASE_VALUES
 
 
 @dataclass(frozen=True)

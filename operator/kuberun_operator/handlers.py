@@ -20,7 +20,7 @@ import asyncpg
 import kopf
 
 from kuberun.contract import keys, spec
-from kuberun.contract.phases import Phase
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES, Phase
 from kuberun_operator import admission, archiving, conditions, health, naming, queued
 from kuberun_operator.backlog import Backlog, Step
 from kuberun_operator.clusterstate import ClusterState
@@ -33,7 +33,7 @@ from kuberun_operator.redisusers import RedisUsers
 from kuberun_operator.settings import Settings
 
 FINALIZER = f"{spec.GROUP}/finalizer"
-TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+TERMINAL = TERMINAL_PHASE_VALUES
 OWNED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY}
 LOG = logging.getLogger("kuberun.operator")
 

@@ -31,13 +31,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from kuberun.contract.phases import Phase
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES
 from kuberun_operator.apierrors import NotFound
 from kuberun_operator.backlog import Step
 from kuberun_operator.context import OperatorContext
 from kuberun_operator.following import Follower, parse_status
 
-_TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+_TERMINAL = TERMINAL_PHASE_VALUES
 # A failed pass is tried again after this long (doubling up to the cap).
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0

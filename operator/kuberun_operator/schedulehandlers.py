@@ -28,13 +28,13 @@ import kopf
 import pydantic
 
 from kuberun.contract import schedule, spec
-from kuberun.contract.phases import Phase
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES
 from kuberun_operator import scheduling
 from kuberun_operator.context import OperatorContext
 from kuberun_operator.kubeio import MERGE_PATCH, Conflict, Kube, KubeError, NotFound
 
 LOG = logging.getLogger("kuberun.operator.schedules")
-TERMINAL = frozenset(p.value for p in Phase if p.terminal)
+TERMINAL = TERMINAL_PHASE_VALUES
 # A pass at least this often even when nothing is due (a lost watch event, a clock
 # step): one list call per schedule every few minutes.
 MAX_SLEEP_SECONDS = 300.0

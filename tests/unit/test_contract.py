@@ -110,3 +110,10 @@ def test_the_pipe_protocol_round_trips_and_ignores_foreign_lines() -> None:
     assert pipe.decode(line) == (pipe.RECORD, {"sequence": 1, "message": "é ✓"})
     for foreign in (b"plain text from a child\n", b"[1, 2]\n", b'{"no": "type"}\n', b'{"type": 3}'):
         assert pipe.decode(foreign) is None
+
+
+def test_terminal_phase_values_are_the_terminal_phases_as_written_in_a_status() -> None:
+    from kuberun.contract.phases import TERMINAL_PHASE_VALUES, Phase
+
+    assert {p.value for p in Phase if p.terminal} == TERMINAL_PHASE_VALUES
+    assert "RUNNING" not in TERMINAL_PHASE_VALUES and "CANCELLED" in TERMINAL_PHASE_VALUES

@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kuberun.contract import endpoint as endpoints
 from kuberun.contract import spec as contract
-from kuberun.contract.phases import TERMINAL_PHASES
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _message_of(exc: ApiException) -> str:
 
 
 Phase = tuple[str | None, str | None]
-_TERMINAL = frozenset(p.value for p in TERMINAL_PHASES)
+_TERMINAL = TERMINAL_PHASE_VALUES
 
 
 class PhaseWatch:

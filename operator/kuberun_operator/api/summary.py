@@ -12,7 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-TERMINAL = frozenset({"SUCCESS", "COMPLETED_WITH_ERRORS", "FAILED", "TIMED_OUT", "CANCELLED"})
+from kuberun.contract.phases import TERMINAL_PHASE_VALUES
+
+TERMINAL = TERMINAL_PHASE_VALUES
 
 
 def _time(value: Any) -> str | None:

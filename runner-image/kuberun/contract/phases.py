@@ -37,6 +37,10 @@ TERMINAL_PHASES: frozenset[Phase] = frozenset(
     }
 )
 
+# The same as the strings a status carries (`status.phase` read from an object), for
+# membership tests on raw bodies without building a Phase first.
+TERMINAL_PHASE_VALUES: frozenset[str] = frozenset(p.value for p in TERMINAL_PHASES)
+
 # The phases a runner can report as its own verdict (it never reports PENDING,
 # RUNNING or CANCELLING: those are the operator's view of a live execution).
 RUNNER_VERDICTS: frozenset[Phase] = TERMINAL_PHASES
