@@ -75,14 +75,17 @@ class Kube:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
-    async def get_execution(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _get_object(
+        self, namespace: str, plural: str, name: str, what: str
+    ) -> dict[str, Any] | None:
+        """One of our custom objects, or None when there is none (or its CRD is not installed)."""
         try:
             found: dict[str, Any] = await self._call(
                 self.custom.get_namespaced_custom_object,
                 contract.GROUP,
                 contract.VERSION,
                 namespace,
-                contract.PLURAL,
+                plural,
                 name,
             )
         except ApiException as exc:
@@ -91,9 +94,12 @@ class Kube:
             if exc.status == 403:
                 raise _not_served(namespace) from None
             raise KubeFailed(
-                f"reading execution {namespace}/{name}: {exc.status} {exc.reason}"
+                f"reading {what} {namespace}/{name}: {exc.status} {exc.reason}"
             ) from None
         return found
+
+    async def get_execution(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_object(namespace, contract.PLURAL, name, "execution")
 
     async def list_executions(self, namespace: str) -> list[dict[str, Any]]:
         try:
@@ -114,24 +120,7 @@ class Kube:
 
     async def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A WorkflowEndpoint, or None when there is none (or the CRD is not installed)."""
-        try:
-            found: dict[str, Any] = await self._call(
-                self.custom.get_namespaced_custom_object,
-                contract.GROUP,
-                contract.VERSION,
-                namespace,
-                endpoints.PLURAL,
-                name,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            if exc.status == 403:
-                raise _not_served(namespace) from None
-            raise KubeFailed(
-                f"reading endpoint {namespace}/{name}: {exc.status} {exc.reason}"
-            ) from None
-        return found
+        return await self._get_object(namespace, endpoints.PLURAL, name, "endpoint")
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         """The namespace's labels ({} when it cannot be read: public calls fail closed)."""
