@@ -63,6 +63,7 @@ CEILING_HIREDIS = "(a') the same, redis-py with hiredis"
 OLDER = "runner from"  # + the other tree's parent directory (--also-runner)
 RUNNER = "runner: python -m kuberun.runtime"
 STEADY = "runner at a steady 1,000 lines/s"
+PROCESS = "runner, KUBERUN_DELIVERY_PROCESS=1"
 TARGET_RATIO = 1.0
 # A captured `logging` call may cost the user's loop at most this many times a call
 # into a do-nothing handler, timed in the same process (issue 11, goal 1).
@@ -437,6 +438,7 @@ def produce_with_runner(
     rate: float = 0.0,
     baseline: int | None = None,
     tree: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Produced:
     """The runner: `python -m kuberun.runtime` with a request file, as in a pod.
 
@@ -466,6 +468,7 @@ def produce_with_runner(
             # The only change from the defaults: the 100k-line cap would cut the run.
             runner_settings.MAX_LOG_LINES_ENV: str(lines + 1_000),
             **({"PYTHONPATH": tree} if tree else {}),
+            **(extra_env or {}),
         }
         completed = subprocess.run(
             [sys.executable, "-m", "kuberun.runtime"],
@@ -820,6 +823,9 @@ def run(
         CEILING: with_client(produce_pipelined, lines),
         RUNNER: lambda uid: produce_with_runner(url, uid, lines),
     }
+    producers[PROCESS] = lambda uid: produce_with_runner(
+        url, uid, lines, extra_env={runner_settings.DELIVERY_PROCESS_ENV: "1"}
+    )
     if _has_hiredis():
         producers[CEILING_HIREDIS] = with_client(produce_pipelined, lines, hiredis=True)
     if also:

@@ -138,7 +138,7 @@ class Executor:
         self.context.resources = provisioned.resources
         self.redactor = redacting.Redactor(provisioned.resources.secret_values())
         if self.redactor:
-            self.sequencer.redact = self.redactor.text
+            self.sequencer.set_redaction(self.redactor)
 
     def _call_through_cache(
         self, func: Callable[..., Any], info: decorators.EntrypointInfo | None

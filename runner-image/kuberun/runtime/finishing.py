@@ -27,11 +27,11 @@ from kuberun.runtime.transports import TransportError
 if TYPE_CHECKING:
     from kuberun.contract import outcome
     from kuberun.runtime import cancelling, sequencing
+    from kuberun.runtime.delivering import Delivery
     from kuberun.runtime.echoing import Echo, Warn
     from kuberun.runtime.executing import Executor
     from kuberun.runtime.processhooks import ProcessHooks
     from kuberun.runtime.requests import Request
-    from kuberun.runtime.sending import Sender
     from kuberun.runtime.settings import Settings
     from kuberun.runtime.transports import PipeTransport
     from kuberun.sdk.context import Cancellation
@@ -69,7 +69,7 @@ class Finisher:
         cancellation: Cancellation,
         watcher: cancelling.Watcher,
         sequencer: sequencing.Sequencer,
-        sender: Sender,
+        delivery: Delivery,
         hooks: ProcessHooks,
         executor: Executor,
         pipe: PipeTransport | None,
@@ -85,7 +85,7 @@ class Finisher:
         self.cancellation = cancellation
         self.watcher = watcher
         self.sequencer = sequencer
-        self.sender = sender
+        self.delivery = delivery
         self.hooks = hooks
         self.executor = executor
         self.pipe = pipe
@@ -156,8 +156,8 @@ class Finisher:
                 self._redacted(verdict),
                 finished,
                 duration_ms,
-                self.sequencer.snapshot(),
-                self.sender.pending,
+                self.delivery.snapshot(),
+                self.delivery.pending,
             ),
             self.warn,
         )
@@ -174,13 +174,13 @@ class Finisher:
                 )
         self.sequencer.finish(
             _LEVEL_OF_VERDICT.get(verdict.status, "ERROR"),
-            lambda counts: (
-                f"{verdict.status.value} ({verdict.reason.value}) after"
-                f" {duration_ms} ms: {counts.user_lines} line(s), {counts.dropped} dropped"
-            ),
+            f"{verdict.status.value} ({verdict.reason.value}) after {duration_ms} ms:".replace(
+                "{", "{{"
+            ).replace("}", "}}")
+            + " {user_lines} line(s), {dropped} dropped",
         )
-        undelivered = self.sender.close(budget)
-        counts = self.sequencer.snapshot()
+        undelivered = self.delivery.close(budget)
+        counts = self.delivery.snapshot()
         result = self._result(verdict, finished, duration_ms, counts, undelivered)
         if undelivered:
             self.warn(f"kuberun: {undelivered} record(s) could not be delivered before exit")
@@ -242,7 +242,7 @@ class Finisher:
                 self.warn(f"kuberun: cannot send the result to the CLI: {exc}")
         elif self.client is not None and self.settings.redis_url:
             client = self.client
-            if not self.sender.healthy:  # a black-holed Redis would hold this for 5 s
+            if not self.delivery.healthy:  # a black-holed Redis would hold this for 5 s
                 client = resp.client_for(self.settings.redis_url, FAILING_RESULT_TIMEOUT_SECONDS)
             try:
                 reporting.write_result(

@@ -24,8 +24,8 @@ from kuberun.runtime import cancelling, capturing, forking
 from kuberun.sdk import context as sdk_context
 
 if TYPE_CHECKING:
+    from kuberun.runtime.delivering import Delivery
     from kuberun.runtime.echoing import Echo, Warn
-    from kuberun.runtime.sending import Sender
     from kuberun.runtime.sequencing import Sequencer
     from kuberun.runtime.settings import Settings
 
@@ -48,7 +48,7 @@ class ProcessHooks:
         warn: Warn,
         echo: Echo | None,
         sequencer: Sequencer,
-        sender: Sender,
+        delivery: Delivery,
         interrupter: cancelling.Interrupter,
         watcher: cancelling.Watcher,
         handler: capturing.LogHandler,
@@ -62,7 +62,7 @@ class ProcessHooks:
         self._warn = warn
         self._echo = echo
         self._sequencer = sequencer
-        self._sender = sender
+        self._delivery = delivery
         self._interrupter = interrupter
         self._watcher = watcher
         self._handler = handler
@@ -75,6 +75,9 @@ class ProcessHooks:
 
     def install(self) -> None:
         """Capture, signal handlers, threads. After this, user output goes to the sequencer."""
+        # First: the delivery process is forked while this process has one thread and its
+        # fd 1/2 are still its own (a child holding the capture pipes would keep them open).
+        self._delivery.start()
         for fd in (self._out_fd, self._err_fd):
             os.set_inheritable(fd, False)
         with contextlib.suppress(Exception):
@@ -104,7 +107,6 @@ class ProcessHooks:
             (signal.SIGTERM, signal.SIGINT, cancelling.INTERRUPT_SIGNAL), self._after_fork_in_child
         ).install()
         sdk_context.activate(self._context)
-        self._sender.start()
         self._watcher.start()
         threading.Thread(target=self._flush_partials, name="kuberun-partial", daemon=True).start()
 

@@ -33,6 +33,18 @@ class Redactor:
         ordered = sorted(values, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
+    @classmethod
+    def of(cls, pattern: str) -> Redactor:
+        """The redactor whose `pattern` this is (how the delivery process gets it)."""
+        redactor = cls()
+        redactor._pattern = re.compile(pattern)
+        return redactor
+
+    @property
+    def pattern(self) -> str | None:
+        """The expression that matches every secret value (None: there are none)."""
+        return None if self._pattern is None else self._pattern.pattern
+
     def __bool__(self) -> bool:
         return self._pattern is not None
 

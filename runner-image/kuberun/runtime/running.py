@@ -11,7 +11,8 @@ request. This module only wires the parts, each one concept:
   main thread when the code ends, the grace watchdog when the code ignores
   cancellation, or `os._exit` called by the code.
 
-User code runs on the main thread; the sender, the watcher (deadline, signals,
+User code runs on the main thread; the sender (or, with `KUBERUN_DELIVERY_PROCESS=1`,
+the forwarder to a delivery process: `delivering`), the watcher (deadline, signals,
 grace watchdog), the cancel-key poller, the partial-line flusher and the fd
 readers run on their own threads, so a CPU-bound user loop never stalls delivery.
 """
@@ -21,9 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kuberun.runtime import cancelling, capturing, provisioning, resp, sequencing
+from kuberun.runtime.delivering import Delivery
 from kuberun.runtime.echoing import Echo, Warn
 from kuberun.runtime.executing import Executor
 from kuberun.runtime.finishing import Finisher, flush_reserve
@@ -69,23 +72,39 @@ class Execution:
         client = resp.client_for(settings.redis_url) if settings.redis_url else None
         pipe = PipeTransport(settings.record_fd) if settings.record_fd is not None else None
         echo = Echo(out_fd) if settings.echo else None
-        sequencer = sequencing.Sequencer(
-            attempt=identity.attempt,
-            max_lines=settings.max_log_lines,
-            max_bytes=settings.max_log_bytes,
-            capacity=settings.log_buffer_records,
-            backpressure_seconds=settings.backpressure_seconds,
-            echo=echo,
-        )
-        self.sender = Sender(
-            _transport(pipe, client, identity.namespace, identity.uid),
+
+        def make_sequencer() -> sequencing.Sequencer:
+            return sequencing.Sequencer(
+                attempt=identity.attempt,
+                max_lines=settings.max_log_lines,
+                max_bytes=settings.max_log_bytes,
+                capacity=settings.log_buffer_records,
+                backpressure_seconds=settings.backpressure_seconds,
+                echo=echo,
+            )
+
+        def make_sender(sequencer: sequencing.Sequencer, after_batch: Callable[[], None]) -> Sender:
+            # Called in the delivery process: its own connections, never one of this one's.
+            own = resp.client_for(settings.redis_url) if settings.redis_url else None
+            return Sender(
+                _transport(pipe, own, identity.namespace, identity.uid),
+                sequencer,
+                capacity=settings.log_buffer_records,
+                batch_records=settings.batch_records,
+                max_retry_seconds=settings.max_retry_seconds,
+                after_batch=after_batch,
+                warn=warn,
+            )
+
+        sequencer = make_sequencer()
+        self.delivery = Delivery(
             sequencer,
-            capacity=settings.log_buffer_records,
-            batch_records=settings.batch_records,
-            max_retry_seconds=settings.max_retry_seconds,
-            after_batch=echo.flush if echo is not None else None,
+            make_sequencer,
+            make_sender,
+            process=settings.delivery_process,
             warn=warn,
             on_consumer_gone=self._consumer_gone,
+            after_batch=echo.flush if echo is not None else None,
         )
         cancellation = sdk_context.Cancellation()
         interrupter = cancelling.Interrupter(cancellation)
@@ -128,7 +147,7 @@ class Execution:
             warn=warn,
             echo=echo,
             sequencer=sequencer,
-            sender=self.sender,
+            delivery=self.delivery,
             interrupter=interrupter,
             watcher=self.watcher,
             handler=handler,
@@ -155,7 +174,7 @@ class Execution:
             cancellation=cancellation,
             watcher=self.watcher,
             sequencer=sequencer,
-            sender=self.sender,
+            delivery=self.delivery,
             hooks=self.hooks,
             executor=self.executor,
             pipe=pipe,

@@ -91,6 +91,10 @@ class Sender:
         self._in_flight: collections.deque[int] = collections.deque()
         self._lost_now = 0  # rejected as not ours in what the last step confirmed
 
+    def when_consumer_gone(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (once) if the reader of the records is gone for good."""
+        self._on_consumer_gone = callback
+
     def start(self) -> None:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         self._thread.start()

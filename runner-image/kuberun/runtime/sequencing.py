@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import logfields
-from kuberun.runtime import safepoints
+from kuberun.runtime import redacting, safepoints
 from kuberun.runtime.records import Entry
 
 safepoints.capture_path(__name__)  # an interrupt waits for the way out
@@ -92,25 +92,29 @@ class Counts:
         return self.dropped_limit + self.dropped_buffer
 
 
-class _Deferred(tuple):  # type: ignore[type-arg]
-    """A `logging` record to format later: (msg, args, levelname, name, created)."""
+# What producers append, all plain tuples of plain values (so that `marshal` carries them
+# to the delivery process, see `delivering`), told apart by their length:
+#   5: a `logging` record to format later  (msg, args, levelname, name, created)
+#   7: a line                               (level, logger, source, message, exception,
+#                                            timestamp, engine?)
+#   2: `(DROPPED, count)`                   producers had to drop `count` records here
+#   3: `(FINAL, level, summary)`            the attempt's last record; `summary` is a
+#                                           `str.format` template over the counts
+#   2: `(REDACT, pattern)`                  secret values to hide from here on
+DEFERRED_LENGTH = 5
+LINE_LENGTH = 7
+DROPPED = "dropped"
+FINAL = "final"
+REDACT = "redact"
 
-    __slots__ = ()
 
-
-@dataclass(frozen=True)
-class _Dropped:
-    """Producers had to drop `count` records here (the deque was full)."""
-
-    count: int
-
-
-@dataclass(frozen=True)
-class _Final:
-    """The attempt's last record; its text is made from the counts once all before it is in."""
-
-    level: str
-    describe: Callable[[Counts], str]
+def summary_text(template: str, counts: Counts) -> str:
+    """The final record's text: `template` with the counts' fields (and `dropped`) filled in."""
+    fields = dict(vars(counts), dropped=counts.dropped)
+    try:
+        return template.format_map(fields)
+    except (KeyError, ValueError, IndexError):  # a template bug must not lose the final record
+        return f"{template} ({counts.user_lines} line(s), {counts.dropped} dropped)"
 
 
 def shorten(message: str, limit: int = logfields.MAX_MESSAGE_BYTES) -> tuple[str, int]:
@@ -226,9 +230,17 @@ class Sequencer:
         elif type(record) is logging.LogRecord:
             # Only what the line needs: the record itself is freed at once, so a flood
             # reuses hot memory instead of keeping thousands of records alive.
-            item = _Deferred((record.msg, args, record.levelname, record.name, record.created))
-        else:
-            item = record  # a record factory's subclass: its getMessage may differ
+            item = (record.msg, args, record.levelname, record.name, record.created)
+        else:  # a record factory's subclass: its getMessage may differ, so it is called here
+            item = (
+                record.levelname,
+                record.name,
+                LOG,
+                record_message(record),
+                record_exception(record),
+                record.created,
+                False,
+            )
         raw = self._raw
         if self._divert or len(raw) >= self._limit:
             return self._append_slowly(item)
@@ -275,20 +287,29 @@ class Sequencer:
         self._wake.set()
         return True
 
-    def finish(self, level: str, describe: Callable[[Counts], str]) -> None:
-        """The final record: `describe(counts)` once everything before it is counted.
+    def set_redaction(self, redactor: redacting.Redactor) -> None:
+        """Hide `redactor`'s secrets in every record not taken yet, here and (by a record in
+        the order) in the delivery process."""
+        self.redact = redactor.text if redactor else None
+        with self._room:
+            self._raw.append((REDACT, redactor.pattern))
+        self._wake.set()
+
+    def finish(self, level: str, summary: str) -> None:
+        """The final record: `summary_text(summary, counts)` once everything before it is
+        counted (a template, not a function, so that it can cross to the delivery process).
 
         Later output (threads the code left running) only reaches the echo.
         """
         with self._room:
             self._flush_producer_drops()
-            self._raw.append(_Final(level, describe))
+            self._raw.append((FINAL, level, summary))
             self._closed = self._divert = True
         self._wake.set()
 
     def _flush_producer_drops(self) -> None:
         if self._producer_drops:  # `_room` held
-            self._raw.append(_Dropped(self._producer_drops))
+            self._raw.append((DROPPED, self._producer_drops))
             self._producer_drops = 0
             self._divert = self._closed
 
@@ -320,7 +341,41 @@ class Sequencer:
         self._wake.set()
         return True
 
+    def drain(self, limit: int) -> list[Any]:
+        """Up to `limit` appended items, as they are (the delivery process's forwarder:
+        they are sequenced over there)."""
+        raw = self._raw
+        popleft = raw.popleft
+        items = [popleft() for _ in range(min(limit, len(raw)))]
+        if self._waiting:
+            with self._room:
+                self._room.notify_all()
+        return items
+
     # --- the consumer (the sender thread) -------------------------------------
+
+    def receive(self, items: list[Any]) -> None:
+        """Items a producer process drained (`drain`), appended in their order.
+
+        The producers there bounded them already (and counted what they dropped), so
+        nothing is dropped here: while the transport is healthy this waits for room
+        (the pipe then fills and the producers' own back-pressure applies); while it
+        fails, `take(keep=False)` drains at once. A redaction applies at once to
+        everything not taken yet, as `set_redaction` does in one process.
+        """
+        for item in items:
+            if len(item) == 2 and item[0] == REDACT:
+                pattern = item[1]
+                self.redact = None if pattern is None else redacting.Redactor.of(pattern).text
+        with self._room:
+            while len(self._raw) >= self._limit and self.healthy and not self._closed:
+                self._waiting += 1
+                try:
+                    self._room.wait(1.0)
+                finally:
+                    self._waiting -= 1
+            self._raw.extend(items)
+        self._wake.set()
 
     @property
     def waiting(self) -> int:
@@ -371,7 +426,7 @@ class Sequencer:
         new = _new_entry
         attempt, max_lines, max_bytes = self.attempt, self.max_lines, self.max_bytes
         cheap_size = logfields.MAX_MESSAGE_BYTES // 4
-        deferred = _Deferred
+        deferred, line = DEFERRED_LENGTH, LINE_LENGTH
         redact = self.redact
         with self._counting:
             counts = self.counts
@@ -379,29 +434,27 @@ class Sequencer:
             emitted = counts.emitted
             for _ in range(count):
                 item = popleft()
-                kind = type(item)
-                if kind is deferred:
+                length = len(item)
+                if length == deferred:
                     msg, args, level, logger, timestamp = item
                     message = _format(msg, args) if args else msg
                     source, exception, engine = LOG, None, False
-                elif kind is tuple:
+                elif length == line:
                     level, logger, source, message, exception, timestamp, engine = item
-                elif isinstance(item, logging.LogRecord):  # a record factory's subclass
-                    level, logger, source = item.levelname, item.name, LOG
-                    message = record_message(item)
-                    exception, timestamp, engine = None, item.created, False
-                elif isinstance(item, _Dropped):
-                    emitted += item.count
-                    counts.dropped_buffer += item.count
-                    self._unreported_drops += item.count
+                elif item[0] == DROPPED:
+                    emitted += item[1]
+                    counts.dropped_buffer += item[1]
+                    self._unreported_drops += item[1]
                     continue
+                elif item[0] == REDACT:
+                    continue  # applied when it was appended (`set_redaction`, `receive`)
                 else:
-                    assert isinstance(item, _Final)
+                    assert item[0] == FINAL, item
                     self._finished = True
                     emitted += 1
                     counts.sequenced, counts.user_lines, counts.bytes = sequenced, lines, nbytes
                     counts.emitted = emitted
-                    entry = self._sequence(item.level, item.describe(counts), None)
+                    entry = self._sequence(item[1], summary_text(item[2], counts), None)
                     sequenced = counts.sequenced
                     keep_entry(entry)
                     echo_entry(entry)
@@ -513,7 +566,7 @@ class Sequencer:
                 left.append(self._raw.popleft())
             except IndexError:
                 break
-        dropped = sum(item.count for item in left if isinstance(item, _Dropped))
+        dropped = sum(item[1] for item in left if item[0] == DROPPED and len(item) == 2)
         with self._room:
             dropped += self._producer_drops
             self._producer_drops = 0
@@ -521,7 +574,7 @@ class Sequencer:
             self.counts.emitted += dropped
             self.counts.dropped_buffer += dropped
         self._echo_items(left)
-        return sum(1 for item in left if not isinstance(item, _Dropped | _Final))
+        return sum(1 for item in left if len(item) in (DEFERRED_LENGTH, LINE_LENGTH))
 
     def _echo_items(self, items: Iterable[Any]) -> None:
         """Echo records that will never be sequenced (dropped, or after the end)."""
@@ -529,14 +582,11 @@ class Sequencer:
             return
         entries = []
         for item in items:
-            if type(item) is _Deferred:
+            if len(item) == DEFERRED_LENGTH:
                 msg, args, level, logger, timestamp = item
                 source, message, exception = LOG, _format(msg, args) if args else msg, None
-            elif type(item) is tuple:
+            elif len(item) == LINE_LENGTH:
                 level, logger, source, message, exception, timestamp, _ = item
-            elif isinstance(item, logging.LogRecord):
-                level, logger, source = item.levelname, item.name, LOG
-                message, exception, timestamp = record_message(item), None, item.created
             else:
                 continue
             if self.redact is not None:

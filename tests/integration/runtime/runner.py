@@ -88,6 +88,11 @@ class Finished:
     peak_rss: int
 
 
+# Added to every runner's environment (a module's fixture runs its tests in both delivery
+# modes through it); a test's own `env` comes after it.
+EXTRA_ENV: dict[str, str] = {}
+
+
 def start(
     directory: Path,
     req: request.RunRequest,
@@ -103,6 +108,7 @@ def start(
     full_env[request.TERMINATION_LOG_ENV] = str(directory / "termination-log")
     if redis_url is not None:
         full_env[request.REDIS_URL_ENV] = redis_url
+    full_env.update(EXTRA_ENV)
     full_env.update(env or {})
     with open(directory / "stdout", "wb") as out, open(directory / "stderr", "wb") as err:
         process = subprocess.Popen(

@@ -18,7 +18,10 @@ from kuberun.runtime import resp
 from kuberun.runtime.records import Entry
 from kuberun.runtime.transports import RedisStreamTransport, TransportError
 from tests.integration.runtime import runner
+from tests.integration.runtime.modes import delivery_mode
 from tests.support.redis_server import RedisServer
+
+__all__ = ["delivery_mode"]  # every test here runs with the pipeline as a thread and as a process
 
 SLOW_PRINTER = textwrap.dedent(
     """

@@ -13,6 +13,9 @@ import redis
 from kuberun.contract import keys, outcome
 from kuberun.contract.phases import Phase, Reason
 from tests.integration.runtime import runner
+from tests.integration.runtime.modes import delivery_mode
+
+__all__ = ["delivery_mode"]  # every test here runs with the pipeline as a thread and as a process
 
 
 def code(text: str) -> str:

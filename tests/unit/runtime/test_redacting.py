@@ -50,7 +50,7 @@ def test_the_sequencer_redacts_every_record() -> None:
     sequencer.emit("INFO", "", "stdout", "b")
     assert not sequencer.emit("INFO", "", "stdout", "dropped hunter22")  # full: echoed only
     kept += sequencer.take(10)
-    sequencer.finish("INFO", lambda counts: "done hunter22")
+    sequencer.finish("INFO", "done hunter22")
     kept += sequencer.take(10)
     assert not sequencer.emit("INFO", "", "stdout", "late hunter22")
     assert [(e.message, e.exception) for e in kept][:3] == [

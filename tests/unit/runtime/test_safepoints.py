@@ -66,7 +66,7 @@ def test_every_module_on_the_capture_path_defers_interrupts(state: str, echo_fd:
         for i in range(4):
             sequencer.emit("INFO", "", "stdout", f"filler {i}")
     elif state == "finished":
-        sequencer.finish("INFO", lambda counts: "end")
+        sequencer.finish("INFO", "end")
     writer = capturing.LineWriter(sequencer, capturing.STDOUT, 1, _NoDeferral())
     handler = capturing.LogHandler(
         sequencer, capturing.Workspace([], [], ["app"]), logging.DEBUG, _NoDeferral()
@@ -104,7 +104,7 @@ def test_an_interrupt_in_the_capture_path_is_deferred_and_in_user_code_it_is_not
         frames.append(sys._getframe(1))  # the sequencer's frame, as a signal would see it
 
     sequencer = Sequencer(attempt=1, max_lines=10, max_bytes=100, capacity=0, echo=echo)
-    sequencer.finish("INFO", lambda counts: "end")
+    sequencer.finish("INFO", "end")
     sequencer.emit("INFO", "", "stdout", "x")  # after the end: echoed on the caller's thread
     assert frames and safepoints.in_capture(frames[0])
     assert not safepoints.in_capture(sys._getframe())

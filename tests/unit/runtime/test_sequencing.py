@@ -120,7 +120,7 @@ def test_the_final_record_counts_everything_before_it_and_later_output_is_only_e
     seq._echo = lambda entries: echoed.extend(e.message for e in entries)
     seq.emit("INFO", "", "stdout", "one")
     seq.emit("INFO", "", "stdout", "two")
-    seq.finish("INFO", lambda counts: f"{counts.user_lines} line(s)")
+    seq.finish("INFO", "{user_lines} line(s)")
     assert not seq.emit("INFO", "", "stdout", "late")
     entries = seq.take(10)
     assert [e.message for e in entries] == ["one", "two", "2 line(s)"]
