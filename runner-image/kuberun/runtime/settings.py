@@ -49,9 +49,10 @@ CANCEL_POLL_SECONDS_ENV = "KUBERUN_CANCEL_POLL_SECONDS"
 CAPTURE_FDS_ENV = "KUBERUN_CAPTURE_FDS"
 # "1": the log pipeline runs in a process of its own beside the code (`delivering`) instead
 # of a thread of the code's process. Off by default: `bench logs` on 2 CPUs shared with
-# Redis measured a log call ~15-25 % cheaper for the code that way, but a flood's lines
-# readable later (p99 25-43 ms against 15-24 ms), the two processes competing for the
-# CPUs. With a CPU to spare (Redis elsewhere, a limit of 2 or more) it is the better one.
+# Redis measured a log call 10-30 % cheaper for the code that way, but a flood's lines
+# readable later (p99 25-43 ms against mostly under 25 ms), the two processes competing
+# for the CPUs. With a CPU to spare (Redis elsewhere, a limit of 2 or more) it is the
+# better one.
 DELIVERY_PROCESS_ENV = "KUBERUN_DELIVERY_PROCESS"
 
 
