@@ -201,7 +201,15 @@ def test_operator_works_with_the_charts_rbac(cluster: Cluster, tmp_path: Path) -
             os.killpg(operator.pid, signal.SIGKILL)
             operator.wait()
     log_text = log_path.read_text(errors="replace")
-    assert "Forbidden" not in log_text and " 403" not in log_text, log_text[-4000:]
+    # Not the chart's RBAC: right after the CRD is installed, the API server's owner-reference
+    # check may not know the kind yet (403 "cannot find RESTMapping"), which the operator
+    # retries as temporary (`apierrors`); every other 403 is a missing permission.
+    denials = [
+        line
+        for line in log_text.splitlines()
+        if ("Forbidden" in line or " 403" in line) and "cannot find RESTMapping" not in line
+    ]
+    assert not denials, "\n".join(denials[-20:]) + "\n" + log_text[-4000:]
 
 
 def installed(cluster: Cluster) -> None:
