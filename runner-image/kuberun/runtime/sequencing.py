@@ -210,28 +210,18 @@ class Sequencer:
         item: Any
         # Formatted later unless that could change the line: a message that is not a str
         # (its str() may change), a traceback or stack (frames move on), arguments that
-        # are a mapping (`%(name)s`) or of a type whose text can change after the call.
+        # are a mapping (`%(name)s`) or of a type whose text can change after the call;
+        # and a record factory's subclass, whose getMessage may differ.
         if (
-            type(record.msg) is not str
-            or record.exc_info
-            or record.exc_text
-            or record.stack_info
-            or (args and (type(args) is not tuple or not _FIXED_TYPES.issuperset(map(type, args))))
+            type(record) is logging.LogRecord
+            and type(record.msg) is str
+            and not (record.exc_info or record.exc_text or record.stack_info)
+            and (not args or (type(args) is tuple and _FIXED_TYPES.issuperset(map(type, args))))
         ):
-            item = (
-                record.levelname,
-                record.name,
-                LOG,
-                record_message(record),
-                record_exception(record),
-                record.created,
-                False,
-            )
-        elif type(record) is logging.LogRecord:
             # Only what the line needs: the record itself is freed at once, so a flood
             # reuses hot memory instead of keeping thousands of records alive.
             item = (record.msg, args, record.levelname, record.name, record.created)
-        else:  # a record factory's subclass: its getMessage may differ, so it is called here
+        else:
             item = (
                 record.levelname,
                 record.name,
@@ -358,10 +348,12 @@ class Sequencer:
         """Items a producer process drained (`drain`), appended in their order.
 
         The producers there bounded them already (and counted what they dropped), so
-        nothing is dropped here: while the transport is healthy this waits for room
-        (the pipe then fills and the producers' own back-pressure applies); while it
-        fails, `take(keep=False)` drains at once. A redaction applies at once to
-        everything not taken yet, as `set_redaction` does in one process.
+        while the transport is healthy this waits for room (the pipe then fills and the
+        producers' own back-pressure applies); while it fails, `take(keep=False)`
+        drains at once. Only when nothing takes any more (the sender stopped: `kuberun
+        run` is gone) and the capacity is reached are records dropped here, counted where
+        they were, as producers count theirs. A redaction applies at once to everything
+        not taken yet, as `set_redaction` does in one process.
         """
         for item in items:
             if len(item) == 2 and item[0] == REDACT:
@@ -374,7 +366,19 @@ class Sequencer:
                     self._room.wait(1.0)
                 finally:
                     self._waiting -= 1
-            self._raw.extend(items)
+            if len(self._raw) >= self.capacity:  # failing and nobody takes: bounded anyway
+                dropped = []
+                for item in items:  # records counted where they were; markers always kept
+                    if len(item) in (DEFERRED_LENGTH, LINE_LENGTH):
+                        dropped.append(item)
+                        self._producer_drops += 1
+                    else:
+                        self._flush_producer_drops()
+                        self._raw.append(item)
+                self._echo_items(dropped)  # dropped from delivery, still on stdout
+            else:
+                self._flush_producer_drops()
+                self._raw.extend(items)
         self._wake.set()
 
     @property

@@ -183,3 +183,19 @@ def test_while_healthy_a_flood_waits_at_a_shallow_depth_and_an_outage_may_fill_t
     kept = [seq.emit("INFO", "", "stdout", f"x{n}") for n in range(20)]
     assert time.monotonic() - started < 0.05  # an outage: no waiting, the buffer fills
     assert kept.count(True) == 20 - 6 and seq.snapshot().dropped_buffer == 6
+
+
+def test_received_items_past_the_capacity_while_failing_are_dropped_and_counted() -> None:
+    """The delivery process's intake: a consumer that stopped taking (its reader is gone)
+    must not grow without bound."""
+    seq = make(capacity=10)
+    seq.set_healthy(False)
+    seq.receive([("INFO", "", "stdout", f"m{i}", None, 100.0, False) for i in range(10)])
+    over = ("INFO", "", "stdout", "over", None, 100.0, False)
+    seq.receive([over, ("final", "INFO", "end: {dropped} dropped")])
+    assert seq.waiting == 12  # the ten, the drop's marker and the final record
+    seq.set_healthy(True)
+    entries = seq.take(100)
+    assert [e.message for e in entries] == [f"m{i}" for i in range(10)] + ["end: 1 dropped"]
+    counts = seq.snapshot()
+    assert (counts.dropped_buffer, counts.sequenced) == (1, 11)
