@@ -38,7 +38,9 @@ from kuberun import ExecutionContext, param, workflow
 @workflow(name="greet", endpoint_enabled=True, allowed_methods=["POST", "GET"])
 @param("who", "string", required=True, label="Who")
 @param("times", "int", default_value=1)
-async def greet(context: ExecutionContext, who: str, times: int = 1):
+@param("pause", "float", default_value=0)
+async def greet(context: ExecutionContext, who: str, times: int = 1, pause: float = 0):
+    await asyncio.sleep(pause)
     return {"greeting": " ".join([f"hello {who}"] * times), "caller": context.user_id}
 
 @workflow(name="ingest", endpoint_enabled=True, execution_mode="async")
@@ -175,12 +177,15 @@ def test_sync_and_async_triggers_with_the_callers_token(
     assert body["status"] == "FAILED" and body["reason"] == "InvalidParameters"
     assert "who" in json.dumps(body["error"])
 
-    # a sync wait shorter than the run: 202 with a Location to poll
+    # a sync wait shorter than the run: 202 with a Location to poll (the run is made to last
+    # 5 s: a warm node ends a trivial one within the 1 s)
     create_endpoint(
         cluster, ns, "greet-quick", syncTimeoutSeconds=1,
         executionTemplate=endpoints["greet"]["spec"]["executionTemplate"],
     )  # fmt: skip
-    status, headers, body = trigger(api, ns, "greet-quick", caller, params={"who": "eve"})
+    status, headers, body = trigger(
+        api, ns, "greet-quick", caller, params={"who": "eve", "pause": 5}
+    )
     assert status == 202, body
     assert headers["location"].endswith(f"/executions/{body['name']}")
     assert support.wait_phase(cluster, ns, body["name"], timeout=120)["phase"] == "SUCCESS"
