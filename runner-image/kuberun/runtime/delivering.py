@@ -61,7 +61,7 @@ from typing import Any, NoReturn
 
 from kuberun.runtime.cancelling import INTERRUPT_SIGNAL
 from kuberun.runtime.sending import SWITCH_INTERVAL_SECONDS, Sender
-from kuberun.runtime.sequencing import DEFERRED_LENGTH, LINE_LENGTH, Counts, Sequencer
+from kuberun.runtime.sequencing import FIXED_TYPES, Counts, Sequencer, is_record
 
 CLOSE = "close"
 # Items per frame: a frame is written as one `os.write` while the pipe has room.
@@ -141,19 +141,14 @@ class _Page:
 
 def _plain(item: tuple[Any, ...]) -> tuple[Any, ...]:
     """An item `marshal` refused (a value of an odd type), with such values as text."""
-    allowed = (str, int, float, bool, type(None), bytes, complex)
     return tuple(
         value
-        if type(value) in allowed
-        else tuple(v if type(v) in allowed else str(v) for v in value)
+        if type(value) in FIXED_TYPES
+        else tuple(v if type(v) in FIXED_TYPES else str(v) for v in value)
         if type(value) is tuple
         else str(value)
         for value in item
     )
-
-
-def _is_record(item: tuple[Any, ...]) -> bool:
-    return len(item) in (DEFERRED_LENGTH, LINE_LENGTH)
 
 
 class Delivery:
@@ -187,7 +182,6 @@ class Delivery:
         self._close_deadline = 0.0
         self._dead = False  # the child is gone (a write failed)
         self._gone_seen = False
-        self._healthy = True
         self._forwarded = 0  # items written into the pipe
         self._unforwarded = 0  # records lost with a write that failed
         self._final: _Report | None = None
@@ -286,9 +280,8 @@ class Delivery:
         """The child's health to the producers; a gone `kuberun run` to the runtime."""
         assert self._page is not None
         healthy, gone = self._page.flags()
-        if bool(healthy) != self._healthy:
-            self._healthy = bool(healthy)
-            self._sequencer.set_healthy(self._healthy)
+        if bool(healthy) != self._sequencer.healthy:
+            self._sequencer.set_healthy(bool(healthy))
         if gone and not self._gone_seen:
             self._gone_seen = True
             if self._on_consumer_gone is not None:
@@ -308,7 +301,7 @@ class Delivery:
                     view = view[os.write(self._pipe, view) :]
         except OSError as exc:
             self._dead = True
-            self._unforwarded += sum(1 for item in items if _is_record(item))
+            self._unforwarded += sum(1 for item in items if is_record(item))
             self._sequencer.set_healthy(False)
             self._warn(f"kuberun: the log delivery process is gone ({exc})")
             return False
@@ -361,9 +354,15 @@ class Delivery:
         try:
             for signum in (signal.SIGTERM, signal.SIGINT, INTERRUPT_SIGNAL):
                 signal.signal(signum, signal.SIG_IGN)
-            _Child(read_end, done, page, parent, self._make_sequencer, self._make_sender).run(
-                self._after_batch
-            )
+            _Child(
+                read_end,
+                done,
+                page,
+                parent,
+                self._make_sequencer,
+                self._make_sender,
+                self._after_batch,
+            ).run()
         except BaseException:
             code = 70
             with contextlib.suppress(BaseException):
@@ -382,19 +381,19 @@ class _Child:
         parent: int,
         make_sequencer: MakeSequencer,
         make_sender: MakeSender,
+        flush_echo: Callable[[], None],
     ) -> None:
         self._read_end, self._done, self._page, self._parent = read_end, done, page, parent
         self._make_sequencer, self._make_sender = make_sequencer, make_sender
+        self._flush_echo = flush_echo  # also the sender's after-batch step
         self._gone = False
         self._received = 0
-        self._flush_echo: Callable[[], None] = lambda: None
 
-    def run(self, after_batch: Callable[[], None]) -> None:
+    def run(self) -> None:
         sequencer = self._make_sequencer()
-        sender = self._make_sender(sequencer, after_batch)
+        sender = self._make_sender(sequencer, self._flush_echo)
         sender.when_consumer_gone(self._consumer_gone)
         sender.start()
-        self._flush_echo = after_batch
         budget = self._read(sequencer, sender)
         undelivered = sender.close(budget)
         self._publish(sequencer, sender, closed=True, undelivered=undelivered)

@@ -83,9 +83,13 @@ class Execution:
                 echo=echo,
             )
 
+        owner = os.getpid()
+
         def make_sender(sequencer: sequencing.Sequencer, after_batch: Callable[[], None]) -> Sender:
-            # Called in the delivery process: its own connections, never one of this one's.
-            own = resp.client_for(settings.redis_url) if settings.redis_url else None
+            # In the delivery process, its own client: never a connection of this process.
+            own = client
+            if os.getpid() != owner and settings.redis_url:
+                own = resp.client_for(settings.redis_url)
             return Sender(
                 _transport(pipe, own, identity.namespace, identity.uid),
                 sequencer,

@@ -59,7 +59,7 @@ LOG = logfields.Origin.LOG.value
 _TRUNCATED = "…[truncated: line of {size} bytes]"
 # Argument types whose text cannot change after the call: formatting them later,
 # on the sender thread, gives the very line the caller would have got.
-_FIXED_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})
+FIXED_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})
 
 # A healthy transport keeps up with all but a flood; in a flood, the code waits once this
 # many records are waiting to be taken, so the backlog (emit → readable latency) stays
@@ -106,6 +106,11 @@ LINE_LENGTH = 7
 DROPPED = "dropped"
 FINAL = "final"
 REDACT = "redact"
+
+
+def is_record(item: tuple[Any, ...]) -> bool:
+    """Whether an appended item is a record (a deferred `logging` record or a line)."""
+    return len(item) in (DEFERRED_LENGTH, LINE_LENGTH)
 
 
 def summary_text(template: str, counts: Counts) -> str:
@@ -216,7 +221,7 @@ class Sequencer:
             type(record) is logging.LogRecord
             and type(record.msg) is str
             and not (record.exc_info or record.exc_text or record.stack_info)
-            and (not args or (type(args) is tuple and _FIXED_TYPES.issuperset(map(type, args))))
+            and (not args or (type(args) is tuple and FIXED_TYPES.issuperset(map(type, args))))
         ):
             # Only what the line needs: the record itself is freed at once, so a flood
             # reuses hot memory instead of keeping thousands of records alive.
@@ -369,7 +374,7 @@ class Sequencer:
             if len(self._raw) >= self.capacity:  # failing and nobody takes: bounded anyway
                 dropped = []
                 for item in items:  # records counted where they were; markers always kept
-                    if len(item) in (DEFERRED_LENGTH, LINE_LENGTH):
+                    if is_record(item):
                         dropped.append(item)
                         self._producer_drops += 1
                     else:
@@ -578,7 +583,7 @@ class Sequencer:
             self.counts.emitted += dropped
             self.counts.dropped_buffer += dropped
         self._echo_items(left)
-        return sum(1 for item in left if len(item) in (DEFERRED_LENGTH, LINE_LENGTH))
+        return sum(1 for item in left if is_record(item))
 
     def _echo_items(self, items: Iterable[Any]) -> None:
         """Echo records that will never be sequenced (dropped, or after the end)."""
