@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import kubernetes
+
 from e2e import harness
 from e2e.cluster import binaries
 from e2e.node import images
@@ -358,6 +360,40 @@ class ProcessOperator:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+ORG_LABEL = "kuberun.dev/organization"
+ORG_NAME = "kuberun.dev/organization-name"
+
+
+def bind_organization(
+    cluster: harness.Cluster, namespace: str, org: str, display_name: str | None = None
+) -> None:
+    """Bind `namespace` to `org` as a platform does, and wait until admission sees it.
+
+    The tenancy policy reads the namespace from the API server's informer cache, so
+    for a moment after the label lands a create naming `org` is still refused. The
+    wait is a server-side dry run of such a create (nothing is stored).
+    """
+    cluster.kubectl("label", "--overwrite", "namespace", namespace, f"{ORG_LABEL}={org}")
+    if display_name is not None:
+        cluster.kubectl(
+            "annotate", "--overwrite", "namespace", namespace, f"{ORG_NAME}={display_name}"
+        )
+    probe = execution("bind-probe", "def main():\n    pass\n", organization=org)
+
+    def admitted() -> bool:
+        try:
+            cluster.custom.create_namespaced_custom_object(
+                contract.GROUP, contract.VERSION, namespace, contract.PLURAL, probe, dry_run="All"
+            )
+        except kubernetes.client.ApiException as error:
+            if error.status == 403 and "refused" in str(error.body):
+                return False
+            raise
+        return True
+
+    harness.wait_for(f"{namespace} bound to {org} at admission", admitted, timeout=30, interval=0.2)
 
 
 def execution(name: str, source: str, **spec: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def test_concurrent_misses_compute_once_then_a_hit_needs_no_pod(
 ) -> None:
     ns = kx_namespace
     # The cache is the organization's: the platform binds it to the namespace.
-    cluster.kubectl("label", "namespace", ns, "kuberun.dev/organization=acme")
+    support.bind_organization(cluster, ns, "acme")
     counter = f"test:{ns}:computations"
     code = counting_provider(counter, seconds=2, redis_url=redis_server.url)
 

@@ -30,9 +30,6 @@ from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-ORG_LABEL = "kuberun.dev/organization"
-ORG_NAME = "kuberun.dev/organization-name"
-
 
 @dataclass
 class TenantsOperator(support.ChartOperator):
@@ -54,11 +51,6 @@ class Tenants:
     operator: support.ChartOperator
 
 
-def _bind(cluster: harness.Cluster, namespace: str, org: str, name: str) -> None:
-    cluster.kubectl("label", "namespace", namespace, f"{ORG_LABEL}={org}")
-    cluster.kubectl("annotate", "namespace", namespace, f"{ORG_NAME}={name}")
-
-
 @pytest.fixture
 def tenants(
     cluster: harness.Cluster,
@@ -71,8 +63,8 @@ def tenants(
     cluster.core.create_namespace(
         kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=theirs))
     )
-    _bind(cluster, kx_namespace, "acme", "Acme Corp")
-    _bind(cluster, theirs, "globex", "Globex")
+    support.bind_organization(cluster, kx_namespace, "acme", "Acme Corp")
+    support.bind_organization(cluster, theirs, "globex", "Globex")
     op = TenantsOperator(
         cluster=cluster,
         namespace=kx_namespace,
