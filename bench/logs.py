@@ -50,7 +50,7 @@ import redis
 
 from bench import ordering
 from kuberun.contract import identity, keys, logrecord, outcome, request, spec
-from kuberun.runtime import resp, transports
+from kuberun.runtime import resp, speedups, transports
 from kuberun.runtime import settings as runner_settings
 from kuberun.runtime.records import Entry
 
@@ -64,6 +64,7 @@ OLDER = "runner from"  # + the other tree's parent directory (--also-runner)
 RUNNER = "runner: python -m kuberun.runtime"
 STEADY = "runner at a steady 1,000 lines/s"
 PROCESS = "runner, KUBERUN_DELIVERY_PROCESS=1"
+PYTHON_LOOPS = "runner, KUBERUN_SPEEDUPS=0"
 TARGET_RATIO = 1.0
 # A captured `logging` call may cost the user's loop at most this many times a call
 # into a do-nothing handler, timed in the same process (issue 11, goal 1).
@@ -561,6 +562,14 @@ def _send_handpacked(url: str, key_uid: str, batches: list[list[Entry]]) -> None
         client.close()
 
 
+def _send_handpacked_python(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
+    native, speedups.native = speedups.native, None
+    try:
+        _send_handpacked(url, key_uid, batches)
+    finally:
+        speedups.native = native
+
+
 def _send_redis_py(url: str, key_uid: str, batches: list[list[Entry]]) -> None:
     _pipeline(redis.Redis.from_url(url), key_uid, batches)
 
@@ -603,6 +612,8 @@ def compare_senders(
         ("hand-packed XADD (kuberun.runtime.resp)", _send_handpacked),
         (f"redis-py {redis.__version__} pipeline ({parser})", _send_redis_py),
     ]
+    if speedups.native is not None:  # the first row packed in C: also its Python loop
+        methods.append(("the same, KUBERUN_SPEEDUPS=0", _send_handpacked_python))
     if parser == "hiredis":
         methods.append(
             (f"redis-py {redis.__version__} pipeline (pure Python)", _send_redis_py_pure)
@@ -825,6 +836,9 @@ def run(
     }
     producers[PROCESS] = lambda uid: produce_with_runner(
         url, uid, lines, extra_env={runner_settings.DELIVERY_PROCESS_ENV: "1"}
+    )
+    producers[PYTHON_LOOPS] = lambda uid: produce_with_runner(
+        url, uid, lines, extra_env={speedups.ENV: "0"}
     )
     if _has_hiredis():
         producers[CEILING_HIREDIS] = with_client(produce_pipelined, lines, hiredis=True)

@@ -6,6 +6,9 @@ No public registry is reachable here, so everything a pod runs is made locally:
   venv at ``/usr/local``, so ``/usr/local/bin/python`` and its ``site-packages`` are
   where the official ``python:3.11-slim`` has them. Our Dockerfiles take it as
   their ``PYTHON_IMAGE`` build argument; their default stays the public image.
+* **builder** — the base plus a C compiler and Python's headers: the runner image's
+  build stage (its ``BUILD_IMAGE``), which compiles the log pipeline's C loops; the
+  runner image itself stays without a compiler.
 * **pause** — the sandbox image: ``pause.c`` compiled static, in an image ``from scratch``.
 * **runner** and **operator** — ``buildah bud`` of ``runner-image/Dockerfile`` and
   ``Dockerfile``, unchanged from what users build.
@@ -44,6 +47,8 @@ REGISTRY = "kuberun.local"
 BASE_SUITE = "bookworm"
 BASE_MIRROR = os.environ.get("KUBERUN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = ("python3.11", "python3.11-venv", "ca-certificates")
+#: What the builder adds to the base (see `_speedups.c`).
+BUILD_PACKAGES = ("gcc", "libc6-dev", "python3.11-dev")
 #: Documentation and translations are of no use in a container and are a third of its size.
 BASE_EXCLUDES = (
     "/usr/share/doc/*",
@@ -73,15 +78,21 @@ class Image:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSet:
-    """The four images a node needs."""
+    """The four images a node needs, and the builder of the runner's."""
 
     pause: Image
     base: Image
+    builder: Image
     runner: Image
     operator: Image
 
     def all(self) -> tuple[Image, ...]:
+        """What a node imports (the builder is only ever a build stage)."""
         return (self.pause, self.base, self.runner, self.operator)
+
+    def built(self) -> tuple[Image, ...]:
+        """Everything built and kept as an archive, in the order they are built."""
+        return (self.pause, self.base, self.builder, self.runner, self.operator)
 
 
 def images_dir() -> pathlib.Path:
@@ -134,7 +145,8 @@ def _tree_files(*roots: str) -> list[pathlib.Path]:
         files.extend(
             p
             for p in sorted(path.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            # not what a local build left: bytecode, the C extension built in place
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".so")
         )
     return files
 
@@ -157,6 +169,10 @@ def base_key() -> str:
     return _digest(s.encode() for s in _base_recipe())
 
 
+def builder_key() -> str:
+    return _digest(s.encode() for s in (*_base_recipe(), *BUILD_PACKAGES))
+
+
 def pause_key() -> str:
     return _digest([PAUSE_SOURCE.read_bytes()])
 
@@ -165,6 +181,7 @@ def pause_key() -> str:
 RUNNER_INPUTS = (
     "runner-image/Dockerfile",
     "pyproject.toml",
+    "setup.py",
     "README.md",
     "images/runner.lock",
     "runner-image/kuberun",
@@ -179,8 +196,9 @@ OPERATOR_INPUTS = (
 )
 
 
-def app_key(inputs: Sequence[str]) -> str:
-    return _digest([base_key().encode(), *_files_digest(_tree_files(*inputs))])
+def app_key(inputs: Sequence[str], *bases: str) -> str:
+    keys = [base_key(), *bases]
+    return _digest([*(k.encode() for k in keys), *_files_digest(_tree_files(*inputs))])
 
 
 @functools.cache
@@ -198,7 +216,8 @@ def planned() -> ImageSet:
     return ImageSet(
         pause=image("pause", pause_key()),
         base=image("python", base_key()),
-        runner=image("runner", app_key(RUNNER_INPUTS)),
+        builder=image("pybuild", builder_key()),
+        runner=image("runner", app_key(RUNNER_INPUTS, builder_key())),
         operator=image("operator", app_key(OPERATOR_INPUTS)),
     )
 
@@ -240,7 +259,7 @@ def _commit_scratch(image: Image, add: list[str], config: list[str]) -> None:
         _buildah("rm", container, what="removing the build container")
 
 
-def _build_base(image: Image) -> None:
+def _build_base(image: Image, extra: Sequence[str] = ()) -> None:
     tool = shutil.which("mmdebstrap")
     if tool is None:
         raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
@@ -249,7 +268,7 @@ def _build_base(image: Image) -> None:
         argv = [
             tool,
             "--variant=minbase",
-            f"--include={','.join(BASE_PACKAGES)}",
+            f"--include={','.join((*BASE_PACKAGES, *extra))}",
             *(f"--dpkgopt=path-exclude={p}" for p in BASE_EXCLUDES),
             # The official image's layout: the interpreter and packages under /usr/local.
             '--customize-hook=chroot "$1" python3.11 -m venv /usr/local',
@@ -272,14 +291,14 @@ def _build_base(image: Image) -> None:
         )
 
 
-def _ensure_base(image: Image) -> None:
-    """The base in buildah's storage: already there, loaded from its archive, or built."""
+def _ensure_base(image: Image, extra: Sequence[str] = ()) -> None:
+    """A base in buildah's storage: already there, loaded from its archive, or built."""
     if _has_local(image.ref):
         return
     if image.archive.exists():
         _buildah("pull", "--quiet", f"docker-archive:{image.archive}", what="loading the base")
         return
-    _build_base(image)
+    _build_base(image, extra)
 
 
 def _build_pause(image: Image) -> None:
@@ -299,8 +318,11 @@ def _build_pause(image: Image) -> None:
         )
 
 
-def _build_dockerfile(image: Image, dockerfile: str, base: Image) -> None:
-    """``buildah bud`` of our Dockerfile, with the locally made base as PYTHON_IMAGE.
+def _build_dockerfile(
+    image: Image, dockerfile: str, base: Image, builder: Image | None = None
+) -> None:
+    """``buildah bud`` of our Dockerfile, with the locally made base as PYTHON_IMAGE
+    (and the builder as BUILD_IMAGE, for the runner's).
 
     ``pip`` inside ``RUN`` needs the network and this machine's pip configuration
     and CA bundle; they are bind-mounted read-only for the build only, so
@@ -320,6 +342,7 @@ def _build_dockerfile(image: Image, dockerfile: str, base: Image) -> None:
         *mounts,
         "--build-arg",
         f"PYTHON_IMAGE={base.ref}",
+        *(["--build-arg", f"BUILD_IMAGE={builder.ref}"] if builder is not None else []),
         "--file",
         dockerfile,
         "--tag",
@@ -333,12 +356,12 @@ def _build_dockerfile(image: Image, dockerfile: str, base: Image) -> None:
 def ensure_built(*, log: bool = True) -> ImageSet:
     """Every image's archive, building the missing ones (serialised by a file lock)."""
     wanted = planned()
-    if all(i.archive.exists() for i in wanted.all()):
+    if all(i.archive.exists() for i in wanted.built()):
         return wanted
     images_dir().mkdir(parents=True, exist_ok=True)
     with open(images_dir() / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for image in wanted.all():
+        for image in wanted.built():
             if image.archive.exists():
                 continue
             started = time.monotonic()
@@ -346,12 +369,17 @@ def ensure_built(*, log: bool = True) -> ImageSet:
                 _log(f"building image {image.ref}")
             if image is wanted.base:
                 _ensure_base(image)
+            elif image is wanted.builder:
+                _ensure_base(image, BUILD_PACKAGES)
             elif image is wanted.pause:
                 _build_pause(image)
+            elif image is wanted.runner:
+                _ensure_base(wanted.base)
+                _ensure_base(wanted.builder, BUILD_PACKAGES)
+                _build_dockerfile(image, "runner-image/Dockerfile", wanted.base, wanted.builder)
             else:
                 _ensure_base(wanted.base)
-                dockerfile = "runner-image/Dockerfile" if image is wanted.runner else "Dockerfile"
-                _build_dockerfile(image, dockerfile, wanted.base)
+                _build_dockerfile(image, "Dockerfile", wanted.base)
             _save(image.ref, image.archive)
             if log:
                 size = image.size_bytes / 2**20
@@ -367,7 +395,7 @@ KEEP_OLDER = 2
 
 def _prune(keep: ImageSet) -> None:
     """Delete all but the newest older archives of each image, so the cache stays bounded."""
-    for image in keep.all():
+    for image in keep.built():
         older = sorted(
             (a for a in images_dir().glob(f"{image.name}-*.tar") if a != image.archive),
             key=lambda a: a.stat().st_mtime,

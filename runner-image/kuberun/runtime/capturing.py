@@ -106,6 +106,7 @@ class LogHandler(logging.Handler):
     ) -> None:
         super().__init__(logging.DEBUG)
         self._sequencer = sequencer
+        self._log = sequencer.log
         self._workspace = workspace
         self._level = level
         self._safe_point = safe_point
@@ -128,23 +129,24 @@ class LogHandler(logging.Handler):
             return math.inf
         return logging.WARNING
 
-    def accepts(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.pathname)
-        threshold = self._thresholds.get(key)
+    def _remember(self, logger_name: str, pathname: str) -> float:
+        threshold = self._threshold(logger_name, pathname)
+        if len(self._thresholds) < _MAX_THRESHOLDS:
+            self._thresholds[(logger_name, pathname)] = threshold
+        return threshold
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """The level check and the append, in one frame: this is the user's thread's
+        share of every call. No handler lock: the append needs none."""
+        threshold = self._thresholds.get((record.name, record.pathname))
         if threshold is None:
-            threshold = self._threshold(record.name, record.pathname)
-            if len(self._thresholds) < _MAX_THRESHOLDS:
-                self._thresholds[key] = threshold
+            threshold = self._remember(record.name, record.pathname)
         if record.levelno < threshold:
             return False
-        thread_name = record.threadName
-        # e.g. a redis-py warning about the sender's own connection
-        return not (thread_name and thread_name.startswith(RUNNER_THREAD_PREFIX))
-
-    def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: none is needed
-        if not self.accepts(record):
+        thread_name = record.threadName  # e.g. redis-py warning about the sender's connection
+        if thread_name and thread_name.startswith(RUNNER_THREAD_PREFIX):
             return False
-        self._sequencer.log(record)
+        self._log(record)
         safe_point = self._safe_point
         if safe_point is not None and safe_point.deferred:
             safe_point.raise_deferred()

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberun.contract import logfields
-from kuberun.runtime import redacting, safepoints
+from kuberun.runtime import redacting, safepoints, speedups
 from kuberun.runtime.records import Entry
 
 safepoints.capture_path(__name__)  # an interrupt waits for the way out
@@ -441,7 +441,29 @@ class Sequencer:
             counts = self.counts
             sequenced, lines, nbytes = counts.sequenced, counts.user_lines, counts.bytes
             emitted = counts.emitted
-            for _ in range(count):
+            native = speedups.native
+            left = count
+            while left > 0:
+                if (
+                    native is not None
+                    and redact is None
+                    and keep
+                    and not (self._finished or self._cut or self._unreported_drops)
+                ):
+                    # The plain records at the head, in C; it stops at the first one
+                    # that needs a decision below (and leaves that one in the deque).
+                    got, sequenced, lines, nbytes = native.take(
+                        raw, left, attempt, sequenced, lines, nbytes, max_lines, max_bytes,
+                        cheap_size, Entry, LOG,
+                    )  # fmt: skip
+                    if got:
+                        left -= len(got)
+                        emitted += len(got)
+                        kept += got
+                        echoed += got
+                        if left <= 0:
+                            break
+                left -= 1
                 item = popleft()
                 length = len(item)
                 if length == deferred:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kuberun.contract import keys, logfields, pipe
-from kuberun.runtime import resp
+from kuberun.runtime import resp, speedups
 from kuberun.runtime.records import Entry
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class XaddPacker:
 
     def __init__(self, key: str) -> None:
         self._key = f"${_size(key)}\r\n{key}\r\n"
+        self._key_bytes = key.encode("utf-8", "surrogatepass")
         self._heads: dict[tuple[str, str, str], str] = {}
 
     def _head(self, level: str, logger: str, source: str) -> str:
@@ -139,6 +140,13 @@ class XaddPacker:
         parts: list[str] = []
         if not entries:
             return b"", b""
+        native = speedups.native
+        if native is not None:
+            packed = native.pack(
+                self._key_bytes, entries if type(entries) is list else list(entries)
+            )
+            if packed is not None:
+                return packed, _replies(entries)
         first, last = entries[0], entries[-1]
         if last.sequence - first.sequence + 1 != len(entries) or last.attempt != first.attempt:
             parts = [self._one(entry) for entry in entries]  # not one attempt's slice
