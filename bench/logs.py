@@ -34,6 +34,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,15 @@ class Measurement:
     extrapolated: bool = False
     note: str = ""
     bare_us_per_call: float = 0.0
+    # With rounds: the median of each round's user/bare (each pair from one process).
+    rounds_cost_ratio: float = 0.0
+
+    @property
+    def cost_ratio(self) -> float:
+        """User µs per captured call / µs per call into a do-nothing handler, same process."""
+        if self.rounds_cost_ratio:
+            return self.rounds_cost_ratio
+        return self.user_us_per_call / self.bare_us_per_call if self.bare_us_per_call else math.nan
 
     @property
     def ordered(self) -> bool:
@@ -668,13 +678,7 @@ class Report:
 
     @property
     def cost_ratio(self) -> float:
-        """User µs per captured call / µs per call into a do-nothing handler, same process."""
-        runner = self.runner
-        return (
-            runner.user_us_per_call / runner.bare_us_per_call
-            if runner.bare_us_per_call
-            else math.nan
-        )
+        return self.runner.cost_ratio
 
     def checks(self) -> list[tuple[bool, str]]:
         runner, steady = self.runner, self.steady
@@ -736,7 +740,7 @@ class Report:
             )
             bare = f"{m.bare_us_per_call:>12.2f}" if m.bare_us_per_call else f"{'':>12}"
             cost = (
-                f"{m.user_us_per_call / m.bare_us_per_call:>5.2f}×"
+                f"{m.cost_ratio:>5.2f}×"
                 if m.bare_us_per_call and m is not self.steady
                 else f"{'':>6}"
             )
@@ -753,7 +757,8 @@ class Report:
             "lines/s: first line emitted → last line readable on the stream."
             " user µs/call: time of the logging loop on the user's thread / lines.",
             "bare µs/call: the same loop in the same runner process into a do-nothing"
-            " logging.Handler (timed before and after the captured loop); × bare = user / bare.",
+            " logging.Handler (timed before and after the captured loop); × bare = user / bare"
+            " (with rounds: the median of the rounds' ratios, each from one process).",
             "p50/p99: emit (time.time() in the message) → readable (an XREAD BLOCK follower"
             " in a separate process saw the stream's newest id reach it).",
         ]
@@ -876,7 +881,14 @@ def median_round(rounds: list[Measurement]) -> Measurement:
         f"median of {len(rounds)} rounds,"
         f" {ranked[0].lines_per_second:,.0f}–{ranked[-1].lines_per_second:,.0f} lines/s"
     )
-    return dataclasses.replace(chosen, note="; ".join(filter(None, [spread, chosen.note])))
+    costs = sorted(m.cost_ratio for m in rounds if m.bare_us_per_call)
+    if costs:
+        spread += f", × bare {costs[0]:.2f}–{costs[-1]:.2f}"
+    return dataclasses.replace(
+        chosen,
+        note="; ".join(filter(None, [spread, chosen.note])),
+        rounds_cost_ratio=statistics.median(costs) if costs else 0.0,
+    )
 
 
 @contextlib.contextmanager

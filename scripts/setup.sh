@@ -18,7 +18,10 @@ command -v runc >/dev/null || need_apt+=(runc)
 [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
 command -v buildah >/dev/null || need_apt+=(buildah)          # builds our Dockerfiles
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)    # the images' Python base
-command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)        # the pause image (static)
+command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)        # the pause image, the C loops
+# Python's headers, for the runner's C loops (runtime/_speedups.c, built by pip below)
+"$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need_apt+=("$(basename "$PY")-dev")
 command -v lua5.4 >/dev/null || need_apt+=(lua5.4)            # runs the Argo CD health check in tests
 command -v chromium >/dev/null || need_apt+=(chromium)        # the web view's browser test (headless)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

@@ -48,11 +48,10 @@ BACKPRESSURE_SECONDS_ENV = "KUBERUN_BACKPRESSURE_SECONDS"
 CANCEL_POLL_SECONDS_ENV = "KUBERUN_CANCEL_POLL_SECONDS"
 CAPTURE_FDS_ENV = "KUBERUN_CAPTURE_FDS"
 # "1": the log pipeline runs in a process of its own beside the code (`delivering`) instead
-# of a thread of the code's process. Off by default: `bench logs` on 2 CPUs shared with
-# Redis measured a log call 10-30 % cheaper for the code that way, but a flood's lines
-# readable later (p99 25-43 ms against mostly under 25 ms), the two processes competing
-# for the CPUs. With a CPU to spare (Redis elsewhere, a limit of 2 or more) it is the
-# better one.
+# of a thread of the code's process. Off by default: a second process in every pod, and
+# on 2 CPUs shared with Redis `bench logs` finds it cheaper per call for the code more
+# often but the thread's latency lower more often (docs/runner.md#delivery). With a CPU
+# to spare (Redis elsewhere, a limit of 2 or more) it is the better one.
 DELIVERY_PROCESS_ENV = "KUBERUN_DELIVERY_PROCESS"
 
 
