@@ -35,7 +35,11 @@ class Echo:
 
     def _write(self, entries: list[Entry]) -> None:
         native = speedups.native
-        done = None if native is None else native.echo(entries, self._second, self._prefix)
+        done = (
+            native.echo(entries, self._second, self._prefix)
+            if native is not None and type(entries) is list
+            else None
+        )
         if done is None:
             self._write_python(entries)
             return
