@@ -32,16 +32,19 @@ ORGANIZATION_NAME_ANNOTATION = "kuberun.dev/organization-name"
 CREATED_BY_ANNOTATION = "kuberun.dev/created-by"
 ACL_USER_PREFIX = "kuberun-ns-"
 
-#: What a runner sends: XADD/EXPIRE (its log stream), SET (result, cache entry, lock),
-#: GET (cancel flag, cache), EXISTS (waiting on a lock), EVALSHA/EVAL/SCRIPT LOAD with
-#: the DEL/PEXPIRE/PTTL inside redis-py's lock scripts (scripts' commands are checked
-#: too), PING/SELECT on connect, and what a cluster client asks to find the slots.
+#: What a runner sends: XADD/EXPIRE (its log stream), XRANGE (reading back the ids of a
+#: resend Redis rejected, to tell its own records from another writer's), SET (result,
+#: cache entry, lock), GET (cancel flag, cache), EXISTS (waiting on a lock),
+#: EVALSHA/EVAL/SCRIPT LOAD with the DEL/PEXPIRE/PTTL inside redis-py's lock scripts
+#: (scripts' commands are checked too), PING/SELECT on connect, and what a cluster
+#: client asks to find the slots.
 RUNNER_COMMANDS = (
     "get",
     "set",
     "exists",
     "del",
     "xadd",
+    "xrange",
     "expire",
     "pexpire",
     "pttl",

@@ -227,9 +227,16 @@ class Connection:
         if address.db:
             login.append(pack("SELECT", address.db))
         if login:
-            self.send(b"".join(login))
-            for _ in login:
-                self.read_reply()
+            try:
+                self.send(b"".join(login))
+                for _ in login:
+                    self.read_reply()
+            except RespError:
+                # A refused login (a Redis restarted without its ACL users yet) must not
+                # leave an unauthenticated socket behind: every later command on it would
+                # fail with NOAUTH instead of logging in again.
+                self.close()
+                raise
 
     def close(self) -> None:
         sock, self._sock = self._sock, None

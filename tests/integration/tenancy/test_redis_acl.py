@@ -21,6 +21,9 @@ import redis.asyncio as aioredis
 from kuberun.contract import keys, redisurl
 from kuberun.contract.caller import Organization
 from kuberun.contract.phases import Phase
+from kuberun.runtime import resp
+from kuberun.runtime.records import Entry
+from kuberun.runtime.transports import RedisStreamTransport
 from kuberun_operator import reconciling, redisio, redisusers, tenancy
 from tests.integration.runtime import runner
 from tests.support.data_providers import counting_provider
@@ -277,3 +280,42 @@ def test_the_documented_operator_user_runs_the_operator_calls(
             await io.close()
 
     asyncio.run(exercise())
+
+
+def test_under_its_namespace_user_the_sender_checks_a_rejected_resend(
+    secured: RedisServer, admin: redis.Redis
+) -> None:
+    """After a reconnect the sender resends what it had on the wire; Redis rejects what it
+    stored already, and the sender reads those ids back (XRANGE) to tell its own records
+    from another writer's. Without that read allowed, every retry failed on NOPERM and a
+    Redis restart mid-run lost the rest of the run's lines."""
+    url = tenant_url(secured, team_a(), "pw-a")
+    transport = RedisStreamTransport(resp.Client(url).connection(), "team-a", "c" * 32)
+    batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 6)]
+    try:
+        assert transport.send(batch[:3]) is None
+        assert transport.send(batch) == 0  # the first three again: ours, not lost
+        admin.xadd(keys.logs_stream("team-a", "c" * 32), {"msg": "not the runner's"}, id="1-7")
+        assert transport.send([Entry(7, 7.0, "INFO", "", "stdout", "m7", 1)]) == 1
+    finally:
+        transport.close()
+    entries: Any = admin.xrange(keys.logs_stream("team-a", "c" * 32))
+    assert [e[0] for e in entries] == [b"1-1", b"1-2", b"1-3", b"1-4", b"1-5", b"1-7"]
+
+
+def test_a_refused_login_is_tried_again_on_the_next_command(
+    secured: RedisServer, admin: redis.Redis
+) -> None:
+    """A restarted Redis refuses the runner's password until the operator restores its user;
+    the runner's connections must log in again then, not go on unauthenticated."""
+    url = tenant_url(secured, team_a(), "pw-a")
+    client = resp.Client(url)
+    own = keys.result("team-a", "d" * 32, 1)
+    assert client.call("SET", own, "1") == "OK"
+    admin.acl_deluser(tenancy.acl_user("team-a"))  # kills its connections, as a restart does
+    with pytest.raises(resp.RespError):
+        client.call("GET", own)
+    with pytest.raises(resp.ReplyError, match="WRONGPASS"):
+        client.call("GET", own)
+    tenant_url(secured, team_a(), "pw-a")
+    assert client.call("GET", own) == b"1"
