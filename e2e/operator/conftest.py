@@ -93,6 +93,7 @@ def operator(
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(f"--- operator log ({op.log_path}) ---\n{op.logs()[-20000:]}")
+        print(support.runner_logs(cluster, kx_namespace))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -469,6 +469,20 @@ def pods_of(cluster: harness.Cluster, namespace: str) -> list[Any]:
     )
 
 
+def runner_logs(cluster: harness.Cluster, namespace: str, tail: int = 60) -> str:
+    """The last lines of every runner pod of the namespace: what a failed test prints, since
+    the runner's own warnings (log delivery failing, and why) are only there."""
+    parts = []
+    for pod in pods_of(cluster, namespace):
+        name = pod.metadata.name
+        try:
+            text = cluster.core.read_namespaced_pod_log(name, namespace, tail_lines=tail)
+        except Exception as exc:  # a pod gone meanwhile: say so, never fail the teardown
+            text = f"(no log: {type(exc).__name__})"
+        parts.append(f"--- runner pod {name} (last {tail} lines) ---\n{text}")
+    return "\n".join(parts)
+
+
 def release_finalizers(cluster: harness.Cluster, namespace: str) -> None:
     """After the operator stopped: let the namespace go even with live executions."""
     listed = cluster.custom.list_namespaced_custom_object(
