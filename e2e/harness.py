@@ -227,8 +227,12 @@ class Cluster:
             {"name": "KUBERNETES_SERVICE_PORT", "value": str(self.local.state.apiserver_port)},
         ]
 
-    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
-        kwargs = {"container": container} if container else {}
+    def pod_log(
+        self, namespace: str, name: str, container: str | None = None, tail: int | None = None
+    ) -> str:
+        kwargs: dict[str, Any] = {"container": container} if container else {}
+        if tail is not None:
+            kwargs["tail_lines"] = tail
         return str(self.core.read_namespaced_pod_log(name, namespace, **kwargs))
 
 

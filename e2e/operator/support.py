@@ -476,7 +476,7 @@ def runner_logs(cluster: harness.Cluster, namespace: str, tail: int = 60) -> str
     for pod in pods_of(cluster, namespace):
         name = pod.metadata.name
         try:
-            text = cluster.core.read_namespaced_pod_log(name, namespace, tail_lines=tail)
+            text = cluster.pod_log(namespace, name, tail=tail)
         except Exception as exc:  # a pod gone meanwhile: say so, never fail the teardown
             text = f"(no log: {type(exc).__name__})"
         parts.append(f"--- runner pod {name} (last {tail} lines) ---\n{text}")

@@ -290,16 +290,17 @@ def test_under_its_namespace_user_the_sender_checks_a_rejected_resend(
     from another writer's. Without that read allowed, every retry failed on NOPERM and a
     Redis restart mid-run lost the rest of the run's lines."""
     url = tenant_url(secured, team_a(), "pw-a")
+    stream = keys.logs_stream("team-a", "c" * 32)
     transport = RedisStreamTransport(resp.Client(url).connection(), "team-a", "c" * 32)
     batch = [Entry(n, float(n), "INFO", "", "stdout", f"m{n}", 1) for n in range(1, 6)]
     try:
         assert transport.send(batch[:3]) is None
         assert transport.send(batch) == 0  # the first three again: ours, not lost
-        admin.xadd(keys.logs_stream("team-a", "c" * 32), {"msg": "not the runner's"}, id="1-7")
+        admin.xadd(stream, {"msg": "not the runner's"}, id="1-7")
         assert transport.send([Entry(7, 7.0, "INFO", "", "stdout", "m7", 1)]) == 1
     finally:
         transport.close()
-    entries: Any = admin.xrange(keys.logs_stream("team-a", "c" * 32))
+    entries: Any = admin.xrange(stream)
     assert [e[0] for e in entries] == [b"1-1", b"1-2", b"1-3", b"1-4", b"1-5", b"1-7"]
 
 
